@@ -1,0 +1,291 @@
+// The one source of truth for the site configuration: this schema yields the TypeScript types
+// (StaticDecode), the defaults (Value.Default), and config/site.schema.json for editors.
+// Durations and sizes are written as strings and decoded to ms and bytes.
+
+import { Type, type StaticDecode, type StaticEncode } from '@sinclair/typebox';
+import { DURATION_PATTERN, SIZE_PATTERN, formatDuration, formatSize, parseDuration, parseSize } from './units.js';
+
+const Duration = (def: string | undefined, description: string) =>
+  Type.Transform(
+    Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) }),
+  )
+    .Decode((s) => parseDuration(s))
+    .Encode((ms) => formatDuration(ms));
+
+const Size = (def: string, description: string) =>
+  Type.Transform(Type.String({ pattern: SIZE_PATTERN, description, default: def }))
+    .Decode((s) => parseSize(s))
+    .Encode((b) => formatSize(b));
+
+const Strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string, extra = {}) =>
+  Type.Object(props, { additionalProperties: false, description, ...extra });
+
+/** IoT Core client ids: 1..128 characters, never starting with `$`. */
+export const ID_PATTERN = '^[A-Za-z0-9_:-]{1,128}$';
+export const SENSOR_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
+
+const Gateway = Strict(
+  {
+    id: Type.String({ pattern: ID_PATTERN, description: 'Gateway id; also the MQTT client id.' }),
+    profile: Type.Optional(
+      Type.String({ description: 'Board profile: hw-profiles/<name>.yaml (pin and serial-port names).' }),
+    ),
+    dataDir: Type.String({ default: '/var/lib/edgegw', description: 'Folder of the queue database.' }),
+  },
+  'The gateway itself.',
+);
+
+const Limits = Strict(
+  {
+    publishesPerSecond: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Publish rate cap.' }),
+    bytesPerSecond: Size('512KiB', 'Payload byte rate cap.'),
+    maxPayloadBytes: Size('128KiB', 'Largest MQTT payload.'),
+    inflight: Type.Integer({ minimum: 1, maximum: 100, default: 16, description: 'Unacknowledged publishes.' }),
+  },
+  'Flow control: pace below the broker quotas.',
+  { default: {} },
+);
+
+const Backoff = Strict(
+  {
+    min: Duration('1s', 'First reconnect delay.'),
+    max: Duration('2m', 'Largest reconnect delay.'),
+  },
+  'Reconnect backoff: exponential with full jitter.',
+  { default: {} },
+);
+
+const Uplink = Strict(
+  {
+    url: Type.String({ description: 'mqtts://host:port of the broker; no user:pass@.' }),
+    alpn: Type.Optional(Type.String({ description: 'ALPN protocol, e.g. x-amzn-mqtt-ca on port 443.' })),
+    ca: Type.String({ description: 'CA bundle that signs the broker certificate (PEM).' }),
+    cert: Type.String({ description: 'Device certificate (PEM).' }),
+    key: Type.String({ description: 'Device private key (PEM); mode 0600 or 0400.', secret: true }),
+    topic: Type.String({
+      default: 'dt/edgegw/{gateway}/telemetry',
+      description: 'Topic; {gateway} is replaced by gateway.id.',
+    }),
+    keepalive: Duration('60s', 'MQTT keep-alive (30s..20m for IoT Core).'),
+    limits: Limits,
+    backoff: Backoff,
+  },
+  'The MQTT/TLS connection to AWS IoT Core.',
+);
+
+const Queue = Strict(
+  {
+    keyFile: Type.String({ description: 'Queue key from `edgegw keygen`; mode 0600 or 0400.', secret: true }),
+    maxBytes: Size('256MiB', 'Largest queue size on disk.'),
+    whenFull: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
+      default: 'drop-oldest',
+      description: 'What to drop when the queue is full.',
+    }),
+    durability: Type.Union([Type.Literal('fsync'), Type.Literal('os')], {
+      default: 'fsync',
+      description: 'fsync: each commit survives power loss.',
+    }),
+    flush: Duration('200ms', 'Group-commit interval.'),
+    maxRecordReadings: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 2000,
+      description: 'Most readings in one record.',
+    }),
+  },
+  'The sealed on-disk queue.',
+);
+
+const Rtu = Strict(
+  {
+    port: Type.String({ description: 'Serial device or a board-profile alias such as serial0.' }),
+    baudRate: Type.Integer({ minimum: 300, maximum: 921600, default: 9600, description: 'Baud rate.' }),
+    parity: Type.Union([Type.Literal('none'), Type.Literal('even'), Type.Literal('odd')], {
+      default: 'none',
+      description: 'Parity.',
+    }),
+    dataBits: Type.Union([Type.Literal(7), Type.Literal(8)], { default: 8, description: 'Data bits.' }),
+    stopBits: Type.Union([Type.Literal(1), Type.Literal(2)], { default: 1, description: 'Stop bits.' }),
+  },
+  'Modbus RTU over a serial line.',
+);
+
+const Tcp = Strict(
+  {
+    host: Type.String({ description: 'Host name or address of the Modbus TCP device.' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'TCP port.' }),
+  },
+  'Modbus TCP.',
+);
+
+const Bus = Strict(
+  {
+    rtu: Type.Optional(Rtu),
+    tcp: Type.Optional(Tcp),
+    timeout: Duration('1s', 'Response timeout per request.'),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries per request.' }),
+    interFrameDelay: Duration('5ms', 'Silence between requests on the bus.'),
+    maxGap: Type.Integer({
+      minimum: 0,
+      maximum: 124,
+      default: 8,
+      description: 'Largest address gap bridged when coalescing reads.',
+    }),
+  },
+  'A Modbus bus: exactly one of rtu or tcp.',
+);
+
+const Table = Type.Union(
+  [Type.Literal('coil'), Type.Literal('discrete'), Type.Literal('holding'), Type.Literal('input')],
+  { description: 'Modbus table.' },
+);
+const DataType = Type.Union(
+  [
+    Type.Literal('bool'),
+    Type.Literal('int16'),
+    Type.Literal('uint16'),
+    Type.Literal('int32'),
+    Type.Literal('uint32'),
+    Type.Literal('int64'),
+    Type.Literal('uint64'),
+    Type.Literal('float32'),
+    Type.Literal('float64'),
+  ],
+  { description: 'Register data type.' },
+);
+const Order = (d: string) =>
+  Type.Union([Type.Literal('big'), Type.Literal('little')], { default: 'big', description: d });
+
+const common = {
+  id: Type.String({ pattern: SENSOR_ID_PATTERN, description: 'Sensor id, unique in the site.' }),
+  unit: Type.Optional(Type.String({ description: 'Engineering unit, for display (e.g. degC).' })),
+  decimals: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 12, description: 'Round the value to this many decimals.' }),
+  ),
+};
+
+export const ModbusSensor = Strict(
+  {
+    ...common,
+    bus: Type.String({ description: 'Name of a bus in `buses`.' }),
+    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Modbus unit (slave) id.' }),
+    table: Table,
+    address: Type.Integer({ minimum: 0, maximum: 65535, description: 'Zero-based protocol address.' }),
+    type: Type.Optional(DataType),
+    wordOrder: Order('big: first register holds the most significant word.'),
+    byteOrder: Order('big: high byte first in each register.'),
+    scale: Type.Number({ default: 1, description: 'value = raw * scale + offset' }),
+    offset: Type.Number({ default: 0, description: 'value = raw * scale + offset' }),
+    every: Duration('1s', 'Poll period.'),
+  },
+  'A Modbus register or bit.',
+);
+
+export const GpioSensor = Strict(
+  {
+    ...common,
+    gpio: Strict(
+      {
+        pin: Type.Union([Type.String(), Type.Integer({ minimum: 0 })], {
+          description: 'Pin name from the board profile (GPIO17) or a sysfs GPIO number.',
+        }),
+        edge: Type.Union(
+          [Type.Literal('rising'), Type.Literal('falling'), Type.Literal('both'), Type.Literal('none')],
+          { default: 'both', description: 'Edges that produce readings or counts.' },
+        ),
+        debounce: Duration('0ms', 'Ignore changes shorter than this.'),
+        activeLow: Type.Boolean({ default: false, description: 'Invert the pin value.' }),
+        mode: Type.Union([Type.Literal('level'), Type.Literal('counter')], {
+          default: 'level',
+          description: 'level: a reading per edge; counter: pulses counted per `every`.',
+        }),
+      },
+      'A GPIO input.',
+    ),
+    every: Type.Optional(Duration(undefined, 'counter: count interval; level: periodic re-read.')),
+  },
+  'A GPIO input pin.',
+);
+
+export const SimSensor = Strict(
+  {
+    ...common,
+    sim: Strict(
+      {
+        wave: Type.Union([Type.Literal('sine'), Type.Literal('counter'), Type.Literal('random')], {
+          description: 'sine, counter (0, 1, 2, … one per poll) or random.',
+        }),
+        min: Type.Number({ default: 0, description: 'Lowest value.' }),
+        max: Type.Number({ default: 100, description: 'Highest value.' }),
+        period: Duration('60s', 'Sine period.'),
+      },
+      'A simulated signal.',
+    ),
+    every: Duration('1s', 'Poll period.'),
+  },
+  'A simulated sensor (demo, tests).',
+);
+
+export const Sensor = Type.Union([ModbusSensor, GpioSensor, SimSensor]);
+
+const Status = Strict(
+  {
+    socket: Type.String({ default: '/run/edgegw/status.sock', description: 'Control socket (mode 0660).' }),
+    metrics: Type.Optional(Type.String({ description: 'host:port of a Prometheus endpoint.' })),
+  },
+  'Status socket and metrics.',
+  { default: {} },
+);
+
+const Log = Strict(
+  {
+    level: Type.Union(
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
+      { default: 'info', description: 'pino log level.' },
+    ),
+  },
+  'Logging.',
+  { default: {} },
+);
+
+export const SiteSchema = Type.Object(
+  {
+    gateway: Gateway,
+    uplink: Uplink,
+    queue: Queue,
+    buses: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Bus, {
+      default: {},
+      description: 'Modbus buses by name.',
+    }),
+    sensors: Type.Array(Sensor, { default: [], description: 'The sensors to poll.' }),
+    status: Status,
+    log: Log,
+  },
+  {
+    additionalProperties: false,
+    title: 'edgegw site configuration',
+    $id: 'https://edgegw.local/site.schema.json',
+  },
+);
+
+export type SiteConfig = StaticDecode<typeof SiteSchema>;
+export type SiteConfigInput = StaticEncode<typeof SiteSchema>;
+export type ModbusSensorConfig = StaticDecode<typeof ModbusSensor>;
+export type GpioSensorConfig = StaticDecode<typeof GpioSensor>;
+export type SimSensorConfig = StaticDecode<typeof SimSensor>;
+export type SensorConfig = ModbusSensorConfig | GpioSensorConfig | SimSensorConfig;
+export type BusConfig = SiteConfig['buses'][string];
+export type DataTypeName = NonNullable<ModbusSensorConfig['type']>;
+export type TableName = ModbusSensorConfig['table'];
+
+export const isModbusSensor = (s: SensorConfig): s is ModbusSensorConfig => 'bus' in s;
+export const isGpioSensor = (s: SensorConfig): s is GpioSensorConfig => 'gpio' in s;
+export const isSimSensor = (s: SensorConfig): s is SimSensorConfig => 'sim' in s;

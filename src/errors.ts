@@ -1,0 +1,51 @@
+// Every error a user can meet, with a stable code. Logs and `edgegw status` show the code; the
+// README's error table is checked against this list by a test.
+
+export const ErrorCodes = {
+  EDGEGW_E_CONFIG: 'The site configuration is invalid; the message names file:line:col and the key.',
+  EDGEGW_E_CONFIG_READ: 'The configuration file cannot be read.',
+  EDGEGW_E_KEY_PERMS: 'A private key file is readable by group or others; chmod 600 it.',
+  EDGEGW_E_KEY_READ: 'A key or certificate file cannot be read or has the wrong format.',
+  EDGEGW_E_KEY_EXISTS: 'keygen refuses to overwrite an existing file.',
+  EDGEGW_E_QUEUE_OPEN: 'The queue database cannot be opened (in use by a running daemon, or damaged).',
+  EDGEGW_E_QUEUE_FULL: 'The queue reached queue.maxBytes; readings were dropped by the whenFull policy.',
+  EDGEGW_E_QUEUE_TAMPERED: 'A queue record failed authentication and was quarantined.',
+  EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
+  EDGEGW_E_UPLINK_TLS: 'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
+  EDGEGW_E_SENSOR_READ: 'A sensor read failed (timeout, exception, CRC); its readings are marked bad.',
+  EDGEGW_E_SENSOR_OVERRUN: 'A bus could not keep up with its sensors schedule; polls were skipped.',
+  EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',
+  EDGEGW_E_SERIAL: 'A serial port cannot be opened (missing adapter, permission, or in use).',
+  EDGEGW_E_CLOCK: 'The wall clock is implausible (before the build date); timestamps are marked.',
+  EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
+  EDGEGW_E_USAGE: 'The command line is wrong.',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** sysexits(3) codes used by the CLI (DESIGN.md §5). */
+export const Exit = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 64,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  CANTCREAT: 73,
+  NOPERM: 77,
+  CONFIG: 78,
+} as const;
+
+export type ExitCode = (typeof Exit)[keyof typeof Exit];
+
+/** An error with a stable code and the exit status the CLI should use for it. */
+export class EdgegwError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: ExitCode;
+
+  constructor(code: ErrorCode, message: string, exitCode: ExitCode = Exit.FAILURE, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EdgegwError';
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}

@@ -1,0 +1,75 @@
+// The shapes the pipeline stages share (DESIGN.md §1). Stages depend on these, never on each
+// other's internals; src/daemon.ts is the only module that knows every stage.
+
+export type Quality = 'good' | 'bad' | 'stale';
+
+/** One sample of one sensor. `ts` is wall-clock ms since the epoch. */
+export interface Reading {
+  readonly sensor: string;
+  readonly ts: number;
+  readonly value: number | boolean;
+  readonly quality: Quality;
+}
+
+/** Readings gathered by the batcher between two commits, in arrival order. */
+export interface Batch {
+  readonly readings: readonly Reading[];
+}
+
+/**
+ * A committed batch as stored: opaque sealed bytes plus the few plain facts the queue needs
+ * without the key (reading count and oldest timestamp, both bound as associated data).
+ */
+export interface SealedRecord {
+  readonly seq: number;
+  readonly count: number;
+  readonly t0: number;
+  readonly bytes: Uint8Array;
+}
+
+/** A record opened in memory just before it is published. */
+export interface OpenRecord {
+  readonly seq: number;
+  readonly readings: readonly Reading[];
+}
+
+/** Anything that can be started and stopped; stop() releases what start() acquired. */
+export interface Lifecycle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Injectable clock and timers, so time-dependent code is tested without waiting. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/**
+ * What the uplink pulls from: opened records in `seq` order. The daemon builds it from the queue
+ * and the sealer; records that fail authentication are quarantined inside and never returned.
+ */
+export interface RecordSource {
+  /** Up to `limit` records with seq > afterSeq, oldest first (fewer, or none, if not there yet). */
+  next(afterSeq: number, limit: number): Promise<OpenRecord[]>;
+  /** The broker acknowledged this record: delete it for good. */
+  ack(seq: number): Promise<void>;
+  /** Calls `listener` whenever new records were committed; returns an unsubscribe function. */
+  onAppend(listener: () => void): () => void;
+}
+
+/** Where sensor drivers report; the daemon fans this out to the batcher and the status model. */
+export interface SensorObserver {
+  reading(r: Reading): void;
+  /** A failed read (timeout, exception, CRC, disconnect): counted per sensor; `message` has no values. */
+  error(sensor: string, code: string, message: string): void;
+  /** A bus or sensor could not keep its schedule; `skipped` polls were dropped, not piled up. */
+  overrun(scope: string, skipped: number): void;
+}
