@@ -1,0 +1,113 @@
+// A throwaway PKI for the demo and the tests: a fresh CA per call, a server certificate for
+// localhost (DNS and IP SANs), and a client certificate whose CN is the gateway id. Keys come from
+// Node's native RSA key generation (node-forge delegates to crypto.generateKeyPairSync).
+
+import { randomBytes } from 'node:crypto';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+export interface DemoPki {
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+interface Issuer {
+  cert: forge.pki.Certificate;
+  key: forge.pki.rsa.PrivateKey;
+}
+
+const DAY_MS = 86_400_000;
+
+function newKeys(): forge.pki.rsa.KeyPair {
+  return forge.pki.rsa.generateKeyPair({ bits: 2048 });
+}
+
+function baseCert(publicKey: forge.pki.PublicKey, cn: string): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // A positive serial: clear the top bit so DER does not read it as negative.
+  const serial = randomBytes(16);
+  serial[0] = serial[0]! & 0x7f;
+  cert.serialNumber = serial.toString('hex');
+  cert.validity.notBefore = new Date(Date.now() - DAY_MS);
+  cert.validity.notAfter = new Date(Date.now() + 365 * DAY_MS);
+  cert.setSubject([
+    { name: 'commonName', value: cn },
+    { name: 'organizationName', value: 'edgegw demo' },
+  ]);
+  return cert;
+}
+
+function createCa(cn: string): Issuer {
+  const keys = newKeys();
+  const cert = baseCert(keys.publicKey, cn);
+  cert.setIssuer(cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { cert, key: keys.privateKey };
+}
+
+function issue(ca: Issuer, cn: string, extensions: object[]): { cert: string; key: string } {
+  const keys = newKeys();
+  const cert = baseCert(keys.publicKey, cn);
+  cert.setIssuer(ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
+    ...extensions,
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+}
+
+/**
+ * A new CA with a localhost server certificate and a client certificate for `clientId`. Every call
+ * makes an unrelated CA, so a second call gives the "wrong CA" of negative tests.
+ */
+export function createDemoPki(clientId = 'demo-gw1'): DemoPki {
+  const ca = createCa(`edgegw demo CA ${randomBytes(4).toString('hex')}`);
+  const server = issue(ca, 'localhost', [
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: 'localhost' },
+        { type: 7, ip: '127.0.0.1' },
+        { type: 7, ip: '::1' },
+      ],
+    },
+  ]);
+  const client = issue(ca, clientId, [{ name: 'extKeyUsage', clientAuth: true }]);
+  return {
+    caCert: forge.pki.certificateToPem(ca.cert),
+    serverCert: server.cert,
+    serverKey: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
+  };
+}
+
+/** ca.pem, server.pem, server.key, client.pem, client.key in `dir`; private keys mode 0600. */
+export async function writeDemoPki(dir: string, pki: DemoPki): Promise<void> {
+  await writeFile(join(dir, 'ca.pem'), pki.caCert, { mode: 0o644 });
+  await writeFile(join(dir, 'server.pem'), pki.serverCert, { mode: 0o644 });
+  await writeFile(join(dir, 'client.pem'), pki.clientCert, { mode: 0o644 });
+  for (const [name, pem] of [
+    ['server.key', pki.serverKey],
+    ['client.key', pki.clientKey],
+  ] as const) {
+    const file = join(dir, name);
+    await writeFile(file, pem, { mode: 0o600 });
+    // writeFile's mode applies only to new files (and passes through the umask): make it exact.
+    await chmod(file, 0o600);
+  }
+}

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import type { OpenRecord, Reading } from '../../../src/types.js';
+import { encodeMessage, packMessages } from '../../../src/uplink/wire.js';
+
+interface Wire {
+  v: number;
+  gw: string;
+  ids: string[];
+  recs: { seq: number; t0: number; r: (number | boolean | string | null)[][] }[];
+}
+
+/** A consumer's decoder: one message alone back to readings. */
+function decode(payload: string | Buffer): (Reading & { seq: number })[] {
+  const m = JSON.parse(payload.toString()) as Wire;
+  return m.recs.flatMap((rec) =>
+    rec.r.map((e) => ({
+      seq: rec.seq,
+      sensor: m.ids[e[0] as number]!,
+      ts: rec.t0 + (e[1] as number),
+      value: e[2] as number | boolean,
+      quality: (e[3] as Reading['quality'] | undefined) ?? 'good',
+    })),
+  );
+}
+
+const T = 1_764_380_000_000;
+const rd = (
+  sensor: string,
+  ts: number,
+  value: number | boolean,
+  quality: Reading['quality'] = 'good',
+): Reading => ({
+  sensor,
+  ts,
+  value,
+  quality,
+});
+
+describe('wire format (DESIGN.md §3)', () => {
+  it('encodes the example of DESIGN.md byte for byte', () => {
+    const rec: OpenRecord = {
+      seq: 1041,
+      readings: [
+        rd('boiler-temp', T + 123, 21.5),
+        rd('boiler-temp', T + 1123, 21.6),
+        rd('door-1', T + 200, true, 'bad'),
+      ],
+    };
+    // t0 is the record's earliest timestamp, so dt of the first reading is 0 here.
+    assert.equal(
+      encodeMessage('site-042-gw1', [rec]),
+      `{"v":1,"gw":"site-042-gw1","ids":["boiler-temp","door-1"],"recs":[{"seq":1041,"t0":${T + 123},"r":[[0,0,21.5],[0,1000,21.6],[1,77,true,"bad"]]}]}`,
+    );
+  });
+
+  it('lists ids once per message, shared by all its records', () => {
+    const recs: OpenRecord[] = [
+      { seq: 1, readings: [rd('a', T, 1), rd('b', T, 2)] },
+      { seq: 2, readings: [rd('b', T + 5, 3), rd('c', T + 6, 4)] },
+    ];
+    const m = JSON.parse(encodeMessage('gw', recs)) as Wire;
+    assert.deepEqual(m.ids, ['a', 'b', 'c']);
+    assert.deepEqual(m.recs[1]!.r, [
+      [1, 0, 3],
+      [2, 1, 4],
+    ]);
+  });
+
+  it('t0 is the minimum ts even when readings are out of order; dt are non-negative integers', () => {
+    const rec: OpenRecord = {
+      seq: 7,
+      readings: [rd('a', T + 50.4, 1), rd('a', T + 0.6, 2), rd('b', T + 10, 3)],
+    };
+    const m = JSON.parse(encodeMessage('gw', [rec])) as Wire;
+    assert.equal(m.recs[0]!.t0, T + 1);
+    for (const e of m.recs[0]!.r) assert.ok(Number.isInteger(e[1]) && (e[1] as number) >= 0);
+  });
+
+  it('writes quality only when not good, and values as the shortest JSON number', () => {
+    const rec: OpenRecord = {
+      seq: 3,
+      readings: [
+        rd('a', T, 0.1 + 0.2),
+        rd('a', T, -0),
+        rd('a', T, 1e21, 'stale'),
+        rd('a', T, false),
+        rd('a', T, NaN, 'bad'),
+      ],
+    };
+    const m = JSON.parse(encodeMessage('gw', [rec])) as Wire;
+    assert.deepEqual(m.recs[0]!.r, [
+      [0, 0, 0.30000000000000004],
+      [0, 0, 0],
+      [0, 0, 1e21, 'stale'],
+      [0, 0, false],
+      [0, 0, null, 'bad'],
+    ]);
+  });
+
+  it('round-trips: every reading decodes from its message alone', () => {
+    const recs: OpenRecord[] = Array.from({ length: 50 }, (_, k) => ({
+      seq: 100 + k,
+      readings: Array.from({ length: 20 }, (_, j) =>
+        rd(
+          `sensor-${(k + j) % 7}`,
+          T + k * 1000 + j * 37,
+          j % 5 === 0 ? j % 2 === 0 : Math.round(j * 10.7) / 10,
+          j === 3 ? 'bad' : 'good',
+        ),
+      ),
+    }));
+    const msgs = packMessages('gw-1', recs, 4096);
+    assert.ok(msgs.length > 1);
+    const back = msgs.flatMap((m) => decode(m.payload));
+    const want = recs.flatMap((r) => r.readings.map((x) => ({ ...x, seq: r.seq })));
+    assert.deepEqual(back, want);
+  });
+
+  it('packs whole records in seq order, each message within the limit and standalone', () => {
+    const recs: OpenRecord[] = Array.from({ length: 200 }, (_, k) => ({
+      seq: k + 1,
+      readings: Array.from({ length: 1 + (k % 13) }, (_, j) => rd(`id-${k % 9}-${j}`, T + j, j * 1.5)),
+    }));
+    for (const max of [500, 1000, 5000, 1_000_000]) {
+      const msgs = packMessages('gw', recs, max);
+      assert.deepEqual(
+        msgs.flatMap((m) => m.seqs),
+        recs.map((r) => r.seq),
+      );
+      for (const m of msgs) {
+        assert.ok(m.payload.length <= max, `${m.payload.length} > ${max}`);
+        const w = JSON.parse(m.payload.toString()) as Wire;
+        assert.deepEqual(
+          w.recs.map((r) => r.seq),
+          m.seqs,
+        );
+        assert.equal(new Set(w.ids).size, w.ids.length, 'ids once each');
+        assert.equal(m.readings, decode(m.payload).length);
+      }
+    }
+  });
+
+  it('packs greedily: a message closes only when the next record does not fit', () => {
+    const recs: OpenRecord[] = Array.from({ length: 40 }, (_, k) => ({
+      seq: k + 1,
+      readings: [rd('s', T, k)],
+    }));
+    const msgs = packMessages('gw', recs, 600);
+    for (let i = 0; i + 1 < msgs.length; i++) {
+      const grown = encodeMessage(
+        'gw',
+        [...msgs[i]!.seqs, msgs[i + 1]!.seqs[0]!].map((seq) => recs[seq - 1]!),
+      );
+      assert.ok(Buffer.byteLength(grown) > 600, 'the next record would have fitted');
+    }
+    const total = Buffer.byteLength(encodeMessage('gw', recs));
+    assert.equal(msgs.length, Math.max(2, Math.ceil(total / 600)));
+  });
+
+  it('puts a record bigger than the limit alone in its own message', () => {
+    const big: OpenRecord = { seq: 2, readings: Array.from({ length: 100 }, (_, j) => rd('x', T + j, j)) };
+    const msgs = packMessages(
+      'gw',
+      [{ seq: 1, readings: [rd('x', T, 1)] }, big, { seq: 3, readings: [rd('x', T, 1)] }],
+      200,
+    );
+    assert.deepEqual(
+      msgs.map((m) => m.seqs),
+      [[1], [2], [3]],
+    );
+    assert.ok(msgs[1]!.payload.length > 200);
+  });
+
+  it('counts bytes, not characters, for non-ASCII gateway ids', () => {
+    const recs: OpenRecord[] = Array.from({ length: 30 }, (_, k) => ({
+      seq: k + 1,
+      readings: [rd('s', T, k)],
+    }));
+    for (const m of packMessages('gw-é€', recs, 200)) assert.ok(m.payload.length <= 200);
+  });
+});
