@@ -1,0 +1,115 @@
+// A fixed time grid for periodic work (sensor polls, counter reports). Each timeout is computed
+// from the grid (t0 + k * period), never from the previous callback, so delays do not add up to
+// drift. A tick that comes more than a period late (blocked event loop, or the previous async
+// tick still running) does not fire the missed slots in a burst: they are skipped and counted.
+
+import type { Clock } from '../types.js';
+
+export interface FixedGridOptions {
+  readonly clock: Clock;
+  /** Grid spacing in ms (> 0). */
+  readonly period: number;
+  /** Called at t0 + k * period with that scheduled time; a returned promise is awaited first. */
+  readonly tick: (scheduledTs: number) => void | Promise<void>;
+  /** Slots dropped because a tick came more than a period late. */
+  readonly onSkip?: (skipped: number) => void;
+  /** A tick threw or rejected; the grid keeps going. */
+  readonly onError?: (err: unknown) => void;
+  /** First slot (ms, clock time); default: the time of start(). */
+  readonly t0?: number;
+}
+
+export class FixedGrid {
+  private readonly opts: FixedGridOptions;
+  private t0 = 0;
+  private k = 0;
+  private timer: unknown = undefined;
+  private running = false;
+  private inFlight: Promise<void> | null = null;
+
+  constructor(opts: FixedGridOptions) {
+    if (!(Number.isFinite(opts.period) && opts.period > 0)) {
+      throw new RangeError(`FixedGrid period must be a positive number of ms, got ${opts.period}`);
+    }
+    this.opts = opts;
+  }
+
+  get started(): boolean {
+    return this.running;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.t0 = this.opts.t0 ?? this.opts.clock.now();
+    this.k = 0;
+    this.schedule();
+  }
+
+  /** Stops scheduling; resolves once a tick that is still running has settled. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer !== undefined) {
+      this.opts.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.inFlight !== null) await this.inFlight;
+  }
+
+  private slot(k: number): number {
+    return this.t0 + k * this.opts.period;
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    const delay = Math.max(0, this.slot(this.k) - this.opts.clock.now());
+    this.timer = this.opts.clock.setTimeout(() => this.fire(), delay);
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    if (!this.running) return;
+    const { period } = this.opts;
+    const late = this.opts.clock.now() - this.slot(this.k);
+    if (late > period) {
+      // Jump to the latest slot that is already due; the ones before it are dropped.
+      const skipped = Math.floor(late / period);
+      this.k += skipped;
+      this.report(() => this.opts.onSkip?.(skipped));
+    }
+    const scheduled = this.slot(this.k);
+    this.k += 1;
+    let result: void | Promise<void>;
+    try {
+      result = this.opts.tick(scheduled);
+    } catch (err) {
+      this.report(() => this.opts.onError?.(err));
+      result = undefined;
+    }
+    if (result instanceof Promise) {
+      this.inFlight = result.then(
+        () => this.afterTick(),
+        (err: unknown) => {
+          this.report(() => this.opts.onError?.(err));
+          this.afterTick();
+        },
+      );
+    } else {
+      this.schedule();
+    }
+  }
+
+  private afterTick(): void {
+    this.inFlight = null;
+    this.schedule();
+  }
+
+  /** Callbacks must not break the grid. */
+  private report(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // A failing onSkip/onError handler is the caller's bug; the schedule must survive it.
+    }
+  }
+}
