@@ -1,0 +1,208 @@
+// Compact binary plaintext of a record's readings (what gets sealed). Every byte here is a byte
+// per reading on disk (DESIGN.md §7: ≤ 12 for typical readings), so:
+//
+//   body    = idCount uvarint, ids (sorted, front-coded: shared-prefix uvarint, suffix-length
+//             uvarint, suffix UTF-8), then per reading:
+//   reading = tag byte, sensor index uvarint, ts delta svarint (from the previous reading's ts,
+//             the first from t0, so readings polled together cost one byte), value payload
+//   tag     = kind (bits 0-2) | decimal exponent (bits 3-5) | quality (bits 6-7, 0 = good)
+//
+// Kinds: false, true (no payload); a decimal m / 10^e with m as uvarint and the sign in the kind,
+// which is exact for the shortest-decimal values sensors produce (21.6 → 216, two bytes);
+// float32 when the double is a float32 value; float64 otherwise. Round trip is exact (Object.is),
+// because the decoder performs the same division the encoder checked.
+//
+// `encodeReadings` prefixes count and t0 so a body can be decoded alone; the sealer keeps those
+// two in the plain record header instead (they are bound as associated data).
+
+import type { Quality, Reading } from '../types.js';
+import { ByteReader, ByteWriter, uvarintLength } from './bytes.js';
+
+const KIND_FALSE = 0;
+const KIND_TRUE = 1;
+const KIND_DEC_POS = 2;
+const KIND_DEC_NEG = 3;
+const KIND_F32 = 4;
+const KIND_F64 = 5;
+
+const QUALITIES: readonly Quality[] = ['good', 'bad', 'stale'];
+const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1 << 6, stale: 2 << 6 };
+const POW10 = [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7];
+/** Timestamps are integer ms in [0, 2^48): year 10889, and zigzag deltas stay safe integers. */
+const MAX_TS = 2 ** 48;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The smallest t0 (base time) of a non-empty list of readings. */
+export function baseTime(readings: readonly Reading[]): number {
+  let t0 = Infinity;
+  for (const r of readings) if (r.ts < t0) t0 = r.ts;
+  return t0;
+}
+
+/** Self-contained encoding: count, t0, then the body. */
+export function encodeReadings(readings: readonly Reading[]): Uint8Array {
+  const w = new ByteWriter(estimateSize(readings));
+  const t0 = readings.length === 0 ? 0 : baseTime(readings);
+  w.uvarint(readings.length);
+  w.uvarint(t0);
+  writeBody(w, readings, t0);
+  return w.finish();
+}
+
+export function decodeReadings(bytes: Uint8Array): { t0: number; readings: Reading[] } {
+  const r = new ByteReader(bytes);
+  const count = r.uvarint();
+  const t0 = r.uvarint();
+  const readings = readBody(r, count, t0);
+  return { t0, readings };
+}
+
+/** The body alone (the sealer carries count and t0 in its header). */
+export function encodeBody(readings: readonly Reading[], t0: number): Uint8Array {
+  const w = new ByteWriter(estimateSize(readings));
+  writeBody(w, readings, t0);
+  return w.finish();
+}
+
+export function decodeBody(bytes: Uint8Array, count: number, t0: number): Reading[] {
+  return readBody(new ByteReader(bytes), count, t0);
+}
+
+function estimateSize(readings: readonly Reading[]): number {
+  return 64 + readings.length * 8;
+}
+
+function writeBody(w: ByteWriter, readings: readonly Reading[], t0: number): void {
+  const index = new Map<string, number>();
+  for (const r of readings) if (!index.has(r.sensor)) index.set(r.sensor, 0);
+  const ids = [...index.keys()].sort();
+  w.uvarint(ids.length);
+  let prev: Uint8Array = new Uint8Array(0);
+  ids.forEach((id, i) => {
+    index.set(id, i);
+    const b = utf8.encode(id);
+    let shared = 0;
+    const max = Math.min(prev.length, b.length);
+    while (shared < max && prev[shared] === b[shared]) shared++;
+    w.uvarint(shared);
+    w.uvarint(b.length - shared);
+    w.bytes(b.subarray(shared));
+    prev = b;
+  });
+
+  let prevTs = t0;
+  for (const r of readings) {
+    if (!Number.isSafeInteger(r.ts) || r.ts < 0 || r.ts >= MAX_TS) {
+      throw new RangeError(`reading of ${r.sensor}: ts is not an integer ms timestamp`);
+    }
+    const q = QUALITY_BITS[r.quality];
+    if (q === undefined) throw new RangeError(`reading of ${r.sensor}: unknown quality`);
+    const v = r.value;
+    if (typeof v === 'boolean') {
+      w.byte((v ? KIND_TRUE : KIND_FALSE) | q);
+      writeIndexAndTime(w, index, r, prevTs);
+    } else {
+      writeNumber(w, index, r, prevTs, v, q);
+    }
+    prevTs = r.ts;
+  }
+}
+
+function writeIndexAndTime(w: ByteWriter, index: Map<string, number>, r: Reading, prevTs: number): void {
+  w.uvarint(index.get(r.sensor) ?? 0);
+  w.svarint(r.ts - prevTs);
+}
+
+function writeNumber(
+  w: ByteWriter,
+  index: Map<string, number>,
+  r: Reading,
+  prevTs: number,
+  v: number,
+  q: number,
+): void {
+  if (!Number.isFinite(v)) throw new RangeError(`reading of ${r.sensor}: value is not a finite number`);
+  const dec = asDecimal(v);
+  const f32 = Math.fround(v) === v && !Object.is(v, -0);
+  if (dec !== null && (!f32 || uvarintLength(dec.m) <= 4)) {
+    w.byte((v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (dec.e << 3) | q);
+    writeIndexAndTime(w, index, r, prevTs);
+    w.uvarint(dec.m);
+  } else if (f32 || Object.is(v, -0)) {
+    w.byte(KIND_F32 | q);
+    writeIndexAndTime(w, index, r, prevTs);
+    w.float32(v);
+  } else {
+    w.byte(KIND_F64 | q);
+    writeIndexAndTime(w, index, r, prevTs);
+    w.float64(v);
+  }
+}
+
+/** |v| = m / 10^e exactly, for the smallest e in 0..7 that works, or null. */
+function asDecimal(v: number): { m: number; e: number } | null {
+  if (Object.is(v, -0)) return null;
+  const a = Math.abs(v);
+  for (let e = 0; e < POW10.length; e++) {
+    const s = POW10[e]!;
+    const m = Math.round(a * s);
+    if (!Number.isSafeInteger(m)) return null;
+    if (m / s === a) return { m, e };
+  }
+  return null;
+}
+
+function readBody(r: ByteReader, count: number, t0: number): Reading[] {
+  const idCount = r.uvarint();
+  const ids: string[] = [];
+  let prev: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i < idCount; i++) {
+    const shared = r.uvarint();
+    const suffix = r.bytes(r.uvarint());
+    if (shared > prev.length) throw new RangeError('bad sensor id table');
+    const b = new Uint8Array(shared + suffix.length);
+    b.set(prev.subarray(0, shared));
+    b.set(suffix, shared);
+    ids.push(utf8Decoder.decode(b));
+    prev = b;
+  }
+
+  const out: Reading[] = new Array<Reading>(count);
+  let ts = t0;
+  for (let i = 0; i < count; i++) {
+    const tag = r.byte();
+    const quality = QUALITIES[tag >> 6];
+    const sensor = ids[r.uvarint()];
+    if (quality === undefined || sensor === undefined) throw new RangeError('bad reading');
+    ts += r.svarint();
+    const e = (tag >> 3) & 7;
+    let value: number | boolean;
+    switch (tag & 7) {
+      case KIND_FALSE:
+        value = false;
+        break;
+      case KIND_TRUE:
+        value = true;
+        break;
+      case KIND_DEC_POS:
+        value = r.uvarint() / POW10[e]!;
+        break;
+      case KIND_DEC_NEG:
+        value = -(r.uvarint() / POW10[e]!);
+        break;
+      case KIND_F32:
+        value = r.float32();
+        break;
+      case KIND_F64:
+        value = r.float64();
+        break;
+      default:
+        throw new RangeError('bad value kind');
+    }
+    out[i] = { sensor, ts, value, quality };
+  }
+  if (r.remaining !== 0) throw new RangeError('trailing bytes after the last reading');
+  return out;
+}

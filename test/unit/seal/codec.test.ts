@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { decodeReadings, encodeReadings } from '../../../src/seal/codec.js';
+import type { Quality, Reading } from '../../../src/types.js';
+import { SITE_IDS, prng, siteReadings } from '../../helpers/readings.js';
+
+function assertSame(actual: readonly Reading[], expected: readonly Reading[]): void {
+  assert.equal(actual.length, expected.length);
+  expected.forEach((e, i) => {
+    const a = actual[i]!;
+    assert.equal(a.sensor, e.sensor, `sensor of reading ${i}`);
+    assert.equal(a.ts, e.ts, `ts of reading ${i}`);
+    assert.equal(a.quality, e.quality, `quality of reading ${i}`);
+    assert.ok(
+      Object.is(a.value, e.value),
+      `value of reading ${i}: ${String(a.value)} !== ${String(e.value)}`,
+    );
+  });
+}
+
+function randomValue(rand: () => number): number | boolean {
+  const pick = Math.floor(rand() * 10);
+  const scale = 10 ** Math.floor(rand() * 12 - 4);
+  switch (pick) {
+    case 0:
+      return rand() < 0.5;
+    case 1:
+      return Math.floor((rand() - 0.5) * 2 ** 20);
+    case 2:
+      return Math.floor((rand() - 0.5) * 2 * Number.MAX_SAFE_INTEGER);
+    case 3:
+      return Number(((rand() - 0.5) * 2000).toFixed(Math.floor(rand() * 7)));
+    case 4:
+      return Math.fround((rand() - 0.5) * scale);
+    case 5:
+      return (rand() - 0.5) * scale;
+    case 6:
+      return [0, -0, 5e-324, -5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 0.1, 0.3, 1e21, 123456.789][
+        Math.floor(rand() * 10)
+      ]!;
+    case 7:
+      return Number(Math.fround(rand() * 500).toPrecision(7));
+    default:
+      return Number((rand() * 100 - 20).toFixed(1));
+  }
+}
+
+describe('seal/codec', () => {
+  it('round-trips 20,000 random readings exactly (values by Object.is)', () => {
+    const rand = prng(42);
+    const qualities: Quality[] = ['good', 'bad', 'stale'];
+    const ids = ['a', 'ab', 'abc', 'b', 'températur-ü', '温度-1', 'x'.repeat(200), ''];
+    for (let rec = 0; rec < 200; rec++) {
+      const base = 1_700_000_000_000 + Math.floor(rand() * 1e10);
+      const readings: Reading[] = Array.from({ length: 1 + Math.floor(rand() * 199) }, () => ({
+        sensor: ids[Math.floor(rand() * ids.length)]!,
+        ts: base + Math.floor(rand() * (rand() < 0.1 ? 1e9 : 5000)),
+        value: randomValue(rand),
+        quality: qualities[Math.floor(rand() * 3)]!,
+      }));
+      const decoded = decodeReadings(encodeReadings(readings));
+      assert.equal(decoded.t0, Math.min(...readings.map((r) => r.ts)));
+      assertSame(decoded.readings, readings);
+    }
+  });
+
+  it('round-trips a realistic site record', () => {
+    const readings = siteReadings(SITE_IDS, 5, prng(7));
+    assertSame(decodeReadings(encodeReadings(readings)).readings, readings);
+  });
+
+  it('refuses non-finite values, naming the sensor but not the value', () => {
+    for (const value of [NaN, Infinity, -Infinity]) {
+      assert.throws(
+        () => encodeReadings([{ sensor: 'boiler-temp', ts: 1, value, quality: 'good' }]),
+        (err: unknown) =>
+          err instanceof RangeError && /boiler-temp/.test(err.message) && !/NaN|Infinity/.test(err.message),
+      );
+    }
+  });
+
+  it('refuses timestamps that are not integer ms', () => {
+    for (const ts of [1.5, -1, 2 ** 53]) {
+      assert.throws(() => encodeReadings([{ sensor: 's', ts, value: 1, quality: 'good' }]), RangeError);
+    }
+  });
+
+  it('rejects truncated or padded input', () => {
+    const bytes = encodeReadings(siteReadings(SITE_IDS.slice(0, 3), 2, prng(1)));
+    assert.throws(() => decodeReadings(bytes.subarray(0, bytes.length - 1)), RangeError);
+    const padded = new Uint8Array(bytes.length + 1);
+    padded.set(bytes);
+    assert.throws(() => decodeReadings(padded), RangeError);
+  });
+
+  it('spends few bytes on typical readings', () => {
+    // Values of 1 Hz float sensors read as shortest decimals: 21.6 is a 2-byte mantissa.
+    const one = (value: number | boolean, quality: Quality = 'good') =>
+      encodeReadings([{ sensor: 's', ts: 1_764_380_000_000, value, quality }]).length;
+    const base = one(true);
+    assert.equal(one(false), base, 'booleans carry no payload');
+    assert.equal(one(true, 'stale'), base, 'quality rides in the tag byte');
+    assert.equal(one(21.6) - base, 2);
+    assert.equal(one(-3.25) - base, 2);
+    assert.equal(one(1013.25) - base, 3);
+    assert.equal(one(Math.fround(21.6)) - base, 4, 'a raw float32 that is not a short decimal takes 4 bytes');
+    assert.equal(one(Math.PI) - base, 8);
+
+    const readings = siteReadings(SITE_IDS, 5, prng(3));
+    const perReading = encodeReadings(readings).length / readings.length;
+    assert.ok(perReading < 8, `plaintext ${perReading.toFixed(2)} bytes/reading`);
+  });
+});

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Sealer, TamperedRecordError, parseSealedHeader } from '../../../src/seal/sealer.js';
+import { SITE_IDS, prng, siteReadings } from '../../helpers/readings.js';
+
+describe('seal/sealer', () => {
+  let sealer: Sealer;
+  const readings = siteReadings(SITE_IDS, 2, prng(11));
+
+  before(async () => {
+    sealer = await Sealer.create(randomBytes(32));
+  });
+
+  it('opens what it sealed', () => {
+    const rec = sealer.seal(41, readings);
+    assert.equal(rec.seq, 41);
+    assert.equal(rec.count, readings.length);
+    assert.equal(rec.t0, Math.min(...readings.map((r) => r.ts)));
+    const opened = sealer.open(rec);
+    assert.equal(opened.seq, 41);
+    assert.deepEqual(opened.readings, readings);
+  });
+
+  it('keeps no plaintext sensor id in the sealed bytes', () => {
+    const text = Buffer.from(sealer.seal(1, readings).bytes).toString('latin1');
+    for (const id of SITE_IDS) assert.ok(!text.includes(id.slice(0, 6)), id);
+  });
+
+  it('uses a fresh nonce every time', () => {
+    const a = sealer.seal(5, readings).bytes;
+    const b = sealer.seal(5, readings).bytes;
+    assert.notDeepEqual(a, b);
+  });
+
+  it('rebuilds the record facts from stored bytes without the key', () => {
+    const rec = sealer.seal(9, readings);
+    assert.deepEqual(parseSealedHeader(9, rec.bytes), rec);
+    assert.throws(() => parseSealedHeader(9, new Uint8Array([9, 1, 1])), TamperedRecordError);
+  });
+
+  it('fails on any flipped byte, naming only the seq', () => {
+    const rec = sealer.seal(77, readings.slice(0, 3));
+    for (let i = 0; i < rec.bytes.length; i++) {
+      const bytes = Uint8Array.from(rec.bytes);
+      bytes[i]! ^= 0x01;
+      assert.throws(
+        () => sealer.open({ ...rec, bytes }),
+        (err: unknown) => {
+          assert.ok(err instanceof TamperedRecordError, `byte ${i}`);
+          assert.equal(err.code, 'EDGEGW_E_QUEUE_TAMPERED');
+          assert.equal(err.seq, 77);
+          assert.equal(err.message, 'queue record seq 77 failed authentication');
+          return true;
+        },
+      );
+    }
+  });
+
+  it('fails when moved to another seq, truncated or opened with another key', async () => {
+    const rec = sealer.seal(100, readings);
+    assert.throws(() => sealer.open({ ...rec, seq: 101 }), TamperedRecordError);
+    assert.throws(() => sealer.open({ ...rec, bytes: rec.bytes.subarray(0, 20) }), TamperedRecordError);
+    const other = await Sealer.create(randomBytes(32));
+    assert.throws(() => other.open(rec), TamperedRecordError);
+  });
+
+  it('keeps its own copy of the key, so the caller may wipe it', async () => {
+    const key = randomBytes(32);
+    const s = await Sealer.create(key);
+    const rec = s.seal(1, readings);
+    key.fill(0);
+    assert.equal(s.open(rec).readings.length, readings.length);
+  });
+
+  it('refuses an empty record and a key of the wrong size', async () => {
+    assert.throws(() => sealer.seal(1, []), RangeError);
+    await assert.rejects(Sealer.create(new Uint8Array(16)), { code: 'EDGEGW_E_KEY_READ' });
+  });
+
+  it('adds 40 bytes or less per record (header, stored nonce, tag, key)', () => {
+    const one = [{ sensor: 's', ts: 1_764_380_000_000, value: 1, quality: 'good' as const }];
+    const plain = 1 /* id count */ + 3 /* id */ + 1 + 1 + 1 + 1; /* tag, index, dt, value */
+    const overhead = sealer.seal(1, one).bytes.length - plain + 8; /* LevelDB key */
+    assert.ok(overhead <= 40, `overhead ${overhead}`);
+  });
+});
