@@ -1,0 +1,130 @@
+// The uplink refuses what DESIGN.md §2.4 forbids: an unknown CA, TLS below 1.2, credentials in the URL.
+
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import { createDemoPki, type DemoPki } from '../../src/demo/pki.js';
+import { startTlsBroker, type TlsBroker } from '../../src/demo/broker.js';
+import { EdgegwError } from '../../src/errors.js';
+import type { Uplink } from '../../src/uplink/uplink.js';
+import { waitFor } from '../helpers/site.js';
+import { MemorySource } from '../unit/uplink/memory-source.js';
+import { GW, makeUplink, sleep } from './uplink-support.js';
+
+describe('uplink TLS refusals', function () {
+  this.timeout(30_000);
+  let pki: DemoPki;
+  let other: DemoPki;
+  let broker: TlsBroker | null = null;
+  let uplink: Uplink | null = null;
+  let clients: string[] = [];
+
+  before(() => {
+    pki = createDemoPki(GW);
+    other = createDemoPki(GW); // an unrelated CA
+  });
+  afterEach(async () => {
+    await uplink?.stop(0);
+    uplink = null;
+    await broker?.close();
+    broker = null;
+  });
+
+  async function start(b: TlsBroker, u: Uplink): Promise<void> {
+    broker = b;
+    clients = [];
+    b.aedes.on('client', (c) => clients.push(c.id));
+    uplink = u;
+    await u.start();
+  }
+
+  it('a server certificate from another CA: never connects, lastError says TLS', async () => {
+    const b = await startTlsBroker({ pki: other });
+    const source = new MemorySource();
+    source.append(3);
+    await start(b, makeUplink(b, pki, source));
+    await waitFor(() => uplink!.state().lastError !== null, 10_000, 'a connect error');
+    await sleep(300); // a few backoff rounds
+    const st = uplink!.state();
+    assert.match(st.lastError!, /^EDGEGW_E_UPLINK_TLS: /);
+    assert.notEqual(st.state, 'connected');
+    assert.deepEqual(clients, []);
+    assert.equal(b.published.messages, 0);
+    assert.equal(source.records.size, 3);
+    assert.ok(!st.lastError!.includes('PRIVATE KEY'));
+  });
+
+  it('a client certificate the broker does not trust: refused, not connected', async () => {
+    const b = await startTlsBroker({ pki });
+    const source = new MemorySource();
+    source.append(3);
+    const stranger = { ...pki, clientCert: other.clientCert, clientKey: other.clientKey };
+    await start(b, makeUplink(b, stranger, source));
+    await waitFor(() => uplink!.state().lastError !== null, 10_000, 'a connect error');
+    await sleep(300);
+    assert.match(uplink!.state().lastError!, /^EDGEGW_E_UPLINK_(TLS|CONNECT): /);
+    assert.notEqual(uplink!.state().state, 'connected');
+    assert.deepEqual(clients, []);
+    assert.equal(source.records.size, 3);
+  });
+
+  it('a broker offering only TLS 1.1: refused', async () => {
+    const b = await startTlsBroker({
+      pki,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
+    const source = new MemorySource();
+    await start(b, makeUplink(b, pki, source));
+    await waitFor(() => uplink!.state().lastError !== null, 10_000, 'a connect error');
+    assert.match(uplink!.state().lastError!, /^EDGEGW_E_UPLINK_TLS: /);
+    assert.notEqual(uplink!.state().state, 'connected');
+    assert.deepEqual(clients, []);
+    // Control: the broker really speaks TLS 1.1 to a client that allows it.
+    const legacy = tls.connect({
+      host: '127.0.0.1',
+      port: b.port,
+      servername: 'localhost',
+      ca: pki.caCert,
+      cert: pki.clientCert,
+      key: pki.clientKey,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
+    const proto = await new Promise<string | null>((resolve, reject) => {
+      legacy.once('secureConnect', () => resolve(legacy.getProtocol()));
+      legacy.once('error', reject);
+    });
+    legacy.destroy();
+    assert.equal(proto, 'TLSv1.1');
+  });
+
+  it('the right PKI connects (control for the refusals above)', async () => {
+    const b = await startTlsBroker({ pki });
+    await start(b, makeUplink(b, pki, new MemorySource()));
+    await waitFor(() => uplink!.state().state === 'connected', 10_000, 'connected');
+    assert.deepEqual(clients, [GW]);
+  });
+
+  it('rejects a URL with user:pass@ or a scheme other than mqtts, without echoing secrets', () => {
+    const source = new MemorySource();
+    for (const url of [
+      'mqtts://user:s3cret@localhost:8883',
+      'mqtt://localhost:1883',
+      'wss://localhost',
+      'nonsense',
+    ]) {
+      assert.throws(
+        () => makeUplink({ url }, pki, source),
+        (err: unknown) => {
+          assert.ok(err instanceof EdgegwError);
+          assert.equal(err.code, 'EDGEGW_E_CONFIG');
+          assert.ok(!err.message.includes('s3cret'));
+          return true;
+        },
+        url,
+      );
+    }
+  });
+});
