@@ -1,0 +1,98 @@
+// YAML site file → validated, decoded, deep-frozen SiteConfig. Every problem is reported at once as
+// FILE:LINE:COL: key.path: message, before anything touches hardware, disk or network.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Value } from '@sinclair/typebox/value';
+import { LineCounter, isSeq, parseDocument, type Document } from 'yaml';
+import { EdgegwError, Exit } from '../errors.js';
+import { SiteSchema, type SiteConfig } from './schema.js';
+import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
+import { checkStructure } from './structure.js';
+import { checkRules } from './rules.js';
+import { loadSiteProfile, resolvePaths, resolveProfileNames } from './references.js';
+import type { BoardProfile } from './profile.js';
+
+export { ConfigError, formatIssue, type ConfigIssue } from './issues.js';
+
+export interface LoadedConfig {
+  /** Absolute path of the config file. */
+  readonly file: string;
+  readonly config: SiteConfig;
+  readonly profile: BoardProfile | null;
+  readonly warnings: readonly ConfigIssue[];
+}
+
+export interface LoadOptions {
+  /** Dotted key paths (`uplink.url`, `buses.plc-sim.tcp.port`) set in the document before validation. */
+  overrides?: Record<string, unknown>;
+  /** Folder of board profiles; defaults to the repository's hw-profiles/. */
+  profilesDir?: string;
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/edgegw/site.yaml';
+
+/** EDGEGW_CONFIG, else /etc/edgegw/site.yaml. */
+export function defaultConfigPath(): string {
+  return process.env.EDGEGW_CONFIG ?? DEFAULT_CONFIG_PATH;
+}
+
+/** The repository's hw-profiles/ folder (this module is dist/src/config/load.js). */
+export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../../hw-profiles', import.meta.url));
+
+export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new EdgegwError(
+      'EDGEGW_E_CONFIG_READ',
+      `cannot read the configuration file ${abs} (${why}); set EDGEGW_CONFIG or pass -c FILE to use another`,
+      Exit.CONFIG,
+      { cause: err },
+    );
+  }
+
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const issues = new IssueList(abs, doc, lines);
+  for (const e of doc.errors) issues.errorAtOffset(e.pos[0], '(yaml)', e.message.split('\n')[0] ?? e.code);
+  if (issues.errors.length > 0) throw new ConfigError(issues.errors);
+
+  applyOverrides(doc, opts.overrides ?? {});
+  const site = checkStructure(doc.toJS({ maxAliasCount: 100 }), issues);
+  checkRules(site, issues);
+  const profile = await loadSiteProfile(site, opts.profilesDir ?? DEFAULT_PROFILES_DIR, issues);
+  resolveProfileNames(site, profile, issues);
+  await resolvePaths(site, dirname(abs), issues);
+  if (issues.errors.length > 0) throw new ConfigError(sorted(issues.errors));
+
+  const config = deepFreeze(Value.Decode(SiteSchema, site));
+  return { file: abs, config, profile, warnings: Object.freeze(sorted(issues.warnings)) };
+}
+
+function applyOverrides(doc: Document, overrides: Record<string, unknown>): void {
+  for (const [dotted, value] of Object.entries(overrides)) {
+    const path: (string | number)[] = [];
+    for (const seg of dotted.split('.')) {
+      // Digit segments index lists (`sensors.0.every`); elsewhere they are ordinary keys.
+      path.push(/^[0-9]+$/.test(seg) && isSeq(doc.getIn(path, true)) ? Number(seg) : seg);
+    }
+    doc.setIn(path, value);
+  }
+}
+
+function sorted(list: ConfigIssue[]): ConfigIssue[] {
+  return [...list].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
