@@ -1,0 +1,37 @@
+// The queue's LevelDB key layout. Keys are 8 bytes: a kind byte, then seq in 7 bytes big-endian,
+// so records sort by seq and every seq up to 2^53 fits.
+//   0x00 seq  a record (the sealed value)
+//   0x01 ..   meta: next seq and the quarantined count (8-byte float64 values)
+//   0x02 seq  a quarantined record
+
+export const KIND_RECORD = 0x00;
+export const KIND_QUARANTINE = 0x02;
+export const META_NEXT_SEQ = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 1);
+export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
+export const RECORD_END = Uint8Array.of(0x01);
+export const QUARANTINE_END = Uint8Array.of(0x03);
+
+export function queueKey(kind: number, seq: number): Uint8Array {
+  const k = new Uint8Array(8);
+  const v = new DataView(k.buffer);
+  v.setUint8(0, kind);
+  v.setUint8(1, Math.floor(seq / 2 ** 48));
+  v.setUint16(2, Math.floor(seq / 2 ** 32) % 0x10000);
+  v.setUint32(4, seq % 2 ** 32);
+  return k;
+}
+
+export function seqOfKey(k: Uint8Array): number {
+  const v = new DataView(k.buffer, k.byteOffset, k.byteLength);
+  return v.getUint8(1) * 2 ** 48 + v.getUint16(2) * 2 ** 32 + v.getUint32(4);
+}
+
+export function numberValue(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, n);
+  return b;
+}
+
+export function readNumber(b: Uint8Array | undefined): number {
+  return b?.length === 8 ? new DataView(b.buffer, b.byteOffset, 8).getFloat64(0) : 0;
+}

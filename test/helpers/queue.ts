@@ -1,0 +1,71 @@
+// A real SealedQueue in a temp dir, with a real Sealer and a logger whose lines the test can read.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Sealer } from '../../src/seal/sealer.js';
+import { SealedQueue, type SealedQueueOptions } from '../../src/queue/sealed-queue.js';
+import type { Reading } from '../../src/types.js';
+
+export interface LogLines {
+  log: Logger;
+  lines: Record<string, unknown>[];
+  text(): string;
+}
+
+export function captureLog(): LogLines {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const log = pino(
+    { level: 'debug' },
+    {
+      write(s: string) {
+        raw.push(s);
+        lines.push(JSON.parse(s) as Record<string, unknown>);
+      },
+    },
+  );
+  return { log, lines, text: () => raw.join('') };
+}
+
+export interface QueueFixture {
+  dir: string;
+  sealer: Sealer;
+  logs: LogLines;
+  make(over?: Partial<SealedQueueOptions>): SealedQueue;
+  cleanup(): Promise<void>;
+}
+
+export async function queueFixture(): Promise<QueueFixture> {
+  const dir = join(await mkdtemp(join(tmpdir(), 'edgegw-queue-')), 'data');
+  const sealer = await Sealer.create(randomBytes(32));
+  const logs = captureLog();
+  return {
+    dir,
+    sealer,
+    logs,
+    make: (over = {}) =>
+      new SealedQueue({
+        dir,
+        maxBytes: 64 * 1024 * 1024,
+        whenFull: 'drop-oldest',
+        durability: 'fsync',
+        seal: (seq, readings) => sealer.seal(seq, readings),
+        log: logs.log,
+        ...over,
+      }),
+    cleanup: () => rm(join(dir, '..'), { recursive: true, force: true }),
+  };
+}
+
+/** `n` readings of one sensor with same-size values, so every record has the same stored size. */
+export function fixedReadings(n: number, ts = 1_764_380_000_000): Reading[] {
+  return Array.from({ length: n }, (_, i) => ({
+    sensor: 'boiler-temp',
+    ts: ts + i,
+    value: 20.5,
+    quality: 'good',
+  }));
+}

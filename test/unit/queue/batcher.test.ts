@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { Batcher } from '../../../src/queue/batcher.js';
+import type { Reading } from '../../../src/types.js';
+import { FakeClock, settle } from '../../helpers/fake-clock.js';
+
+interface Deferred {
+  readings: Reading[];
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+function reading(i: number): Reading {
+  return { sensor: 's', ts: i, value: i, quality: 'good' };
+}
+
+describe('queue/Batcher', () => {
+  let clock: FakeClock;
+  let commits: Deferred[];
+  let errors: unknown[];
+  let batcher: Batcher;
+
+  function make(flushMs = 200, maxReadings = 10): Batcher {
+    return new Batcher({
+      flushMs,
+      maxReadings,
+      clock,
+      commit: (readings) =>
+        new Promise<void>((resolve, reject) => {
+          commits.push({ readings, resolve, reject });
+        }),
+      onError: (err) => errors.push(err),
+    });
+  }
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    commits = [];
+    errors = [];
+    batcher = make();
+    await batcher.start();
+  });
+
+  it('commits what arrived within flushMs, flushMs after the first reading', async () => {
+    batcher.add(reading(1));
+    clock.advance(150);
+    batcher.add(reading(2));
+    clock.advance(49);
+    assert.equal(commits.length, 0);
+    clock.advance(1);
+    assert.equal(commits.length, 1);
+    assert.deepEqual(
+      commits[0]!.readings.map((r) => r.ts),
+      [1, 2],
+    );
+    commits[0]!.resolve();
+    await settle();
+    assert.equal(batcher.stats().committedReadings, 2);
+    clock.advance(10_000);
+    assert.equal(commits.length, 1, 'no empty commits');
+  });
+
+  it('commits at once when maxReadings are waiting', () => {
+    for (let i = 0; i < 10; i++) batcher.add(reading(i));
+    assert.equal(commits.length, 1);
+    assert.equal(commits[0]!.readings.length, 10);
+    assert.equal(clock.pending, 0, 'the flush timer was cancelled');
+  });
+
+  it('keeps one commit in flight; readings arriving meanwhile go to the next', async () => {
+    batcher.add(reading(1));
+    clock.advance(200);
+    assert.equal(commits.length, 1);
+    batcher.add(reading(2));
+    batcher.add(reading(3));
+    clock.advance(1000);
+    assert.equal(commits.length, 1, 'the deadline passed, but a commit is in flight');
+    commits[0]!.resolve();
+    await settle();
+    assert.equal(commits.length, 2, 'the overdue readings go as soon as the first commit ends');
+    assert.deepEqual(
+      commits[1]!.readings.map((r) => r.ts),
+      [2, 3],
+    );
+  });
+
+  it('splits a backlog into commits of at most maxReadings', async () => {
+    batcher.add(reading(0));
+    clock.advance(200);
+    for (let i = 1; i <= 25; i++) batcher.add(reading(i));
+    assert.equal(commits.length, 1);
+    for (let k = 0; k < 4; k++) {
+      commits[k]!.resolve();
+      await settle();
+    }
+    assert.deepEqual(
+      commits.map((c) => c.readings.length),
+      [1, 10, 10, 5],
+    );
+    assert.deepEqual(
+      commits.flatMap((c) => c.readings.map((r) => r.ts)),
+      Array.from({ length: 26 }, (_, i) => i),
+    );
+  });
+
+  it('reports and counts a failed commit, and goes on', async () => {
+    batcher.add(reading(1));
+    batcher.add(reading(2));
+    clock.advance(200);
+    commits[0]!.reject(new Error('disk full'));
+    await settle();
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, 'disk full');
+    assert.equal(batcher.stats().failedReadings, 2);
+    assert.equal(batcher.stats().failedBatches, 1);
+    batcher.add(reading(3));
+    clock.advance(200);
+    commits[1]!.resolve();
+    await settle();
+    assert.equal(batcher.stats().committedReadings, 1);
+  });
+
+  it('stop() commits what it holds and waits for the commit in flight', async () => {
+    batcher.add(reading(1));
+    clock.advance(200);
+    batcher.add(reading(2));
+    let stopped = false;
+    const stopping = batcher.stop().then(() => (stopped = true));
+    await settle();
+    assert.equal(stopped, false);
+    assert.equal(commits.length, 1);
+    commits[0]!.resolve();
+    await settle();
+    assert.equal(commits.length, 2, 'what it held goes after the in-flight commit');
+    assert.equal(stopped, false);
+    commits[1]!.resolve();
+    await stopping;
+    assert.equal(batcher.stats().committedReadings, 2);
+    assert.equal(clock.pending, 0);
+
+    batcher.add(reading(3));
+    assert.equal(errors.length, 1, 'a reading after stop is reported, not silently kept');
+    assert.equal(batcher.stats().failedReadings, 1);
+  });
+
+  it('refuses nonsense options', () => {
+    assert.throws(() => make(0, 10), RangeError);
+    assert.throws(() => make(200, 0), RangeError);
+  });
+});
