@@ -52,12 +52,22 @@ export class GpioGroup implements SensorGroup {
     const { sensor, ctx } = this;
     const { gpio: cfg } = sensor;
     const watching = cfg.edge !== 'none';
+    if (cfg.mode === 'counter' && !watching) {
+      ctx.log.warn(
+        { sensor: sensor.id },
+        'GPIO counter with edge none counts nothing; set edge rising, falling or both',
+      );
+    }
     const { port, where, label } = await this.open(watching);
     let initial: Bit;
     try {
       initial = port.read();
     } catch (err) {
-      port.close();
+      try {
+        port.close();
+      } catch {
+        // the open error below is the one to report
+      }
       throw gpioOpenError(label, err);
     }
     const input = new DebouncedInput({
