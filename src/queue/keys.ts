@@ -1,8 +1,11 @@
-// The queue's LevelDB key layout. Keys are 8 bytes: a kind byte, then seq in 7 bytes big-endian,
+// The queue's LevelDB key layout, and reading stored values back. Keys are 8 bytes: a kind byte, then seq in 7 bytes big-endian,
 // so records sort by seq and every seq up to 2^53 fits.
 //   0x00 seq  a record (the sealed value)
 //   0x01 ..   meta: next seq and the quarantined count (8-byte float64 values)
 //   0x02 seq  a quarantined record
+
+import type { SealedRecord } from '../types.js';
+import { parseSealedHeader } from '../seal/sealer.js';
 
 export const KIND_RECORD = 0x00;
 export const KIND_QUARANTINE = 0x02;
@@ -34,4 +37,19 @@ export function numberValue(n: number): Uint8Array {
 
 export function readNumber(b: Uint8Array | undefined): number {
   return b?.length === 8 ? new DataView(b.buffer, b.byteOffset, 8).getFloat64(0) : 0;
+}
+
+/** LevelDB's own words (e.g. "Corruption: …"), which name files, never stored values. */
+export function causeText(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : String(err);
+}
+
+/** A stored value as a SealedRecord; a malformed header yields count 0, and opening it fails. */
+export function toRecord(seq: number, bytes: Uint8Array): SealedRecord {
+  try {
+    return parseSealedHeader(seq, bytes);
+  } catch {
+    return { seq, count: 0, t0: 0, bytes };
+  }
 }

@@ -13,7 +13,7 @@ import { Level } from 'level';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
-import { TamperedRecordError, parseSealedHeader } from '../seal/sealer.js';
+import { TamperedRecordError } from '../seal/sealer.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { FullQueueReport } from './full-report.js';
 import {
@@ -27,6 +27,8 @@ import {
   queueKey,
   readNumber,
   seqOfKey,
+  causeText,
+  toRecord,
 } from './keys.js';
 
 export interface QueueStats {
@@ -50,15 +52,6 @@ export interface SealedQueueOptions {
   log: Logger;
   /** For rate-limiting the full-queue warning; defaults to the system clock. */
   clock?: Clock;
-}
-
-/** A stored value as a SealedRecord; a malformed header yields count 0, and opening it fails. */
-function toRecord(seq: number, bytes: Uint8Array): SealedRecord {
-  try {
-    return parseSealedHeader(seq, bytes);
-  } catch {
-    return { seq, count: 0, t0: 0, bytes };
-  }
 }
 
 const HEAD_CAP = 4096;
@@ -113,11 +106,20 @@ export class SealedQueue implements Lifecycle {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new EdgegwError('EDGEGW_E_QUEUE_OPEN', `cannot create the queue folder ${dir}`, Exit.CANTCREAT, {
-        cause: err,
-      });
+      const why = (err as { code?: unknown }).code;
+      throw new EdgegwError(
+        'EDGEGW_E_QUEUE_OPEN',
+        `cannot create the queue folder ${dir} (${String(why)}): check gateway.dataDir and who may write there`,
+        Exit.CANTCREAT,
+        { cause: err },
+      );
     }
-    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    const db = new Level<Uint8Array, Uint8Array>(dir, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      // Sealed values are ciphertext: Snappy would only spend CPU finding nothing to compress.
+      compression: false,
+    });
     try {
       await db.open();
     } catch (err) {
@@ -132,11 +134,9 @@ export class SealedQueue implements Lifecycle {
       }
       throw new EdgegwError(
         'EDGEGW_E_QUEUE_OPEN',
-        `cannot open the queue at ${dir}: ${String(err)}`,
+        `cannot open the queue at ${dir}: ${causeText(err)}`,
         Exit.UNAVAILABLE,
-        {
-          cause: err,
-        },
+        { cause: err },
       );
     }
     this.db = db;
@@ -222,7 +222,14 @@ export class SealedQueue implements Lifecycle {
     s.bytes += size;
     this.head.appended({ seq, count: rec.count, t0: rec.t0, size });
     this.refreshHeadFigures();
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (err) {
+        // The record is committed whatever a listener does; say so rather than fail the append.
+        this.opts.log.error({ err: causeText(err) }, 'queue append listener failed');
+      }
+    }
     return seq;
   }
 
@@ -307,21 +314,16 @@ export class SealedQueue implements Lifecycle {
       const e = await this.entryOf(db, seq);
       if (value === undefined || e === undefined) return;
       const b = db.batch().del(key);
+      // Too big for the quarantine budget: counted and logged, but not kept.
       const keep = e.size <= this.quarantineCap;
-      if (keep) {
-        for (const old of await this.quarantineToEvict(db, e.size)) {
-          b.del(old.key);
-          this.quarantineBytes -= old.size;
-          this.s.bytes -= old.size;
-        }
-        b.put(queueKey(KIND_QUARANTINE, seq), value);
-      }
+      const evict = keep ? await this.quarantineToEvict(db, e.size) : [];
+      for (const old of evict) b.del(old.key);
+      if (keep) b.put(queueKey(KIND_QUARANTINE, seq), value);
       await b.put(META_QUARANTINED, numberValue(this.s.quarantined + 1)).write({ sync: this.sync });
       this.forget(e);
-      if (keep) {
-        this.quarantineBytes += e.size;
-        this.s.bytes += e.size;
-      }
+      const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
+      this.quarantineBytes += kept;
+      this.s.bytes += kept;
       this.s.quarantined++;
       this.opts.log.warn({ code: 'EDGEGW_E_QUEUE_TAMPERED', seq, reason }, 'queue record quarantined');
       await this.afterRemoval(db, 1);

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { Level } from 'level';
 import { EdgegwError, Exit } from '../../../src/errors.js';
 import { SealedQueue } from '../../../src/queue/sealed-queue.js';
-import { KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
+import { KIND_QUARANTINE, KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 
 describe('queue/SealedQueue', () => {
@@ -220,6 +220,40 @@ describe('queue/SealedQueue', () => {
     assert.deepEqual(await q.verify((rec) => fx.sealer.open(rec)), { ok: 2, tampered: [2, 3] });
     assert.equal(q.stats().records, 4);
     assert.equal(q.stats().quarantined, 0);
+  });
+
+  it('keeps quarantined records within their budget, and its figures match a fresh start', async () => {
+    const probe = make();
+    await probe.start();
+    await probe.append(fixedReadings(4));
+    const size = probe.stats().bytes;
+    await probe.stop();
+    open.length = 0;
+
+    // maxBytes / 16 holds one quarantined record, not two.
+    const q = make({ maxBytes: size * 16 + size });
+    await q.start();
+    for (let i = 0; i < 5; i++) await q.append(fixedReadings(4));
+    await q.quarantine(2, 'test');
+    await q.quarantine(3, 'test');
+    await q.quarantine(3, 'again: already gone');
+    await q.quarantine(99, 'never there');
+    const before = q.stats();
+    assert.equal(before.quarantined, 2);
+    assert.equal(before.records, 4);
+    assert.equal(before.bytes, size * 5, '4 records and the newest quarantined one');
+    assert.equal(before.firstSeq, 1);
+    await q.stop();
+    open.length = 0;
+
+    const db = new Level<Uint8Array, Uint8Array>(fx.dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    assert.equal(await db.get(queueKey(KIND_QUARANTINE, 2)), undefined, 'the oldest was evicted');
+    assert.notEqual(await db.get(queueKey(KIND_QUARANTINE, 3)), undefined);
+    await db.close();
+
+    const again = make({ maxBytes: size * 16 + size });
+    await again.start();
+    assert.deepEqual(again.stats(), before);
   });
 
   it('reads fast after 100k deletes (seeks past the head; compacts the acked range)', async function () {
