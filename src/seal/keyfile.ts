@@ -55,19 +55,19 @@ function createError(path: string, err: unknown): EdgegwError {
       );
     case 'ENOENT':
       return new EdgegwError(
-        'EDGEGW_E_KEY_READ',
+        'EDGEGW_E_KEY_CREATE',
         `cannot create ${path}: the folder ${dir} does not exist. Fix: mkdir -p ${dir}`,
         Exit.CANTCREAT,
       );
     case 'EACCES':
     case 'EPERM':
       return new EdgegwError(
-        'EDGEGW_E_KEY_READ',
+        'EDGEGW_E_KEY_CREATE',
         `cannot create ${path}: permission denied in ${dir}. Fix: run as a user allowed to write there (e.g. sudo)`,
         Exit.CANTCREAT,
       );
     default:
-      return new EdgegwError('EDGEGW_E_KEY_READ', `cannot create ${path}: ${code}`, Exit.CANTCREAT, {
+      return new EdgegwError('EDGEGW_E_KEY_CREATE', `cannot create ${path}: ${code}`, Exit.CANTCREAT, {
         cause: err,
       });
   }
