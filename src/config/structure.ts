@@ -109,7 +109,7 @@ export function show(v: unknown): string {
   if (v === null || v === undefined) return 'an empty value';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  const s = typeof v === 'string' ? `"${v}"` : JSON.stringify(v) ?? typeof v;
+  const s = typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? typeof v);
   return s.length > 60 ? `${s.slice(0, 57)}…"` : s;
 }
 
