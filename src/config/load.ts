@@ -21,7 +21,7 @@ export interface LoadedConfig {
   readonly file: string;
   readonly config: SiteConfig;
   readonly profile: BoardProfile | null;
-  readonly warnings: readonly ConfigIssue[];
+  readonly warnings: ConfigIssue[];
 }
 
 export interface LoadOptions {
@@ -70,8 +70,15 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   await resolvePaths(site, dirname(abs), issues);
   if (issues.errors.length > 0) throw new ConfigError(sorted(issues.errors));
 
-  const config = deepFreeze(Value.Decode(SiteSchema, site));
-  return { file: abs, config, profile, warnings: Object.freeze(sorted(issues.warnings)) };
+  let decoded: SiteConfig;
+  try {
+    decoded = Value.Decode(SiteSchema, site);
+  } catch (err) {
+    // Every check above should have caught what Decode refuses; never let its raw error through.
+    issues.error([], `the configuration does not match the schema (${(err as Error).message})`);
+    throw new ConfigError(issues.errors);
+  }
+  return { file: abs, config: deepFreeze(decoded), profile, warnings: sorted(issues.warnings) };
 }
 
 function applyOverrides(doc: Document, overrides: Record<string, unknown>): void {

@@ -313,6 +313,11 @@ describe('config errors', () => {
   });
 
   describe('YAML', () => {
+    it('an empty file or a non-mapping document', async () => {
+      await site.expectOne('', '(root)', 1, 1, /must be a YAML mapping/);
+      await site.expectOne('- a\n- b\n', '(root)', 1, 1, /must be a YAML mapping/);
+    });
+
     it('a syntax error points at file:line:col', async () => {
       const issues = await site.issues('gateway:\n  id: [unclosed\nuplink: {}\n');
       assert.ok(issues.length >= 1);
