@@ -3,7 +3,14 @@
 // Durations and sizes are written as strings and decoded to ms and bytes.
 
 import { Type, type StaticDecode, type StaticEncode } from '@sinclair/typebox';
-import { DURATION_PATTERN, SIZE_PATTERN, formatDuration, formatSize, parseDuration, parseSize } from './units.js';
+import {
+  DURATION_PATTERN,
+  SIZE_PATTERN,
+  formatDuration,
+  formatSize,
+  parseDuration,
+  parseSize,
+} from './units.js';
 
 const Duration = (def: string | undefined, description: string) =>
   Type.Transform(
@@ -40,7 +47,12 @@ const Limits = Strict(
     publishesPerSecond: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Publish rate cap.' }),
     bytesPerSecond: Size('512KiB', 'Payload byte rate cap.'),
     maxPayloadBytes: Size('128KiB', 'Largest MQTT payload.'),
-    inflight: Type.Integer({ minimum: 1, maximum: 100, default: 16, description: 'Unacknowledged publishes.' }),
+    inflight: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 16,
+      description: 'Unacknowledged publishes.',
+    }),
   },
   'Flow control: pace below the broker quotas.',
   { default: {} },

@@ -1,0 +1,95 @@
+// The `edgegw` command (DESIGN.md §5): argument parsing and output only; the work is done by the
+// stages and the daemon.
+
+import { Command, CommanderError, Option } from 'commander';
+import { EdgegwError, Exit } from '../errors.js';
+import { VERSION } from '../version.js';
+import { runCommand } from './run.js';
+import { checkConfigCommand, keygenCommand } from './config-commands.js';
+import { sensorsReadCommand } from './sensors-read.js';
+import { queueCommand } from './queue-commands.js';
+import { statusCommand } from './status-command.js';
+import { demoCommand } from './demo.js';
+
+function buildProgram(): Command {
+  const program = new Command('edgegw')
+    .description('Edge gateway: Modbus/GPIO sensors → sealed on-disk queue → AWS IoT Core (MQTT/TLS)')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run `edgegw --help` for usage)');
+  const config = () => new Option('-c, --config <file>', 'site configuration (default: $EDGEGW_CONFIG or /etc/edgegw/site.yaml)');
+
+  program
+    .command('run')
+    .description('run the daemon in the foreground (systemd ExecStart)')
+    .addOption(config())
+    .action((o: { config?: string }) => runCommand(o.config));
+  program
+    .command('check-config')
+    .description('validate the configuration and print it resolved, secrets redacted')
+    .addOption(config())
+    .action((o: { config?: string }) => checkConfigCommand(o.config));
+  program
+    .command('keygen')
+    .description('write a new random queue key (mode 0600); never overwrites')
+    .argument('<file>', 'where to write the key')
+    .action((file: string) => keygenCommand(file));
+  program
+    .command('status')
+    .description('ask the running daemon for its status')
+    .addOption(config())
+    .option('--socket <path>', 'status socket (default: status.socket of the configuration)')
+    .option('--json', 'one JSON document')
+    .option('--watch', 'refresh every second until Ctrl-C')
+    .action((o: { config?: string; socket?: string; json?: boolean; watch?: boolean }) => statusCommand(o));
+  const sensors = program.command('sensors').description('commissioning: read sensors without the daemon');
+  sensors
+    .command('read')
+    .description('read each sensor once and print id, bus, address, raw, value, unit, quality, error')
+    .addOption(config())
+    .option('--json', 'one JSON array')
+    .argument('[ids...]', 'sensor ids (default: all)')
+    .action((ids: string[], o: { config?: string; json?: boolean }) => sensorsReadCommand(ids, o));
+  const queue = program.command('queue').description('offline queue figures (daemon stopped)');
+  for (const verb of ['inspect', 'verify'] as const) {
+    queue
+      .command(verb)
+      .description(verb === 'inspect' ? 'records, readings, bytes, seq range' : 'authenticate every record')
+      .addOption(config())
+      .option('--json', 'one JSON document')
+      .action((o: { config?: string; json?: boolean }) => queueCommand(verb, o));
+  }
+  program
+    .command('demo')
+    .description('the demo site: simulated sensors, a Modbus TCP simulator, an embedded TLS broker')
+    .option('--seconds <n>', 'stop by itself after n seconds (default: run until Ctrl-C)')
+    .action((o: { seconds?: string }) => demoCommand(o));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : Exit.OK;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return Exit.OK;
+    if (err.code === 'commander.help') return Exit.OK;
+    return Exit.USAGE;
+  }
+  if (err instanceof EdgegwError) {
+    process.stderr.write(err.code === 'EDGEGW_E_CONFIG' ? `${err.message}\n` : `edgegw: ${err.message} [${err.code}]\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`edgegw: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return Exit.SOFTWARE;
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

@@ -1,0 +1,48 @@
+import { Daemon } from '../daemon.js';
+import { createLogger } from '../log.js';
+import { Exit } from '../errors.js';
+import { loadFromArg } from './config-arg.js';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+
+/** `edgegw run`: the daemon in the foreground until SIGTERM/SIGINT. */
+export async function runCommand(configOpt: string | undefined): Promise<void> {
+  const loaded = await loadFromArg(configOpt);
+  const log = createLogger({ level: loaded.config.log.level, gateway: loaded.config.gateway.id });
+  logWarnings(loaded, log);
+  const daemon = new Daemon({ loaded, log });
+  await runUntilSignal(daemon, log);
+}
+
+export function logWarnings(loaded: LoadedConfig, log: Logger): void {
+  for (const w of loaded.warnings) {
+    log.warn({ code: 'EDGEGW_E_CONFIG', file: w.file, line: w.line, col: w.col, key: w.path }, w.message);
+  }
+}
+
+/** Starts the daemon, then stops it cleanly on the first SIGTERM/SIGINT; a second one forces exit. */
+export async function runUntilSignal(daemon: Daemon, log: Logger, extraStop?: () => Promise<void>): Promise<void> {
+  let signalled: (sig: NodeJS.Signals) => void = () => undefined;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting without a clean stop');
+      process.exit(Exit.SOFTWARE);
+    }
+    signalled(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await daemon.start();
+    const sig = await stopped;
+    log.info({ signal: sig }, 'stopping');
+    await extraStop?.();
+    await daemon.stop();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

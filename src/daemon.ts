@@ -1,0 +1,217 @@
+// The composition root: the only module that knows every stage. It wires
+// sensors → batcher → seal → queue → uplink (DESIGN.md §1), owns the lifecycle, and tells systemd.
+
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from './config/load.js';
+import { assertPrivateFile, readQueueKey } from './seal/keyfile.js';
+import { Sealer } from './seal/sealer.js';
+import { SealedQueue } from './queue/sealed-queue.js';
+import { QueueRecordSource } from './queue/record-source.js';
+import { Batcher } from './queue/batcher.js';
+import { Uplink } from './uplink/uplink.js';
+import { StatusModel } from './status/model.js';
+import { StatusServer } from './status/server.js';
+import { MetricsServer } from './status/metrics.js';
+import { SdNotify } from './status/sd-notify.js';
+import { createSensorGroups } from './sensors/acquisition.js';
+import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
+import { EdgegwError, Exit } from './errors.js';
+import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
+import { VERSION } from './version.js';
+
+export interface DaemonOptions {
+  loaded: LoadedConfig;
+  log: Logger;
+  clock?: Clock;
+  /** Bounded wait for in-flight PUBACKs on stop (DESIGN.md §2.7). */
+  drainMs?: number;
+  /** Extra observer of readings (the demo's live line). */
+  tap?: (r: Reading) => void;
+}
+
+export class Daemon {
+  private readonly opts: DaemonOptions;
+  private readonly clock: Clock;
+  private started: { name: string; stage: Lifecycle }[] = [];
+  private model: StatusModel | null = null;
+  private stopping: Promise<void> | null = null;
+  private pending: (() => number) | null = null;
+
+  constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get status(): StatusModel {
+    if (this.model === null) throw new Error('daemon not started');
+    return this.model;
+  }
+
+  /** Checks key files, then starts every stage; on failure, stops what had started. */
+  async start(): Promise<void> {
+    const { config: site } = this.opts.loaded;
+    const log = this.opts.log;
+
+    // Refuse insecure key files before touching disk or network (exit 77).
+    await assertPrivateFile(site.uplink.key, 'uplink.key');
+    const queueKey = await readQueueKey(site.queue.keyFile);
+    const tls = await readTlsFiles(site.uplink.ca, site.uplink.cert, site.uplink.key);
+    const sealer = await Sealer.create(queueKey);
+    queueKey.fill(0);
+
+    const queue = new SealedQueue({
+      dir: site.gateway.dataDir,
+      maxBytes: site.queue.maxBytes,
+      whenFull: site.queue.whenFull,
+      durability: site.queue.durability,
+      seal: (seq, readings) => sealer.seal(seq, readings),
+      log: log.child({ stage: 'queue' }),
+    });
+
+    let uplink: Uplink | null = null;
+    const guard = new TimestampGuard({ clock: this.clock, buildTime: BUILD_TIME, log });
+    const model = new StatusModel({
+      gateway: site.gateway.id,
+      version: VERSION,
+      clock: this.clock,
+      uplink: () =>
+        uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
+      queue: () => queue.stats(),
+      clockIssue: () => guard.clockIssue(),
+    });
+    model.registerSensors(site.sensors.map((s) => s.id));
+    this.model = model;
+    this.pending = () => queue.stats().records;
+
+    let droppedSeen = 0;
+    const batcher = new Batcher({
+      flushMs: site.queue.flush,
+      maxReadings: site.queue.maxRecordReadings,
+      clock: this.clock,
+      commit: async (readings) => {
+        const seq = await queue.append(readings);
+        if (seq !== null) model.committed(readings.length);
+        const dropped = queue.stats().droppedReadings;
+        if (dropped > droppedSeen) model.dropped(dropped - droppedSeen);
+        droppedSeen = dropped;
+      },
+      onError: (err) => log.error({ code: 'EDGEGW_E_QUEUE_OPEN', err: errorText(err) }, 'commit failed'),
+    });
+
+    const source = new QueueRecordSource(
+      queue,
+      (rec) => sealer.open(rec),
+      () => model.quarantined(1),
+    );
+    uplink = new Uplink({
+      gatewayId: site.gateway.id,
+      url: site.uplink.url,
+      ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
+      topic: site.uplink.topic,
+      keepaliveMs: site.uplink.keepalive,
+      limits: site.uplink.limits,
+      backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
+      tls,
+      source,
+      log: log.child({ stage: 'uplink' }),
+      clock: this.clock,
+      onDelivered: (_seqs, readings) => model.delivered(readings),
+      onMessage: () => model.message(),
+    });
+
+    const tap = this.opts.tap;
+    const fanout: SensorObserver = {
+      reading: (r) => {
+        model.reading(r);
+        batcher.add(r);
+        tap?.(r);
+      },
+      error: (sensor, code, message) => model.error(sensor, code, message),
+      overrun: (scope, skipped) => model.overrun(scope, skipped),
+    };
+    const groups = createSensorGroups({
+      site,
+      profile: this.opts.loaded.profile,
+      observer: guard.wrap(fanout),
+      clock: this.clock,
+      log: log.child({ stage: 'sensors' }),
+    });
+
+    const notify = new SdNotify({});
+    const stages: { name: string; stage: Lifecycle }[] = [
+      { name: 'queue', stage: queue },
+      { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log }) },
+      ...(site.status.metrics === undefined
+        ? []
+        : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
+      { name: 'uplink', stage: uplink },
+      { name: 'batcher', stage: batcher },
+      ...groups.map((g) => ({ name: `sensors ${g.sensorIds.join(',')}`, stage: g })),
+      { name: 'sd-notify', stage: notify },
+    ];
+    try {
+      for (const s of stages) {
+        await s.stage.start();
+        this.started.push(s);
+      }
+    } catch (err) {
+      await this.stopStages();
+      throw err;
+    }
+    notify.ready(`${site.sensors.length} sensors`);
+    log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
+  }
+
+  /** Clean stop (DESIGN.md §2.7): polling ends, readings are committed, PUBACKs awaited briefly. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopStages();
+    return this.stopping;
+  }
+
+  private async stopStages(): Promise<void> {
+    const notify = this.started.find((s) => s.name === 'sd-notify')?.stage;
+    if (notify instanceof SdNotify) notify.stopping();
+    // Reverse of start: sensors stop polling, the batcher commits what they read, the uplink
+    // waits (bounded) for in-flight PUBACKs, the queue closes last.
+    while (this.started.length > 0) {
+      const { name, stage } = this.started.pop()!;
+      try {
+        if (stage instanceof Uplink) await this.drain(stage);
+        else await stage.stop();
+      } catch (err) {
+        this.opts.log.warn({ stage: name, err: errorText(err) }, 'stop failed');
+      }
+    }
+    this.opts.log.info('edgegw stopped');
+  }
+
+  /**
+   * Within one bounded window: while connected, let the uplink send what the last commit added,
+   * then stop it (it waits for in-flight PUBACKs with what is left of the window).
+   */
+  private async drain(uplink: Uplink): Promise<void> {
+    const drainMs = this.opts.drainMs ?? 5000;
+    const deadline = Date.now() + drainMs;
+    while (uplink.state().state === 'connected' && (this.pending?.() ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await uplink.stop(Math.max(0, deadline - Date.now()));
+  }
+}
+
+async function readTlsFiles(ca: string, cert: string, key: string) {
+  const read = async (file: string, what: string) => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new EdgegwError('EDGEGW_E_KEY_READ', `${what} ${file} cannot be read: ${errorText(err)}`, Exit.CONFIG);
+    }
+  };
+  return { ca: await read(ca, 'uplink.ca'), cert: await read(cert, 'uplink.cert'), key: await read(key, 'uplink.key') };
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
+  return String(err);
+}
