@@ -205,10 +205,18 @@ async function readTlsFiles(ca: string, cert: string, key: string) {
     try {
       return await readFile(file);
     } catch (err) {
-      throw new EdgegwError('EDGEGW_E_KEY_READ', `${what} ${file} cannot be read: ${errorText(err)}`, Exit.CONFIG);
+      throw new EdgegwError(
+        'EDGEGW_E_KEY_READ',
+        `${what} ${file} cannot be read: ${errorText(err)}`,
+        Exit.CONFIG,
+      );
     }
   };
-  return { ca: await read(ca, 'uplink.ca'), cert: await read(cert, 'uplink.cert'), key: await read(key, 'uplink.key') };
+  return {
+    ca: await read(ca, 'uplink.ca'),
+    cert: await read(cert, 'uplink.cert'),
+    key: await read(key, 'uplink.key'),
+  };
 }
 
 export function errorText(err: unknown): string {

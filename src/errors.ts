@@ -7,12 +7,14 @@ export const ErrorCodes = {
   EDGEGW_E_KEY_PERMS: 'A private key file is readable by group or others; chmod 600 it.',
   EDGEGW_E_KEY_READ: 'A key or certificate file cannot be read or has the wrong format.',
   EDGEGW_E_KEY_EXISTS: 'keygen refuses to overwrite an existing file.',
-  EDGEGW_E_KEY_CREATE: 'keygen cannot create the key file (missing folder or no permission); the message says what to fix.',
+  EDGEGW_E_KEY_CREATE:
+    'keygen cannot create the key file (missing folder or no permission); the message says what to fix.',
   EDGEGW_E_QUEUE_OPEN: 'The queue database cannot be opened (in use by a running daemon, or damaged).',
   EDGEGW_E_QUEUE_FULL: 'The queue reached queue.maxBytes; readings were dropped by the whenFull policy.',
   EDGEGW_E_QUEUE_TAMPERED: 'A queue record failed authentication and was quarantined.',
   EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
-  EDGEGW_E_UPLINK_TLS: 'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
+  EDGEGW_E_UPLINK_TLS:
+    'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
   EDGEGW_E_SENSOR_READ: 'A sensor read failed (timeout, exception, CRC); its readings are marked bad.',
   EDGEGW_E_SENSOR_OVERRUN: 'A bus could not keep up with its sensors schedule; polls were skipped.',
   EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',

@@ -40,7 +40,9 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
     overrides: { 'uplink.url': broker.url, 'buses.plc-sim.tcp.port': sim.port },
   });
   const site = loaded.config;
-  out(`broker ${broker.url} (TLS, client certificate required) · Modbus TCP simulator 127.0.0.1:${sim.port}\n`);
+  out(
+    `broker ${broker.url} (TLS, client certificate required) · Modbus TCP simulator 127.0.0.1:${sim.port}\n`,
+  );
   out(`daemon log: ${join(dir, 'edgegw.log')} · Ctrl-C stops\n\n`);
 
   const log = createLogger({

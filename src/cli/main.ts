@@ -17,7 +17,11 @@ function buildProgram(): Command {
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run `edgegw --help` for usage)');
-  const config = () => new Option('-c, --config <file>', 'site configuration (default: $EDGEGW_CONFIG or /etc/edgegw/site.yaml)');
+  const config = () =>
+    new Option(
+      '-c, --config <file>',
+      'site configuration (default: $EDGEGW_CONFIG or /etc/edgegw/site.yaml)',
+    );
 
   program
     .command('run')
@@ -84,7 +88,9 @@ export function reportError(err: unknown): number {
     return Exit.USAGE;
   }
   if (err instanceof EdgegwError) {
-    process.stderr.write(err.code === 'EDGEGW_E_CONFIG' ? `${err.message}\n` : `edgegw: ${err.message} [${err.code}]\n`);
+    process.stderr.write(
+      err.code === 'EDGEGW_E_CONFIG' ? `${err.message}\n` : `edgegw: ${err.message} [${err.code}]\n`,
+    );
     return err.exitCode;
   }
   process.stderr.write(`edgegw: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);

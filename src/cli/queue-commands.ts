@@ -6,7 +6,10 @@ import { Exit } from '../errors.js';
 import { loadFromArg } from './config-arg.js';
 
 /** `edgegw queue inspect|verify`: offline figures; verify authenticates every record. */
-export async function queueCommand(verb: 'inspect' | 'verify', o: { config?: string; json?: boolean }): Promise<void> {
+export async function queueCommand(
+  verb: 'inspect' | 'verify',
+  o: { config?: string; json?: boolean },
+): Promise<void> {
   const { config: site } = await loadFromArg(o.config);
   const log = createLogger({ level: 'warn', destination: process.stderr });
   const sealer = verb === 'verify' ? await Sealer.create(await readQueueKey(site.queue.keyFile)) : null;

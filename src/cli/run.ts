@@ -21,7 +21,11 @@ export function logWarnings(loaded: LoadedConfig, log: Logger): void {
 }
 
 /** Starts the daemon, then stops it cleanly on the first SIGTERM/SIGINT; a second one forces exit. */
-export async function runUntilSignal(daemon: Daemon, log: Logger, extraStop?: () => Promise<void>): Promise<void> {
+export async function runUntilSignal(
+  daemon: Daemon,
+  log: Logger,
+  extraStop?: () => Promise<void>,
+): Promise<void> {
   let signalled: (sig: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
   let count = 0;

@@ -7,7 +7,10 @@ import { loadFromArg } from './config-arg.js';
 import { formatTable } from './table.js';
 
 /** `edgegw sensors read`: one read of each sensor, for the technician commissioning a site. */
-export async function sensorsReadCommand(ids: string[], o: { config?: string; json?: boolean }): Promise<void> {
+export async function sensorsReadCommand(
+  ids: string[],
+  o: { config?: string; json?: boolean },
+): Promise<void> {
   const loaded = await loadFromArg(o.config);
   // Logs go to stderr so that stdout stays the table or the JSON document.
   const log = createLogger({ level: 'warn', destination: process.stderr });

@@ -3,7 +3,12 @@ import { formatStatus } from '../status/format.js';
 import { loadFromArg } from './config-arg.js';
 
 /** `edgegw status`: ask the running daemon through its status socket (exit 69 if none answers). */
-export async function statusCommand(o: { config?: string; socket?: string; json?: boolean; watch?: boolean }): Promise<void> {
+export async function statusCommand(o: {
+  config?: string;
+  socket?: string;
+  json?: boolean;
+  watch?: boolean;
+}): Promise<void> {
   const socket = o.socket ?? (await loadFromArg(o.config)).config.status.socket;
   const show = async () => {
     const s = await queryStatus(socket);

@@ -13,7 +13,10 @@ export function createSensorGroups(ctx: SensorContext): SensorGroup[] {
  * Reads the named sensors (all when `ids` is empty) once, in configuration order, without the
  * daemon: the commissioning read. Unknown ids throw before any hardware is touched.
  */
-export async function readSensorsOnce(ctx: SensorContext, ids: readonly string[]): Promise<CommissionResult[]> {
+export async function readSensorsOnce(
+  ctx: SensorContext,
+  ids: readonly string[],
+): Promise<CommissionResult[]> {
   const known = new Set(ctx.site.sensors.map((s) => s.id));
   const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length > 0) {
@@ -23,7 +26,5 @@ export async function readSensorsOnce(ctx: SensorContext, ids: readonly string[]
   const groups = createSensorGroups(ctx).filter((g) => g.sensorIds.some((id) => wanted.has(id)));
   const rows = (await Promise.all(groups.map((g) => g.readOnce()))).flat();
   const order = new Map(ctx.site.sensors.map((s, i) => [s.id, i]));
-  return rows
-    .filter((r) => wanted.has(r.id))
-    .sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+  return rows.filter((r) => wanted.has(r.id)).sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
 }

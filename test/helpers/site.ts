@@ -75,7 +75,11 @@ log: { level: ${opts.logLevel ?? 'warn'} }
 }
 
 /** Polls `cond` every 20 ms until it holds or `ms` pass; throws with `what` on timeout. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -91,7 +95,9 @@ export interface WireMessage {
 }
 
 /** Readings of a wire message as plain objects (the consumer's view). */
-export function decodeWire(m: WireMessage): { seq: number; sensor: string; ts: number; value: unknown; quality: string }[] {
+export function decodeWire(
+  m: WireMessage,
+): { seq: number; sensor: string; ts: number; value: unknown; quality: string }[] {
   return m.recs.flatMap((rec) =>
     rec.r.map(([i, dt, value, quality]) => ({
       seq: rec.seq,

@@ -13,7 +13,8 @@ describe('edgegw run (child process)', function () {
   beforeEach(async () => {
     messages.length = 0;
     site = await makeSite({
-      sensors: '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n  - { id: wave-1, sim: { wave: sine }, every: 50ms }',
+      sensors:
+        '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n  - { id: wave-1, sim: { wave: sine }, every: 50ms }',
       logLevel: 'debug',
     });
     unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
@@ -63,6 +64,9 @@ describe('edgegw run (child process)', function () {
     // Seqs continue across the restart and every seq up to the last one arrived at least once.
     const seqs = [...new Set(readings().map((r) => r.seq))].sort((a, b) => a - b);
     const last = seqs.at(-1)!;
-    assert.deepEqual(seqs, Array.from({ length: last }, (_, i) => i + 1));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: last }, (_, i) => i + 1),
+    );
   });
 });

@@ -11,7 +11,11 @@ describe('edgegw demo (child process)', function () {
     const { child, done } = startCli(['demo']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => /cloud got [1-9]\d* .*last message: seq \d+/.test(out), 30_000, 'a delivered message');
+    await waitFor(
+      () => /cloud got [1-9]\d* .*last message: seq \d+/.test(out),
+      30_000,
+      'a delivered message',
+    );
     child.kill('SIGINT');
     const r = await done;
     assert.equal(r.code, 0, r.stderr);

@@ -103,7 +103,9 @@ describe('interop: Mosquitto over TLS with client certificates', function () {
       return sub;
     };
     const sub = subscribe();
-    const loaded = await loadConfig(site.configFile, { overrides: { 'uplink.url': `mqtts://localhost:${port}` } });
+    const loaded = await loadConfig(site.configFile, {
+      overrides: { 'uplink.url': `mqtts://localhost:${port}` },
+    });
     const daemon = new Daemon({ loaded, log: pino({ level: 'silent' }) });
     await daemon.start();
     const readings = () => messages.flatMap(decodeWire);
