@@ -1,0 +1,197 @@
+// The daemon's state as the technician sees it (DESIGN.md §5): counters since start, the uplink and
+// queue figures (pulled from their stages at snapshot time), and each sensor's last reading.
+// Sensor values live only here and leave the process only through the status socket (§2.6).
+
+import type { Clock, Quality, Reading, SensorObserver } from '../types.js';
+
+export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
+
+export interface UplinkStatus {
+  state: UplinkStateName;
+  /** host:port */
+  broker: string;
+  /** ms since the epoch when `state` was entered. */
+  since: number;
+  inflight: number;
+  /** An error code (never a payload), or null. */
+  lastError: string | null;
+}
+
+export interface QueueStatus {
+  records: number;
+  readings: number;
+  bytes: number;
+  oldestTs: number | null;
+  nextSeq: number;
+  firstSeq?: number | null;
+}
+
+export interface StatusCounters {
+  /** Readings taken since start. */
+  readings: number;
+  /** Readings committed to the queue. */
+  committed: number;
+  /** Readings whose record's PUBACK arrived. */
+  delivered: number;
+  /** Readings dropped by the full-queue policy. */
+  dropped: number;
+  /** Records quarantined as tampered. */
+  quarantined: number;
+  /** MQTT messages published. */
+  messages: number;
+}
+
+export interface SensorStatus {
+  id: string;
+  /** Last value; null until the sensor was read once. */
+  value: number | boolean | null;
+  quality: Quality | null;
+  ts: number | null;
+  errors: number;
+  /** Code of the last failed read (e.g. EDGEGW_E_SENSOR_READ), or null. */
+  lastError: string | null;
+}
+
+export interface OverrunStatus {
+  scope: string;
+  /** How many times the scope fell behind. */
+  events: number;
+  /** Polls skipped in total. */
+  skipped: number;
+}
+
+export interface StatusSnapshot {
+  gateway: string;
+  version: string;
+  uptimeS: number;
+  uplink: UplinkStatus;
+  queue: QueueStatus;
+  counters: StatusCounters;
+  sensors: SensorStatus[];
+  overruns: OverrunStatus[];
+  clock: { ok: boolean; issue: string | null };
+}
+
+export interface StatusModelOptions {
+  gateway: string;
+  version: string;
+  clock: Clock;
+  uplink: () => UplinkStatus;
+  queue: () => QueueStatus;
+  clockIssue?: () => string | null;
+}
+
+interface SensorState {
+  value: number | boolean | null;
+  quality: Quality | null;
+  ts: number | null;
+  errors: number;
+  lastError: string | null;
+}
+
+export class StatusModel implements SensorObserver {
+  private readonly opts: StatusModelOptions;
+  private readonly startedAt: number;
+  private readonly counters: StatusCounters = {
+    readings: 0,
+    committed: 0,
+    delivered: 0,
+    dropped: 0,
+    quarantined: 0,
+    messages: 0,
+  };
+  // Map keeps insertion order: registered sensors first, in configuration order.
+  private readonly sensors = new Map<string, SensorState>();
+  private readonly overruns = new Map<string, { events: number; skipped: number }>();
+
+  constructor(opts: StatusModelOptions) {
+    this.opts = opts;
+    this.startedAt = opts.clock.now();
+  }
+
+  /** Sensors that were never read still appear in the snapshot. */
+  registerSensors(ids: readonly string[]): void {
+    for (const id of ids) this.sensor(id);
+  }
+
+  reading(r: Reading): void {
+    this.counters.readings++;
+    const s = this.sensor(r.sensor);
+    s.value = r.value;
+    s.quality = r.quality;
+    s.ts = r.ts;
+  }
+
+  error(sensor: string, code: string, _message: string): void {
+    const s = this.sensor(sensor);
+    s.errors++;
+    s.lastError = code;
+  }
+
+  overrun(scope: string, skipped: number): void {
+    const o = this.overruns.get(scope) ?? { events: 0, skipped: 0 };
+    o.events++;
+    o.skipped += skipped;
+    this.overruns.set(scope, o);
+  }
+
+  committed(readings: number): void {
+    this.counters.committed += readings;
+  }
+
+  delivered(readings: number): void {
+    this.counters.delivered += readings;
+  }
+
+  dropped(readings: number): void {
+    this.counters.dropped += readings;
+  }
+
+  quarantined(records = 1): void {
+    this.counters.quarantined += records;
+  }
+
+  message(): void {
+    this.counters.messages++;
+  }
+
+  snapshot(): StatusSnapshot {
+    const q = this.opts.queue();
+    const u = this.opts.uplink();
+    const issue = this.opts.clockIssue?.() ?? null;
+    return {
+      gateway: this.opts.gateway,
+      version: this.opts.version,
+      uptimeS: Math.max(0, Math.floor((this.opts.clock.now() - this.startedAt) / 1000)),
+      uplink: {
+        state: u.state,
+        broker: u.broker,
+        since: u.since,
+        inflight: u.inflight,
+        lastError: u.lastError,
+      },
+      // Only the §5 fields: the queue's own stats carry more than the status contract promises.
+      queue: {
+        records: q.records,
+        readings: q.readings,
+        bytes: q.bytes,
+        oldestTs: q.oldestTs,
+        nextSeq: q.nextSeq,
+        firstSeq: q.firstSeq ?? null,
+      },
+      counters: { ...this.counters },
+      sensors: [...this.sensors].map(([id, s]) => ({ id, ...s })),
+      overruns: [...this.overruns].map(([scope, o]) => ({ scope, ...o })),
+      clock: { ok: issue === null, issue },
+    };
+  }
+
+  private sensor(id: string): SensorState {
+    let s = this.sensors.get(id);
+    if (s === undefined) {
+      s = { value: null, quality: null, ts: null, errors: 0, lastError: null };
+      this.sensors.set(id, s);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,237 @@
+// The control socket (DESIGN.md §5): a Unix stream socket answering newline-delimited JSON requests
+// such as {"cmd":"status"}. It is the only place that shows each sensor's last value (§2.6), so it
+// is mode 0660 and never world-accessible, not even for a moment: it is bound inside a private
+// folder, chmod'ed, then renamed into place.
+
+import { chmod, lstat, mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { EdgegwError, Exit } from '../errors.js';
+import type { Lifecycle } from '../types.js';
+import type { StatusModel, StatusSnapshot } from './model.js';
+
+/** A request line longer than this is refused: the protocol's commands are tiny. */
+const MAX_REQUEST_BYTES = 4096;
+/** Idle clients are dropped so a forgotten `nc` cannot hold a connection forever. */
+const IDLE_MS = 60_000;
+/** sun_path is 108 bytes on Linux, including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+const SOCKET_MODE = 0o660;
+
+export interface StatusServerOptions {
+  socketPath: string;
+  model: StatusModel;
+  log: Logger;
+}
+
+export class StatusServer implements Lifecycle {
+  private readonly opts: StatusServerOptions;
+  private server: Server | null = null;
+  private inode: number | null = null;
+  private readonly clients = new Set<Socket>();
+
+  constructor(opts: StatusServerOptions) {
+    this.opts = opts;
+  }
+
+  async start(): Promise<void> {
+    if (this.server !== null) return;
+    const path = this.opts.socketPath;
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true, mode: 0o750 }).catch((err: unknown) => {
+      throw unavailable(`cannot create the status socket folder ${dir}: ${errCode(err)}`, err);
+    });
+    await removeStale(path);
+
+    const server = createServer((socket) => this.serve(socket));
+    server.on('error', (err) => this.opts.log.warn({ code: 'EDGEGW_E_STATUS_UNAVAILABLE', err: errCode(err) }, 'status socket error'));
+    try {
+      await bindPrivately(server, path);
+    } catch (err) {
+      server.close();
+      if (err instanceof EdgegwError) throw err;
+      throw unavailable(`cannot listen on the status socket ${path}: ${errCode(err)}`, err);
+    }
+    this.server = server;
+    this.inode = (await lstat(path)).ino;
+    this.opts.log.info({ socket: path }, 'status socket listening');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server === null) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of this.clients) c.destroy();
+    await closed;
+    // Unlink only our own socket, never one a later process put in its place.
+    const st = await lstat(this.opts.socketPath).catch(() => null);
+    if (st !== null && st.isSocket() && st.ino === this.inode) await unlink(this.opts.socketPath).catch(() => undefined);
+    this.inode = null;
+  }
+
+  private serve(socket: Socket): void {
+    this.clients.add(socket);
+    socket.on('close', () => this.clients.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+    socket.setEncoding('utf8');
+    let buffer = '';
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (line !== '') socket.write(`${JSON.stringify(this.answer(line))}\n`);
+      }
+      if (buffer.length > MAX_REQUEST_BYTES) {
+        socket.end(`${JSON.stringify({ error: 'request too long' })}\n`);
+        buffer = '';
+      }
+    });
+  }
+
+  private answer(line: string): unknown {
+    let cmd: unknown;
+    try {
+      const req: unknown = JSON.parse(line);
+      cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
+    } catch {
+      return { error: 'requests are JSON lines like {"cmd":"status"}' };
+    }
+    if (cmd === 'status') return this.opts.model.snapshot();
+    // Echo the command only when it is a short string: never reflect arbitrary input back.
+    const shown = typeof cmd === 'string' && cmd.length <= 32 ? ` ${JSON.stringify(cmd)}` : '';
+    return { error: `unknown cmd${shown}; known: status` };
+  }
+}
+
+/**
+ * Asks the daemon listening on `socketPath` for its status. Not running, refused or no answer
+ * within `timeoutMs` → EDGEGW_E_STATUS_UNAVAILABLE with exit 69.
+ */
+export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<StatusSnapshot> {
+  const notRunning = (cause?: unknown) =>
+    unavailable(`no edgegw daemon answers at ${socketPath} (is it running? systemctl status edgegw)`, cause);
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let buffer = '';
+    let done = false;
+    const finish = (err: Error | null, value?: StatusSnapshot) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err !== null) reject(err);
+      else resolve(value as StatusSnapshot);
+    };
+    const timer = setTimeout(() => finish(notRunning(new Error(`no answer within ${timeoutMs} ms`))), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write('{"cmd":"status"}\n'));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES' || err.code === 'EPERM') {
+        finish(unavailable(`cannot open ${socketPath}: permission denied (run as root or as a member of its group)`, err));
+      } else finish(notRunning(err));
+    });
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      const reply = parseReply(buffer.slice(0, nl));
+      if (typeof reply === 'string') finish(unavailable(`the edgegw daemon at ${socketPath} ${reply}`));
+      else finish(null, reply);
+    });
+    socket.on('end', () => finish(notRunning(new Error('closed without an answer'))));
+  });
+}
+
+function parseReply(line: string): StatusSnapshot | string {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(line);
+  } catch {
+    return 'sent an answer that is not JSON';
+  }
+  if (typeof reply !== 'object' || reply === null) return 'sent an answer that is not a status object';
+  const r = reply as Record<string, unknown>;
+  if (typeof r.error === 'string') return `refused the request: ${r.error}`;
+  if (typeof r.gateway !== 'string' || !Array.isArray(r.sensors)) return 'sent an answer that is not a status object';
+  return reply as StatusSnapshot;
+}
+
+/**
+ * Removes a socket file left by a process that died; refuses when a live daemon answers on it,
+ * and never removes something that is not a socket.
+ */
+async function removeStale(path: string): Promise<void> {
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw unavailable(`cannot check the status socket ${path}: ${errCode(err)}`, err);
+  });
+  if (st === null) return;
+  if (!st.isSocket()) throw unavailable(`${path} exists and is not a socket; refusing to replace it`);
+  const state = await probe(path);
+  if (state === 'live') {
+    throw unavailable(`another edgegw is running: a daemon answers at ${path} (systemctl status edgegw)`);
+  }
+  if (state !== 'stale') throw unavailable(`cannot check the status socket ${path}: ${state}`);
+  await unlink(path);
+}
+
+/** 'live' if something accepts connections on `path`, 'stale' if nothing listens, else the error code. */
+function probe(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve('live');
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? 'stale' : (err.code ?? 'error'));
+    });
+  });
+}
+
+/**
+ * Binds `server` at `path` with mode 0660 from its first moment: bind inside a fresh 0700 folder
+ * next to it, chmod, then rename into place (rename keeps the socket bound). A path too long
+ * for the temporary name is bound directly and chmod'ed at once; the 0750 folder covers the gap.
+ */
+async function bindPrivately(server: Server, path: string): Promise<void> {
+  const dir = dirname(path);
+  const tmp = await mkdtemp(join(dir, `.${basename(path).slice(0, 8)}-`));
+  const tmpPath = join(tmp, 's');
+  try {
+    if (Buffer.byteLength(tmpPath) > MAX_SOCKET_PATH) {
+      await listen(server, path);
+      await chmod(path, SOCKET_MODE);
+    } else {
+      await listen(server, tmpPath);
+      await chmod(tmpPath, SOCKET_MODE);
+      await rename(tmpPath, path);
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function unavailable(message: string, cause?: unknown): EdgegwError {
+  return new EdgegwError('EDGEGW_E_STATUS_UNAVAILABLE', message, Exit.UNAVAILABLE, cause === undefined ? undefined : { cause });
+}
+
+function errCode(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ?? e.message ?? String(err);
+}
