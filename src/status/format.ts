@@ -8,21 +8,29 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
   const q = s.queue;
   const c = s.counters;
   const lines: string[] = [];
-  lines.push(`edgegw ${s.version} · gateway ${s.gateway} · up ${duration(s.uptimeS * 1000)}`);
+  lines.push(
+    `edgegw ${s.version} · gateway ${s.gateway} · up ${s.uptimeS < 60 ? `${s.uptimeS}s` : duration(s.uptimeS * 1000)}`,
+  );
   const since = u.since > 0 ? ` for ${duration(now - u.since)}` : '';
   const uplinkError = u.lastError === null ? '' : ` · last error ${u.lastError}`;
   lines.push(`uplink   ${u.state}${since} · ${u.broker || '-'} · in flight ${u.inflight}${uplinkError}`);
   const oldest = q.oldestTs === null ? '' : ` · oldest ${duration(now - q.oldestTs)} old`;
-  lines.push(`queue    ${q.records} records · ${q.readings} readings · ${bytes(q.bytes)}${oldest} · next seq ${q.nextSeq}`);
+  lines.push(
+    `queue    ${q.records} records · ${q.readings} readings · ${bytes(q.bytes)}${oldest} · next seq ${q.nextSeq}`,
+  );
   lines.push(
     `counters read ${c.readings} · committed ${c.committed} · delivered ${c.delivered} · ` +
       `dropped ${c.dropped} · quarantined ${c.quarantined} records · ${c.messages} messages`,
   );
-  if (c.dropped > 0) lines.push(`warning  ${c.dropped} readings dropped because the queue was full (EDGEGW_E_QUEUE_FULL)`);
-  if (c.quarantined > 0) lines.push(`warning  ${c.quarantined} records quarantined as tampered (EDGEGW_E_QUEUE_TAMPERED)`);
+  if (c.dropped > 0)
+    lines.push(`warning  ${c.dropped} readings dropped because the queue was full (EDGEGW_E_QUEUE_FULL)`);
+  if (c.quarantined > 0)
+    lines.push(`warning  ${c.quarantined} records quarantined as tampered (EDGEGW_E_QUEUE_TAMPERED)`);
   if (!s.clock.ok) lines.push(`warning  clock: ${s.clock.issue ?? 'implausible'} (EDGEGW_E_CLOCK)`);
   for (const o of s.overruns) {
-    lines.push(`warning  ${o.scope} fell behind ${o.events} times, ${o.skipped} polls skipped (EDGEGW_E_SENSOR_OVERRUN)`);
+    lines.push(
+      `warning  ${o.scope} fell behind ${o.events} times, ${o.skipped} polls skipped (EDGEGW_E_SENSOR_OVERRUN)`,
+    );
   }
   lines.push('');
   lines.push(

@@ -32,13 +32,21 @@ export class MetricsServer implements Lifecycle {
     return this.bound?.port ?? null;
   }
 
+  /** The address actually bound; null when not started. */
+  get address(): AddressInfo | null {
+    return this.bound;
+  }
+
   async start(): Promise<void> {
     if (this.server !== null) return;
     const { host, port } = parseListen(this.opts.listen);
     const scrape = buildRegistry(this.opts.model);
     const server = createServer((req, res) => {
       this.handle(scrape, req, res).catch((err: unknown) => {
-        this.opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics scrape failed');
+        this.opts.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'metrics scrape failed',
+        );
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
@@ -75,7 +83,11 @@ export class MetricsServer implements Lifecycle {
     this.scrape = null;
   }
 
-  private async handle({ registry, refresh }: Scrape, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(
+    { registry, refresh }: Scrape,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -95,7 +107,11 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = Number(m?.[3]);
   const host = m?.[1] ?? m?.[2];
   if (host === undefined || !(port >= 0 && port <= 65535)) {
-    throw new EdgegwError('EDGEGW_E_CONFIG', `status.metrics: ${JSON.stringify(listen)} is not host:port`, Exit.CONFIG);
+    throw new EdgegwError(
+      'EDGEGW_E_CONFIG',
+      `status.metrics: ${JSON.stringify(listen)} is not host:port`,
+      Exit.CONFIG,
+    );
   }
   return { host, port };
 }
@@ -136,10 +152,26 @@ function buildRegistry(model: StatusModel): Scrape {
     });
 
   counter('edgegw_readings_total', 'Readings taken since start.', (s) => s.counters.readings);
-  counter('edgegw_committed_total', 'Readings committed to the queue since start.', (s) => s.counters.committed);
-  counter('edgegw_delivered_total', 'Readings acknowledged by the broker since start.', (s) => s.counters.delivered);
-  counter('edgegw_dropped_total', 'Readings dropped by the full-queue policy since start.', (s) => s.counters.dropped);
-  counter('edgegw_quarantined_total', 'Records quarantined as tampered since start.', (s) => s.counters.quarantined);
+  counter(
+    'edgegw_committed_total',
+    'Readings committed to the queue since start.',
+    (s) => s.counters.committed,
+  );
+  counter(
+    'edgegw_delivered_total',
+    'Readings acknowledged by the broker since start.',
+    (s) => s.counters.delivered,
+  );
+  counter(
+    'edgegw_dropped_total',
+    'Readings dropped by the full-queue policy since start.',
+    (s) => s.counters.dropped,
+  );
+  counter(
+    'edgegw_quarantined_total',
+    'Records quarantined as tampered since start.',
+    (s) => s.counters.quarantined,
+  );
   counter('edgegw_messages_total', 'MQTT messages published since start.', (s) => s.counters.messages);
   gauge('edgegw_queue_records', 'Records waiting in the queue.', (s) => s.queue.records);
   gauge('edgegw_queue_readings', 'Readings waiting in the queue.', (s) => s.queue.readings);
@@ -147,7 +179,9 @@ function buildRegistry(model: StatusModel): Scrape {
   gauge('edgegw_queue_oldest_age_seconds', 'Age of the oldest queued reading (0 when empty).', (s) =>
     s.queue.oldestTs === null ? 0 : Math.max(0, (Date.now() - s.queue.oldestTs) / 1000),
   );
-  gauge('edgegw_uplink_connected', '1 while the MQTT session is connected.', (s) => (s.uplink.state === 'connected' ? 1 : 0));
+  gauge('edgegw_uplink_connected', '1 while the MQTT session is connected.', (s) =>
+    s.uplink.state === 'connected' ? 1 : 0,
+  );
   gauge('edgegw_uplink_inflight', 'Publishes awaiting their PUBACK.', (s) => s.uplink.inflight);
   gauge('edgegw_clock_ok', '0 while the wall clock is implausible.', (s) => (s.clock.ok ? 1 : 0));
   gauge('edgegw_uptime_seconds', 'Seconds since the daemon started.', (s) => s.uptimeS);

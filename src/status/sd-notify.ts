@@ -53,7 +53,10 @@ export class SdNotify implements Lifecycle {
     const path = this.env.NOTIFY_SOCKET;
     if (path === undefined || path === '') return Promise.resolve();
     if (path.startsWith('@')) {
-      this.log?.warn({ notifySocket: path }, 'sd_notify: abstract NOTIFY_SOCKET names are not supported; not notifying');
+      this.log?.warn(
+        { notifySocket: path },
+        'sd_notify: abstract NOTIFY_SOCKET names are not supported; not notifying',
+      );
       return Promise.resolve();
     }
     try {
@@ -122,7 +125,10 @@ export class SdNotify implements Lifecycle {
     if (this.warned) return;
     this.warned = true;
     const e = err as NodeJS.ErrnoException;
-    this.log?.warn({ err: e.code ?? e.message ?? String(err) }, 'sd_notify failed; systemd will not hear from edgegw');
+    this.log?.warn(
+      { err: e.code ?? e.message ?? String(err) },
+      'sd_notify failed; systemd will not hear from edgegw',
+    );
   }
 }
 

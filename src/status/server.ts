@@ -45,7 +45,9 @@ export class StatusServer implements Lifecycle {
     await removeStale(path);
 
     const server = createServer((socket) => this.serve(socket));
-    server.on('error', (err) => this.opts.log.warn({ code: 'EDGEGW_E_STATUS_UNAVAILABLE', err: errCode(err) }, 'status socket error'));
+    server.on('error', (err) =>
+      this.opts.log.warn({ code: 'EDGEGW_E_STATUS_UNAVAILABLE', err: errCode(err) }, 'status socket error'),
+    );
     try {
       await bindPrivately(server, path);
     } catch (err) {
@@ -67,7 +69,8 @@ export class StatusServer implements Lifecycle {
     await closed;
     // Unlink only our own socket, never one a later process put in its place.
     const st = await lstat(this.opts.socketPath).catch(() => null);
-    if (st !== null && st.isSocket() && st.ino === this.inode) await unlink(this.opts.socketPath).catch(() => undefined);
+    if (st !== null && st.isSocket() && st.ino === this.inode)
+      await unlink(this.opts.socketPath).catch(() => undefined);
     this.inode = null;
   }
 
@@ -127,12 +130,20 @@ export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<Statu
       if (err !== null) reject(err);
       else resolve(value as StatusSnapshot);
     };
-    const timer = setTimeout(() => finish(notRunning(new Error(`no answer within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(
+      () => finish(notRunning(new Error(`no answer within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write('{"cmd":"status"}\n'));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EACCES' || err.code === 'EPERM') {
-        finish(unavailable(`cannot open ${socketPath}: permission denied (run as root or as a member of its group)`, err));
+        finish(
+          unavailable(
+            `cannot open ${socketPath}: permission denied (run as root or as a member of its group)`,
+            err,
+          ),
+        );
       } else finish(notRunning(err));
     });
     socket.on('data', (chunk: string) => {
@@ -157,7 +168,8 @@ function parseReply(line: string): StatusSnapshot | string {
   if (typeof reply !== 'object' || reply === null) return 'sent an answer that is not a status object';
   const r = reply as Record<string, unknown>;
   if (typeof r.error === 'string') return `refused the request: ${r.error}`;
-  if (typeof r.gateway !== 'string' || !Array.isArray(r.sensors)) return 'sent an answer that is not a status object';
+  if (typeof r.gateway !== 'string' || !Array.isArray(r.sensors))
+    return 'sent an answer that is not a status object';
   return reply as StatusSnapshot;
 }
 
@@ -228,7 +240,12 @@ function listen(server: Server, path: string): Promise<void> {
 }
 
 function unavailable(message: string, cause?: unknown): EdgegwError {
-  return new EdgegwError('EDGEGW_E_STATUS_UNAVAILABLE', message, Exit.UNAVAILABLE, cause === undefined ? undefined : { cause });
+  return new EdgegwError(
+    'EDGEGW_E_STATUS_UNAVAILABLE',
+    message,
+    Exit.UNAVAILABLE,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function errCode(err: unknown): string {

@@ -25,7 +25,10 @@ describe('formatStatus', () => {
     assert.match(lines[0]!, /edgegw 1\.2\.3 · gateway site-042-gw1 · up 1h02m/);
     assert.match(lines[1]!, /^uplink +connected for 1h02m · broker\.example:8883 · in flight 3$/);
     assert.match(lines[2]!, /^queue +2 records · 40 readings · 1\.2 KiB · oldest 1h02m old · next seq 12$/);
-    assert.match(lines[3]!, /read 2 · committed 40 · delivered 30 · dropped 0 · quarantined 0 records · 1 messages/);
+    assert.match(
+      lines[3]!,
+      /read 2 · committed 40 · delivered 30 · dropped 0 · quarantined 0 records · 1 messages/,
+    );
     const header = lines.findIndex((l) => l.startsWith('SENSOR'));
     assert.ok(header > 3, text);
     assert.match(lines[header]!, /^SENSOR +VALUE +QUALITY +AGE +ERRORS +LAST ERROR$/);
@@ -36,6 +39,12 @@ describe('formatStatus', () => {
     assert.match(rows[2]!, /^never-read +- +- +never read +0$/);
     assert.ok(text.endsWith('\n'));
     assert.doesNotMatch(text, /pin gone/);
+  });
+
+  it('shows a short uptime in whole seconds', () => {
+    const { model, clock } = fixture();
+    clock.advance(5_400);
+    assert.match(formatStatus(model.snapshot(), T0), /· up 5s\n/);
   });
 
   it('aligns the columns of the sensor table', () => {

@@ -89,7 +89,11 @@ describe('StatusServer and queryStatus', () => {
   it('answers several requests on one connection, and errors for unknown or malformed ones', async () => {
     const path = join(dir, 's.sock');
     await started(path);
-    const replies = await converse(path, '{"cmd":"status"}\n{"cmd":"reboot"}\nnot json\n[1]\n{"cmd":"status"}\n', 5);
+    const replies = await converse(
+      path,
+      '{"cmd":"status"}\n{"cmd":"reboot"}\nnot json\n[1]\n{"cmd":"status"}\n',
+      5,
+    );
     const [a, b, c, d, e] = replies.map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(a!.gateway, 'site-042-gw1');
     assert.match(String(b!.error), /unknown cmd "reboot"; known: status/);
@@ -170,7 +174,9 @@ describe('StatusServer and queryStatus', () => {
       const path = join(dir, 'none.sock');
       await assertUnavailable(
         queryStatus(path),
-        new RegExp(`^no edgegw daemon answers at ${path.replace(/[.]/g, '\\.')} \\(is it running\\? systemctl status edgegw\\)$`),
+        new RegExp(
+          `^no edgegw daemon answers at ${path.replace(/[.]/g, '\\.')} \\(is it running\\? systemctl status edgegw\\)$`,
+        ),
       );
     });
 

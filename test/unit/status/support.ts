@@ -19,7 +19,13 @@ export function fixture(): {
   clockIssue: { text: string | null };
 } {
   const clock = new FakeClock(T0);
-  const uplink: UplinkStatus = { state: 'connected', broker: 'broker.example:8883', since: T0, inflight: 3, lastError: null };
+  const uplink: UplinkStatus = {
+    state: 'connected',
+    broker: 'broker.example:8883',
+    since: T0,
+    inflight: 3,
+    lastError: null,
+  };
   const queue = {
     records: 2,
     readings: 40,
