@@ -138,7 +138,7 @@ export class Daemon {
       log: log.child({ stage: 'sensors' }),
     });
 
-    const notify = new SdNotify({});
+    const notify = new SdNotify({ log: log.child({ stage: 'sd-notify' }) });
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log }) },
