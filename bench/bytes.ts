@@ -1,0 +1,110 @@
+// Section 3: bytes per reading, on disk and on the wire, for a typical site: 20 sensors at 1 Hz,
+// 12-character ids, float values with 1-2 decimals, each sensor at its own phase in the second.
+// Records are formed by the real Batcher under a virtual clock (an hour of readings takes no
+// hour), sealed and stored by the real SealedQueue; disk bytes are its stored key + value bytes.
+// Wire bytes are the payloads of full messages (maxPayloadBytes 128 KiB) as a drained backlog.
+
+import type { Clock, Reading } from '../src/types.js';
+import { packMessages } from '../src/uplink/wire.js';
+import { makeSensors, takeReadings } from './readings.js';
+import { GATEWAY_ID, IOT_CORE, startPipeline } from './pipeline.js';
+
+/** Virtual time: timers fire when the feeder moves time forward. */
+class VirtualClock implements Clock {
+  private t: number;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  private nextId = 1;
+
+  constructor(start: number) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves to `to`, firing due timers in order; returns how many fired. */
+  advanceTo(to: number): number {
+    let fired = 0;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= to && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = Math.max(this.t, next[1].at);
+      next[1].fn();
+      fired++;
+    }
+    this.t = Math.max(this.t, to);
+    return fired;
+  }
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export interface BytesResult {
+  flushMs: number;
+  readings: number;
+  records: number;
+  diskBytesPerReading: number;
+  wireBytesPerReading: number;
+  fullMessages: number;
+}
+
+/** Feeds `minutes` of the typical site through Batcher (flushMs) and SealedQueue. */
+export async function measureBytes(
+  dir: string,
+  flushMs: number,
+  minutes: number,
+  phases: 'spread' | 'aligned',
+): Promise<BytesResult> {
+  const sensors = makeSensors(20);
+  const start = Date.UTC(2025, 0, 1);
+  const readings = takeReadings(sensors, start, 1000, minutes * 60 * 20, phases);
+  const clock = new VirtualClock(start);
+  const records: { seq: number; readings: Reading[] }[] = [];
+  const p = await startPipeline({
+    dir,
+    broker: null,
+    limits: IOT_CORE,
+    flushMs,
+    maxRecordReadings: 2000,
+    durability: 'os',
+    clock,
+    onCommit: (seq, rs) => {
+      if (seq !== null) records.push({ seq, readings: rs });
+    },
+  });
+  for (const r of readings) {
+    // Let each commit finish before virtual time moves on, as it would in real time.
+    if (clock.advanceTo(r.ts) > 0) while (p.commitsInFlight() > 0) await tick();
+    p.batcher.add(r);
+  }
+  clock.advanceTo(clock.now() + flushMs);
+  await p.batcher.stop();
+  const stats = p.queue.stats();
+  await p.stop();
+
+  const messages = packMessages(GATEWAY_ID, records, IOT_CORE.maxPayloadBytes);
+  const full = messages.slice(0, -1); // the last one is partial
+  const wireBytes = full.reduce((s, m) => s + m.payload.length, 0);
+  const wireReadings = full.reduce((s, m) => s + m.readings, 0);
+  return {
+    flushMs,
+    readings: stats.readings,
+    records: stats.records,
+    diskBytesPerReading: stats.bytes / stats.readings,
+    wireBytesPerReading: wireReadings === 0 ? NaN : wireBytes / wireReadings,
+    fullMessages: full.length,
+  };
+}

@@ -1,0 +1,140 @@
+// Section 2's stage floors, each measured on the records the pipeline committed in the same run:
+// the least CPU any gateway doing these jobs must spend on those readings.
+//   encode   encodeReadings of each record
+//   seal     the AEAD alone (XChaCha20-Poly1305 of each encoded body; encoding is not counted twice)
+//   level    one chained LevelDB batch write of every sealed record, sync:true
+//   publish  mqtt.js publishing the wire messages (already packed) over TLS, QoS 1, 100 in flight
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Level } from 'level';
+import mqtt from 'mqtt';
+import sodium from 'libsodium-wrappers';
+import type { DemoPki } from '../src/demo/pki.js';
+import { encodeReadings } from '../src/seal/codec.js';
+import type { Sealer } from '../src/seal/sealer.js';
+import type { Reading } from '../src/types.js';
+import { packMessages } from '../src/uplink/wire.js';
+import { GATEWAY_ID, TOPIC } from './pipeline.js';
+
+export interface Floors {
+  encodeUs: number;
+  sealUs: number;
+  levelUs: number;
+  publishUs: number;
+  /** Not floors, shown to explain the rest: opening (decrypt + decode) and JSON packing. */
+  openUs: number;
+  packUs: number;
+}
+
+type Records = readonly { seq: number; readings: Reading[] }[];
+
+function cpuOf(fn: () => void): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return c.user + c.system;
+}
+
+async function cpuOfAsync(fn: () => Promise<void>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return c.user + c.system;
+}
+
+export async function measureFloors(o: {
+  records: Records;
+  sealer: Sealer;
+  dir: string;
+  url: string;
+  pki: DemoPki;
+}): Promise<Floors> {
+  await sodium.ready;
+  const { records } = o;
+
+  const bodies: Uint8Array[] = [];
+  const encodeUs = cpuOf(() => {
+    for (const r of records) bodies.push(encodeReadings(r.readings));
+  });
+
+  const key = randomBytes(32);
+  const nonces = randomBytes(24 * bodies.length);
+  const ad = new Uint8Array(24);
+  const sealUs = cpuOf(() => {
+    bodies.forEach((b, i) => {
+      new DataView(ad.buffer).setUint32(4, i + 1);
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        b,
+        ad,
+        null,
+        nonces.subarray(i * 24, i * 24 + 24),
+        key,
+      );
+    });
+  });
+
+  const sealedRecords = records.map((r) => o.sealer.seal(r.seq, r.readings));
+  const sealed = sealedRecords.map((r) => r.bytes);
+  const db = new Level<Uint8Array, Uint8Array>(o.dir, {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    compression: false,
+  });
+  await db.open();
+  const levelUs = await cpuOfAsync(async () => {
+    const b = db.batch();
+    sealed.forEach((v, i) => {
+      const k = new Uint8Array(8);
+      new DataView(k.buffer).setUint32(4, records[i]!.seq);
+      b.put(k, v);
+    });
+    await b.write({ sync: true });
+  });
+  await db.close();
+
+  const openUs = cpuOf(() => {
+    for (const r of sealedRecords) o.sealer.open(r);
+  });
+  let messages: ReturnType<typeof packMessages> = [];
+  const packUs = cpuOf(() => {
+    messages = packMessages(GATEWAY_ID, records, 128 * 1024);
+  });
+  const client = mqtt.connect(o.url, {
+    ca: o.pki.caCert,
+    cert: o.pki.clientCert,
+    key: o.pki.clientKey,
+    clientId: 'bench-floor',
+    protocolVersion: 4,
+    rejectUnauthorized: true,
+    reconnectPeriod: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  const stream: unknown = client.stream;
+  if (stream instanceof net.Socket) stream.setNoDelay(true);
+  const topic = TOPIC.replace('{gateway}', GATEWAY_ID);
+  const publishUs = await cpuOfAsync(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        let next = 0;
+        let outstanding = 0;
+        const pump = (): void => {
+          while (outstanding < 100 && next < messages.length) {
+            outstanding++;
+            client.publish(topic, messages[next++]!.payload, { qos: 1 }, (err) => {
+              outstanding--;
+              if (err) reject(err);
+              else if (next === messages.length && outstanding === 0) resolve();
+              else pump();
+            });
+          }
+        };
+        pump();
+      }),
+  );
+  await client.endAsync();
+  return { encodeUs, sealUs, levelUs, publishUs, openUs, packUs };
+}

@@ -1,0 +1,341 @@
+// `npm run bench`: every DESIGN.md §7 target, measured side by side in one run (the machine is
+// shared and noisy, so the targets are ratios and figures taken together). Sizes come from the
+// environment or argv (`BENCH_E2E_READINGS=100000` or `--e2e-readings=100000`); see OPTIONS.
+
+import { execSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDemoPki } from '../src/demo/pki.js';
+import { BrokerProcess } from './broker.js';
+import { measureBytes } from './bytes.js';
+import { measureDrain } from './drain.js';
+import { runEdgegwE2e } from './e2e.js';
+import { measureFloors } from './floors.js';
+import { runFootprint } from './footprint.js';
+import { runPeer } from './peer.js';
+import { fmt, Report } from './report.js';
+import { makeSensors, pollStream, takeReadings } from './readings.js';
+import { IOT_CORE, GATEWAY_ID } from './pipeline.js';
+
+const OPTIONS = {
+  /** Readings pushed through the edgegw pipeline in section 1 (and measured in section 2). */
+  E2E_READINGS: 1_000_000,
+  /** How long the peer publishes in section 1. */
+  PEER_SECONDS: 8,
+  /** Minutes of the typical site (20 sensors at 1 Hz) per record size in section 3. */
+  BYTES_MINUTES: 60,
+  /** Seconds of drain at the byte quota to pre-fill in section 4. */
+  DRAIN_BACKLOG_SECONDS: 15,
+  /** Section 4 stops after this many seconds whatever happens. */
+  DRAIN_MAX_SECONDS: 30,
+  /** Readings waiting on disk while RSS is sampled in section 5. */
+  BACKLOG_READINGS: 1_000_000,
+  /** Seconds of idle CPU measurement in section 5. */
+  IDLE_SECONDS: 10,
+  /** Which sections to run, e.g. "1,3". */
+  SECTIONS: '1,2,3,4,5',
+};
+type Options = { -readonly [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K] };
+
+function parseOptions(): Options {
+  const o: Options = { ...OPTIONS };
+  const set = (name: string, raw: string): void => {
+    if (!(name in o)) throw new Error(`bench: unknown option ${name} (known: ${Object.keys(o).join(', ')})`);
+    const key = name as keyof Options;
+    if (key === 'SECTIONS') o.SECTIONS = raw;
+    else {
+      const n = Number(raw);
+      if (!(n > 0)) throw new Error(`bench: ${name} must be a positive number`);
+      o[key] = n;
+    }
+  };
+  for (const key of Object.keys(o)) {
+    const v = process.env[`BENCH_${key}`];
+    if (v !== undefined) set(key, v);
+  }
+  for (const arg of process.argv.slice(2)) {
+    const m = /^--([a-z0-9-]+)=(.*)$/.exec(arg);
+    if (m === null) throw new Error(`bench: arguments look like --e2e-readings=100000, not ${arg}`);
+    set(m[1]!.toUpperCase().replaceAll('-', '_'), m[2]!);
+  }
+  return o;
+}
+
+function machine(): string {
+  let disk = '';
+  try {
+    disk = execSync('df -h --output=source,fstype . | tail -1', { encoding: 'utf8' }).trim();
+  } catch {
+    disk = 'unknown';
+  }
+  return [
+    `date: ${new Date().toISOString()}`,
+    `cpu: ${cpus()[0]?.model ?? 'unknown'} × ${availableParallelism()} (nproc)`,
+    `node: ${process.version}`,
+    `disk (tmpdir): ${disk}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions();
+  const sections = new Set(o.SECTIONS.split(',').map((s) => s.trim()));
+  const report = new Report();
+  const work = await mkdtemp(join(tmpdir(), 'edgegw-bench-'));
+  const broker = new BrokerProcess();
+  const log = (s: string): void => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
+  console.log(machine());
+  console.log(`options: ${JSON.stringify(o)}\n`);
+  try {
+    log('creating the demo PKI and starting the TLS broker (own process)');
+    const pki = createDemoPki(GATEWAY_ID);
+    await broker.start(pki);
+
+    if (sections.has('1') || sections.has('2')) {
+      const sensors = makeSensors(20);
+      const readings = takeReadings(sensors, Date.now(), 100, o.E2E_READINGS);
+      // Warm-up (JIT, TLS session, LevelDB) on other readings: the daemon runs for weeks.
+      log(`1: warm-up, ${fmt.int(readings.length / 10)} readings`);
+      await runEdgegwE2e({
+        dir: join(work, 'warm-up'),
+        pki,
+        url: broker.url,
+        readings: takeReadings(makeSensors(20), Date.now(), 100, Math.ceil(readings.length / 10)),
+        maxRecordReadings: 2000,
+      });
+      log(`1: edgegw end to end, ${fmt.int(readings.length)} readings`);
+      const e = await runEdgegwE2e({
+        dir: join(work, 'e2e'),
+        pki,
+        url: broker.url,
+        readings,
+        maxRecordReadings: 2000,
+      });
+      const edgeRate = (e.readings / e.elapsedMs) * 1000;
+      const cpuPer = e.cpuUs / e.readings;
+
+      log('2: stage floors on the same records');
+      const { Sealer } = await import('../src/seal/sealer.js');
+      const sealer = await Sealer.create(new Uint8Array(32).fill(7));
+      const f = await measureFloors({
+        records: e.records,
+        sealer,
+        dir: join(work, 'floor-level'),
+        url: broker.url,
+        pki,
+      });
+
+      log(`1: the peer (mqtt.js + LevelDB store, one QoS 1 message per reading), ${o.PEER_SECONDS} s`);
+      const peer = await runPeer({
+        dir: join(work, 'peer'),
+        url: broker.url,
+        pki,
+        readings: pollStream(makeSensors(20), Date.now(), 100),
+        durationMs: o.PEER_SECONDS * 1000,
+        inflight: 100,
+      });
+      const peerRate = (peer.delivered / peer.elapsedMs) * 1000;
+
+      if (sections.has('1')) {
+        const s = '1 end to end';
+        report.info(
+          s,
+          'edgegw readings/s (sensor→PUBACK)',
+          `${fmt.int(edgeRate)} (${fmt.int(e.readings)} in ${fmt.ms(e.elapsedMs)})`,
+        );
+        report.info(
+          s,
+          'peer readings/s (sensor→PUBACK)',
+          `${fmt.int(peerRate)} (${fmt.int(peer.delivered)} in ${fmt.ms(peer.elapsedMs)})`,
+        );
+        report.info(s, 'peer CPU per reading', fmt.us(peer.cpuUs / peer.delivered));
+        report.check(
+          s,
+          'edgegw ÷ peer',
+          `${fmt.num(edgeRate / peerRate)}×`,
+          '≥ 100×',
+          edgeRate / peerRate >= 100,
+        );
+      }
+      if (sections.has('2')) {
+        const s = '2 CPU/reading';
+        const n = e.readings;
+        const sum = f.encodeUs + f.sealUs + f.levelUs + f.publishUs;
+        report.info(s, 'pipeline (process CPU ÷ readings)', fmt.us(cpuPer));
+        report.info(s, 'floor: encodeReadings', fmt.us(f.encodeUs / n));
+        report.info(s, 'floor: seal (AEAD only)', fmt.us(f.sealUs / n));
+        report.info(s, 'floor: one LevelDB chained batch (sync)', fmt.us(f.levelUs / n));
+        report.info(s, 'floor: mqtt.js publish of the wire bytes', fmt.us(f.publishUs / n));
+        report.info(s, 'sum of floors', fmt.us(sum / n));
+        report.info(s, '(not a floor) open: decrypt + decode', fmt.us(f.openUs / n));
+        report.info(s, '(not a floor) JSON packing', fmt.us(f.packUs / n));
+        report.check(
+          s,
+          'pipeline ÷ sum of floors',
+          `${fmt.num(cpuPer / (sum / n), 2)}×`,
+          '≤ 2×',
+          cpuPer / (sum / n) <= 2,
+        );
+      }
+    }
+
+    let wirePerReading = 17;
+    if (sections.has('3')) {
+      const s = '3 bytes/reading';
+      const runs: { flushMs: number; phases: 'spread' | 'aligned' }[] = [
+        { flushMs: 200, phases: 'spread' },
+        { flushMs: 200, phases: 'aligned' },
+        { flushMs: 1000, phases: 'spread' },
+        { flushMs: 5000, phases: 'spread' },
+      ];
+      for (const { flushMs, phases } of runs) {
+        log(
+          `3: bytes per reading, ${flushMs} ms records, ${phases} phases, ${o.BYTES_MINUTES} min of 20 sensors at 1 Hz`,
+        );
+        const b = await measureBytes(
+          join(work, `bytes-${flushMs}-${phases}`),
+          flushMs,
+          o.BYTES_MINUTES,
+          phases,
+        );
+        const what = `${flushMs < 1000 ? `${flushMs} ms` : `${flushMs / 1000} s`} records, ${phases} (${fmt.num(b.readings / b.records)}/rec)`;
+        const disk = b.diskBytesPerReading;
+        const wire = b.wireBytesPerReading;
+        if (flushMs === 200) {
+          if (phases === 'spread') wirePerReading = wire;
+          report.check(s, `disk, ${what}`, `${fmt.num(disk, 2)} B`, '≤ 12 B', disk <= 12);
+          report.check(
+            s,
+            `wire, ${what}, ${b.fullMessages} full msgs`,
+            `${fmt.num(wire, 2)} B`,
+            '≤ 16 B',
+            wire <= 16,
+          );
+        } else {
+          report.info(s, `disk, ${what}`, `${fmt.num(disk, 2)} B`);
+          report.info(s, `wire, ${what}, ${b.fullMessages} full msgs`, `${fmt.num(wire, 2)} B`);
+        }
+      }
+    }
+
+    if (sections.has('4')) {
+      const s = '4 drain @ quotas';
+      const backlogReadings = Math.round(
+        (o.DRAIN_BACKLOG_SECONDS * IOT_CORE.bytesPerSecond) / wirePerReading,
+      );
+      log(
+        `4: drain ${fmt.int(backlogReadings)} backlog readings under IoT Core quotas, live 20 sensors at 10 Hz`,
+      );
+      const d = await measureDrain({
+        dir: join(work, 'drain'),
+        pki,
+        broker,
+        backlogReadings,
+        maxSeconds: o.DRAIN_MAX_SECONDS,
+      });
+      report.info(
+        s,
+        'backlog',
+        `${fmt.int(d.backlogReadings)} readings in ${fmt.int(d.backlogRecords)} records`,
+      );
+      report.info(
+        s,
+        'drain time',
+        d.drainMs === null ? `not drained in ${o.DRAIN_MAX_SECONDS} s` : fmt.ms(d.drainMs),
+      );
+      report.check(
+        s,
+        'byte quota used while draining',
+        fmt.pct(d.byteQuotaUsed),
+        '≥ 95%',
+        d.byteQuotaUsed >= 0.95,
+      );
+      report.check(
+        s,
+        'max publishes in any 1 s',
+        String(d.maxPublishesPerSecond),
+        '≤ 100',
+        d.maxPublishesPerSecond <= 100,
+      );
+      report.check(
+        s,
+        'max bytes in any 1 s (PUBLISH frames)',
+        `${fmt.int(d.maxBytesPerSecond)} B`,
+        `≤ ${fmt.int(IOT_CORE.bytesPerSecond)} B`,
+        d.maxBytesPerSecond <= IOT_CORE.bytesPerSecond,
+      );
+      report.info(
+        s,
+        'live readings (p50 / max latency)',
+        `${fmt.int(d.liveReadings)}, ${fmt.int(d.liveUndelivered)} undelivered; ${fmt.ms(d.p50Ms)} / ${fmt.ms(d.maxMs)}`,
+      );
+      report.check(s, 'live p99 sensor→PUBACK during drain', fmt.ms(d.p99Ms), '< 2,000 ms', d.p99Ms < 2000);
+    }
+
+    if (sections.has('5')) {
+      const s = '5 footprint';
+      log(`5: RSS with ${fmt.int(o.BACKLOG_READINGS)} readings waiting (fresh process)`);
+      const dir = join(work, 'backlog');
+      const keyHex = randomBytes(32).toString('hex');
+      const f = await runFootprint({ mode: 'fill', dir, keyHex, readings: o.BACKLOG_READINGS });
+      const fillMax = Math.max(...f.rss);
+      const growth = fillMax - (f.rss[0] ?? 0);
+      report.info(
+        s,
+        'backlog',
+        `${fmt.int(f.readings)} readings, ${fmt.int(f.records)} records (filled in ${fmt.num(f.seconds)} s)`,
+      );
+      report.check(
+        s,
+        'max RSS while the backlog grew',
+        fmt.mib(fillMax),
+        '< 120 MiB',
+        fillMax < 120 * 1024 * 1024,
+      );
+      report.check(
+        s,
+        'RSS growth, 10% → 100% of the backlog',
+        fmt.mib(growth),
+        'flat (≤ 10 MiB)',
+        growth <= 10 * 1024 * 1024,
+      );
+      log('5: RSS after a restart with that backlog, sensors running, uplink offline (fresh process)');
+      const r = await runFootprint({ mode: 'reopen', dir, keyHex, seconds: 5, pki });
+      const reopenMax = Math.max(...r.rss);
+      report.check(
+        s,
+        `max RSS restarted with the backlog (heap ${fmt.mib(r.heapUsed)})`,
+        fmt.mib(reopenMax),
+        '< 120 MiB',
+        reopenMax < 120 * 1024 * 1024,
+      );
+      log(`5: idle CPU, 20 sensors at 1 Hz, ${o.IDLE_SECONDS} s (fresh process)`);
+      const i = await runFootprint({
+        mode: 'idle',
+        dir: join(work, 'idle'),
+        url: broker.url,
+        pki,
+        seconds: o.IDLE_SECONDS,
+      });
+      report.check(
+        s,
+        `idle CPU (${fmt.int(i.readings)} readings in ${i.seconds} s)`,
+        `${fmt.num(i.cpuPercent, 2)}% of a core`,
+        '< 1%',
+        i.cpuPercent < 1,
+      );
+    }
+  } finally {
+    await broker.close();
+    await rm(work, { recursive: true, force: true });
+  }
+  console.log(report.render());
+  const failed = report.rows.filter((r) => r.verdict === 'FAIL').length;
+  console.log(`\n${failed === 0 ? 'all targets met' : `${failed} target(s) not met`}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});
