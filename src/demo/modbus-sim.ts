@@ -32,6 +32,8 @@ export interface ModbusSim {
   set(table: SimTable, address: number, values: readonly number[] | readonly boolean[]): void;
   /** Reads back what the simulator holds (registers as words, bits as 0/1). */
   get(table: SimTable, address: number, count: number): number[];
+  /** Makes addresses answer exception 2, like a device with holes in its register map. */
+  unmap(table: SimTable, address: number, count: number): void;
   /** Fault injection for all units, or only for `unitId` ('close' always hits the connection). */
   setMode(mode: SimMode, unitId?: number): void;
   close(): Promise<void>;
@@ -58,6 +60,12 @@ export async function startModbusSimulator(opts: ModbusSimOptions = {}): Promise
     holding: new Uint16Array(65536),
     input: new Uint16Array(65536),
   };
+  const unmapped: Record<SimTable, Uint8Array> = {
+    coil: new Uint8Array(65536),
+    discrete: new Uint8Array(65536),
+    holding: new Uint8Array(65536),
+    input: new Uint8Array(65536),
+  };
   let globalMode: SimMode = 'ok';
   const unitModes = new Map<number, SimMode>();
   let requests = 0;
@@ -68,7 +76,7 @@ export async function startModbusSimulator(opts: ModbusSimOptions = {}): Promise
   const one = (table: SimTable, addr: number, unit: number): number | Promise<number> => {
     const mode = modeOf(unit);
     if (mode === 'silent' || mode === 'close') return never();
-    if (mode === 'exception2') throw ILLEGAL_ADDRESS;
+    if (mode === 'exception2' || unmapped[table][addr] === 1) throw ILLEGAL_ADDRESS;
     return memory[table][addr] ?? 0;
   };
   const many = (table: SimTable, addr: number, len: number, unit: number): (number | Promise<number>)[] =>
@@ -115,6 +123,7 @@ export async function startModbusSimulator(opts: ModbusSimOptions = {}): Promise
       return requests;
     },
     set,
+    unmap: (table, address, count) => unmapped[table].fill(1, address, address + count),
     get: (table, address, count) => Array.from(memory[table].subarray(address, address + count)),
     setMode(mode: SimMode, unitId?: number) {
       if (unitId === undefined || mode === 'close') globalMode = mode;

@@ -179,11 +179,19 @@ export class ModbusLink {
         },
         (err: unknown) => {
           this.clock.clearTimeout(timer);
-          reject(err instanceof Error ? err : new Error(String(err)));
+          reject(asError(err));
         },
       );
     });
   }
+}
+
+/** modbus-serial rejects with plain objects (errno, modbusCode); keep those fields. */
+function asError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const fields = typeof err === 'object' && err !== null ? err : {};
+  const message = 'message' in fields && typeof fields.message === 'string' ? fields.message : String(err);
+  return Object.assign(new Error(message), fields);
 }
 
 /** Releases a client whatever state it is in; never throws. */
