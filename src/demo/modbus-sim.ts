@@ -49,7 +49,8 @@ interface ServerLike {
 }
 
 const DEMO_TICK_MS = 1000;
-const ILLEGAL_ADDRESS = { modbusErrorCode: 2, msg: 'Illegal data address' };
+// ServerTCP answers an exception with the code of an error's `modbusErrorCode`.
+const illegalAddress = (): Error => Object.assign(new Error('Illegal data address'), { modbusErrorCode: 2 });
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 export async function startModbusSimulator(opts: ModbusSimOptions = {}): Promise<ModbusSim> {
@@ -76,7 +77,7 @@ export async function startModbusSimulator(opts: ModbusSimOptions = {}): Promise
   const one = (table: SimTable, addr: number, unit: number): number | Promise<number> => {
     const mode = modeOf(unit);
     if (mode === 'silent' || mode === 'close') return never();
-    if (mode === 'exception2' || unmapped[table][addr] === 1) throw ILLEGAL_ADDRESS;
+    if (mode === 'exception2' || unmapped[table][addr] === 1) throw illegalAddress();
     return memory[table][addr] ?? 0;
   };
   const many = (table: SimTable, addr: number, len: number, unit: number): (number | Promise<number>)[] =>

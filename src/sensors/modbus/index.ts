@@ -1,5 +1,6 @@
 // Modbus acquisition (RTU and TCP): one SensorGroup per bus that has sensors.
 
+import { EdgegwError, Exit } from '../../errors.js';
 import { isModbusSensor, type ModbusSensorConfig } from '../../config/schema.js';
 import type { SensorContext, SensorGroup } from '../types.js';
 import { DEFAULT_TUNING, type BusTuning } from './bus.js';
@@ -27,7 +28,10 @@ export function createModbusGroups(ctx: SensorContext, opts: ModbusOptions = {})
   for (const [name, sensors] of byBus) {
     const bus = ctx.site.buses[name];
     // The config loader refuses unknown buses; this only guards hand-built configs.
-    if (bus === undefined) throw new Error(`sensor ${sensors[0]?.id ?? '?'} names unknown bus ${name}`);
+    if (bus === undefined) {
+      const id = sensors[0]?.id ?? '?';
+      throw new EdgegwError('EDGEGW_E_CONFIG', `sensor ${id} names unknown bus ${name}`, Exit.CONFIG);
+    }
     groups.push(new ModbusBusGroup(ctx, name, bus, sensors, tuning));
   }
   return groups;
