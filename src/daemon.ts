@@ -1,7 +1,6 @@
 // The composition root: the only module that knows every stage. It wires
 // sensors → batcher → seal → queue → uplink (DESIGN.md §1), owns the lifecycle, and tells systemd.
 
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
 import { assertPrivateFile, readQueueKey } from './seal/keyfile.js';
@@ -10,6 +9,7 @@ import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
 import { Uplink } from './uplink/uplink.js';
+import { loadTlsFiles } from './uplink/tls-files.js';
 import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
 import { MetricsServer } from './status/metrics.js';
@@ -56,7 +56,7 @@ export class Daemon {
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
     const queueKey = await readQueueKey(site.queue.keyFile);
-    const tls = await readTlsFiles(site.uplink.ca, site.uplink.cert, site.uplink.key);
+    const tls = await loadTlsFiles(site.uplink);
     const sealer = await Sealer.create(queueKey);
     queueKey.fill(0);
 
@@ -198,25 +198,6 @@ export class Daemon {
     }
     await uplink.stop(Math.max(0, deadline - Date.now()));
   }
-}
-
-async function readTlsFiles(ca: string, cert: string, key: string) {
-  const read = async (file: string, what: string) => {
-    try {
-      return await readFile(file);
-    } catch (err) {
-      throw new EdgegwError(
-        'EDGEGW_E_KEY_READ',
-        `${what} ${file} cannot be read: ${errorText(err)}`,
-        Exit.CONFIG,
-      );
-    }
-  };
-  return {
-    ca: await read(ca, 'uplink.ca'),
-    cert: await read(cert, 'uplink.cert'),
-    key: await read(key, 'uplink.key'),
-  };
 }
 
 export function errorText(err: unknown): string {

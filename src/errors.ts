@@ -22,6 +22,7 @@ export const ErrorCodes = {
   EDGEGW_E_CLOCK: 'The wall clock is implausible (before the build date); timestamps are marked.',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
+  EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,6 +1,6 @@
 import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
-import { Exit } from '../errors.js';
+import { EdgegwError, Exit } from '../errors.js';
 import { loadFromArg } from './config-arg.js';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
@@ -40,7 +40,14 @@ export async function runUntilSignal(
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await daemon.start();
+    try {
+      await daemon.start();
+    } catch (err) {
+      // EdgegwError messages name files, keys and sensors, never secrets or values.
+      if (err instanceof EdgegwError) log.fatal({ code: err.code }, `start failed: ${err.message}`);
+      else log.fatal({ code: 'EDGEGW_E_UNEXPECTED' }, 'start failed');
+      throw err;
+    }
     const sig = await stopped;
     log.info({ signal: sig }, 'stopping');
     await extraStop?.();

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeSite, type TestSite } from '../helpers/site.js';
+import { createDemoPki } from '../../src/demo/pki.js';
 
 describe('edgegw CLI (child processes)', function () {
   this.timeout(30_000);
@@ -103,6 +104,44 @@ describe('edgegw CLI (child processes)', function () {
         assert.doesNotMatch(r.stderr, /BEGIN|PRIVATE/);
       });
     }
+  });
+
+  describe('run refuses unusable TLS files and unusable GPIO with clear errors', () => {
+    let site: TestSite;
+    beforeEach(async () => {
+      site = await makeSite({ sensors: '  - { id: door-1, gpio: { pin: 17 } }' });
+    });
+    afterEach(async () => {
+      await site.cleanup();
+    });
+
+    it('a certificate file that is not PEM: exit 78 naming the key and file, no contents', async () => {
+      const cert = join(site.dir, 'pki', 'client.pem');
+      await writeFile(cert, 'not a certificate\n');
+      const r = await runCli(['run', '-c', site.configFile]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.ok(r.stderr.includes(`uplink.cert ${cert} is not a PEM certificate`), r.stderr);
+      assert.doesNotMatch(r.stderr, /not a certificate\n/);
+      assert.match(r.stdout, /"level":"fatal".*EDGEGW_E_KEY_READ/, 'the failure is logged with its code');
+    });
+
+    it('a private key that does not belong to the certificate: exit 78', async () => {
+      const other = createDemoPki('someone-else');
+      const key = join(site.dir, 'pki', 'client.key');
+      await writeFile(key, other.clientKey, { mode: 0o600 });
+      const r = await runCli(['run', '-c', site.configFile]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, /uplink\.key .* does not belong to the certificate uplink\.cert/);
+      assert.doesNotMatch(r.stderr, /PRIVATE KEY/);
+    });
+
+    // The test machines have no GPIO (DESIGN.md §8), so /sys/class/gpio is missing here.
+    it('a GPIO sensor where there is no sysfs GPIO: exit 69 naming the sensor, pin and cause', async () => {
+      const r = await runCli(['run', '-c', site.configFile]);
+      assert.equal(r.code, 69, r.stderr);
+      assert.match(r.stderr, /sensor door-1: sysfs GPIO 17: .*not a Linux GPIO board/);
+      assert.match(r.stderr, /EDGEGW_E_GPIO/);
+    });
   });
 
   describe('status', () => {

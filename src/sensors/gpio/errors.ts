@@ -1,7 +1,7 @@
 // Why a GPIO pin cannot be used, in words a technician can act on. Each message names the sensor,
 // the pin and its sysfs number.
 
-import { EdgegwError } from '../../errors.js';
+import { EdgegwError, Exit } from '../../errors.js';
 
 export interface PinLabel {
   readonly sensor: string;
@@ -39,7 +39,7 @@ export function gpioOpenError(p: PinLabel, err: unknown): EdgegwError {
   return new EdgegwError(
     'EDGEGW_E_GPIO',
     `sensor ${p.sensor}: ${pinWhere(p)}: ${gpioCause(code)}${what}`,
-    undefined,
+    Exit.UNAVAILABLE,
     {
       cause: err,
     },
@@ -50,5 +50,6 @@ export function gpioMissingError(p: PinLabel, sysfsRoot: string): EdgegwError {
   return new EdgegwError(
     'EDGEGW_E_GPIO',
     `sensor ${p.sensor}: ${pinWhere(p)}: ${sysfsRoot} does not exist: not a Linux GPIO board or sysfs GPIO disabled`,
+    Exit.UNAVAILABLE,
   );
 }
