@@ -16,7 +16,6 @@ import { MetricsServer } from './status/metrics.js';
 import { SdNotify } from './status/sd-notify.js';
 import { createSensorGroups } from './sensors/acquisition.js';
 import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
-import { EdgegwError, Exit } from './errors.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
 
