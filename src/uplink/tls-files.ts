@@ -16,8 +16,10 @@ export async function loadTlsFiles(paths: { ca: string; cert: string; key: strin
   const cert = await read(paths.cert, 'uplink.cert');
   const key = await read(paths.key, 'uplink.key');
 
-  const caCerts = ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (caCerts.length === 0) unusable('uplink.ca', paths.ca, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  const caCerts =
+    ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (caCerts.length === 0)
+    unusable('uplink.ca', paths.ca, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
   for (const pem of caCerts) parse(() => new X509Certificate(pem), 'uplink.ca', paths.ca, 'a CA certificate');
   const device = parse(() => new X509Certificate(cert), 'uplink.cert', paths.cert, 'a PEM certificate');
   const privateKey = parse(() => createPrivateKey(key), 'uplink.key', paths.key, 'a PEM private key');
