@@ -6,6 +6,7 @@ import { parseDuration, parseSize } from './units.js';
 import { didYouMean } from './suggest.js';
 import { isObj, show, type Obj } from './structure.js';
 import type { IssueList } from './issues.js';
+import { REGISTER_WIDTH } from './data-types.js';
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const int = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as number) : undefined);
@@ -31,17 +32,7 @@ function bytes(v: unknown): number | undefined {
 export const WIRE_BYTES_PER_READING = 48;
 export const WIRE_MESSAGE_OVERHEAD = 512;
 
-const REGISTERS: Record<string, number> = {
-  bool: 1,
-  int16: 1,
-  uint16: 1,
-  int32: 2,
-  uint32: 2,
-  float32: 2,
-  int64: 4,
-  uint64: 4,
-  float64: 4,
-};
+const REGISTERS: Readonly<Record<string, number>> = REGISTER_WIDTH;
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/;
 // Nine or more digits, optionally led by + and split by spaces, dots or dashes: a phone number.

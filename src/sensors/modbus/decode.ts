@@ -6,6 +6,7 @@
 // nearest double (a counter that large loses its last digits, never its magnitude).
 
 import type { DataTypeName } from '../../config/schema.js';
+import { REGISTER_WIDTH } from '../../config/data-types.js';
 
 export type Order = 'big' | 'little';
 
@@ -15,21 +16,9 @@ export interface Layout {
   readonly byteOrder: Order;
 }
 
-const WIDTH: Record<DataTypeName, number> = {
-  bool: 1,
-  int16: 1,
-  uint16: 1,
-  int32: 2,
-  uint32: 2,
-  float32: 2,
-  int64: 4,
-  uint64: 4,
-  float64: 4,
-};
-
 /** How many registers (or bits, for bool) a value of this type occupies. */
 export function registerCount(type: DataTypeName): number {
-  return WIDTH[type];
+  return REGISTER_WIDTH[type];
 }
 
 /** Words in wire order → big-endian bytes (ABCD…). */
