@@ -1,88 +1,10 @@
-// A manual clock for the sensor tests: timers fire only when the test advances time, in due order,
-// with now() set to each timer's due time as it fires.
+// The sensor tests' clock: the shared FakeClock, starting after BUILD_TIME so the wall clock is
+// plausible unless a test sets it otherwise.
 
-import type { Clock } from '../../src/types.js';
+import { FakeClock as BaseClock } from './fake-clock.js';
 
-interface Timer {
-  id: number;
-  due: number;
-  fn: () => void;
-}
-
-export class FakeClock implements Clock {
-  private t: number;
-  private seq = 0;
-  private timers: Timer[] = [];
-
+export class FakeClock extends BaseClock {
   constructor(start = Date.UTC(2027, 0, 1)) {
-    this.t = start;
+    super(start);
   }
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { id: ++this.seq, due: this.t + Math.max(0, ms), fn };
-    this.timers.push(timer);
-    return timer.id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  /** Moves time forward by `ms`, firing due timers in order (timers they set fire too if due). */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const next = this.nextDue(end);
-      if (next === undefined) break;
-      this.timers = this.timers.filter((t) => t !== next);
-      this.t = Math.max(this.t, next.due);
-      next.fn();
-    }
-    this.t = Math.max(this.t, end);
-  }
-
-  /** Like advance(), but lets promises settle between timers (for async ticks). */
-  async advanceAsync(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      await flush();
-      const next = this.nextDue(end);
-      if (next === undefined) break;
-      this.timers = this.timers.filter((t) => t !== next);
-      this.t = Math.max(this.t, next.due);
-      next.fn();
-    }
-    this.t = Math.max(this.t, end);
-    await flush();
-  }
-
-  /** Sets the wall clock without firing timers (an NTP step, or a blocked event loop). */
-  set(t: number): void {
-    this.t = t;
-  }
-
-  private nextDue(end: number): Timer | undefined {
-    let best: Timer | undefined;
-    for (const t of this.timers) {
-      if (
-        t.due <= end &&
-        (best === undefined || t.due < best.due || (t.due === best.due && t.id < best.id))
-      ) {
-        best = t;
-      }
-    }
-    return best;
-  }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

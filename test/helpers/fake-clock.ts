@@ -1,50 +1,90 @@
-// A Clock whose time moves only when a test says so. advance(ms) runs the timers that fall due,
-// in due order, with now() set to each timer's due time.
+// A Clock whose time moves only when a test says so: advance(ms) runs the timers that fall due, in
+// due order, with now() set to each timer's due time (timers they set fire too if due).
 
 import type { Clock } from '../../src/types.js';
 
 interface Timer {
   id: number;
-  at: number;
+  due: number;
   fn: () => void;
 }
 
 export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
   private timers: Timer[] = [];
-  private nextId = 1;
 
-  constructor(private current = 1_764_380_000_000) {}
+  constructor(start = 1_764_380_000_000) {
+    this.t = start;
+  }
 
   now(): number {
-    return this.current;
+    return this.t;
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const t = { id: this.nextId++, at: this.current + Math.max(0, ms), fn };
-    this.timers.push(t);
-    return t.id;
+    const timer = { id: ++this.seq, due: this.t + Math.max(0, ms), fn };
+    this.timers.push(timer);
+    return timer.id;
   }
 
   clearTimeout(handle: unknown): void {
     this.timers = this.timers.filter((t) => t.id !== handle);
   }
 
-  /** Timers not yet run. */
   get pending(): number {
     return this.timers.length;
   }
 
+  /** Moves time forward by `ms`, firing due timers in order (timers they set fire too if due). */
   advance(ms: number): void {
-    const end = this.current + ms;
+    const end = this.t + ms;
     for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.current = due.at;
-      due.fn();
+      const next = this.nextDue(end);
+      if (next === undefined) break;
+      this.timers = this.timers.filter((t) => t !== next);
+      this.t = Math.max(this.t, next.due);
+      next.fn();
     }
-    this.current = end;
+    this.t = Math.max(this.t, end);
   }
+
+  /** Like advance(), but lets promises settle between timers (for async ticks). */
+  async advanceAsync(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await flush();
+      const next = this.nextDue(end);
+      if (next === undefined) break;
+      this.timers = this.timers.filter((t) => t !== next);
+      this.t = Math.max(this.t, next.due);
+      next.fn();
+    }
+    this.t = Math.max(this.t, end);
+    await flush();
+  }
+
+  /** Sets the wall clock without firing timers (an NTP step, or a blocked event loop). */
+  set(t: number): void {
+    this.t = t;
+  }
+
+  private nextDue(end: number): Timer | undefined {
+    let best: Timer | undefined;
+    for (const t of this.timers) {
+      if (
+        t.due <= end &&
+        (best === undefined || t.due < best.due || (t.due === best.due && t.id < best.id))
+      ) {
+        best = t;
+      }
+    }
+    return best;
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** Lets pending promise callbacks (and I/O callbacks already queued) run. */
