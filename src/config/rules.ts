@@ -123,6 +123,10 @@ function checkUrl(url: string, issues: IssueList): void {
       path,
       'the URL carries user:password@; remove it: IoT Core authenticates the gateway by its client certificate',
     );
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+    if (scheme !== undefined && scheme.toLowerCase() !== 'mqtts') {
+      issues.error(path, `the URL uses ${scheme}; only mqtts:// (MQTT over TLS) is allowed`);
+    }
     return;
   }
   let u: URL;

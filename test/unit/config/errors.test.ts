@@ -198,6 +198,21 @@ describe('config errors', () => {
       await assert.rejects(site.load(yaml), (e: ConfigError) => !e.message.includes('s3cret'));
     });
 
+    it('user:pass@ in a non-mqtts URL: both errors, still no password', async () => {
+      const yaml = BASE.replace('mqtts://broker.example:8883', 'mqtt://admin:s3cret@broker.example:1883');
+      const issues = await site.issues(yaml);
+      assert.deepEqual(
+        issues.map((i) => [i.path, i.line, i.col]),
+        [
+          ['uplink.url', 4, 8],
+          ['uplink.url', 4, 8],
+        ],
+      );
+      assert.match(issues[0]!.message, /user:password@/);
+      assert.match(issues[1]!.message, /uses mqtt; only mqtts/);
+      assert.ok(issues.every((i) => !i.message.includes('s3cret')));
+    });
+
     it('only mqtts URLs with a host', async () => {
       await site.expectOne(
         BASE.replace('mqtts://broker.example:8883', 'mqtt://broker.example:1883'),
