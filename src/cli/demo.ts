@@ -43,7 +43,8 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   out(
     `broker ${broker.url} (TLS, client certificate required) · Modbus TCP simulator 127.0.0.1:${sim.port}\n`,
   );
-  out(`daemon log: ${join(dir, 'edgegw.log')} · Ctrl-C stops\n\n`);
+  out(`daemon log: ${join(dir, 'edgegw.log')} · Ctrl-C stops\n`);
+  out(`in another terminal: node bin/edgegw.js status --watch --socket ${site.status.socket}\n\n`);
 
   const log = createLogger({
     level: 'info',
