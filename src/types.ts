@@ -63,6 +63,8 @@ export interface RecordSource {
   ack(seq: number): Promise<void>;
   /** Calls `listener` whenever new records were committed; returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
+  /** The highest seq committed so far (0 when none); lets the uplink send live records before a backlog. */
+  lastSeq?(): number;
 }
 
 /** Where sensor drivers report; the daemon fans this out to the batcher and the status model. */

@@ -40,4 +40,8 @@ export class QueueRecordSource implements RecordSource {
   onAppend(listener: () => void): () => void {
     return this.queue.onAppend(listener);
   }
+
+  lastSeq(): number {
+    return this.queue.stats().nextSeq - 1;
+  }
 }

@@ -1,7 +1,8 @@
 // The MQTT session to the cloud (DESIGN.md §1, §2.2, §2.4, §2.7, §8). It pulls records only when
-// both the in-flight window and the token buckets allow, so the backlog stays on disk; it owns
-// reconnects (a fresh mqtt.js client each time, with backoff) and rewinds its cursor to the lowest
-// unacknowledged seq after every disconnect, so nothing is skipped (at-least-once).
+// both the in-flight window and the quota pacer allow, so the backlog stays on disk; live records
+// go ahead of a backlog (feed.ts); it owns reconnects (a fresh mqtt.js client each time, with
+// backoff) and rewinds to the lowest unacknowledged seq after every disconnect, so nothing is
+// skipped (at-least-once).
 
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -10,8 +11,9 @@ import { EdgegwError, Exit } from '../errors.js';
 import { systemClock, type Clock, type Lifecycle, type RecordSource } from '../types.js';
 import { Backoff } from './backoff.js';
 import { classifyError } from './errors.js';
-import { TokenBucket } from './token-bucket.js';
-import { MessagePacker, type PackedMessage } from './wire.js';
+import { Feed } from './feed.js';
+import { QuotaPacer, messageBytes } from './pacer.js';
+import type { PackedMessage } from './wire.js';
 
 export interface UplinkLimits {
   publishesPerSecond: number;
@@ -52,11 +54,7 @@ interface InFlight {
   readings: number;
 }
 
-/** Records asked of the source per pull: enough to fill messages, few enough to bound memory. */
-const PULL_RECORDS = 32;
-/** Pace a little under the quotas: a bucket's burst plus a second of its rate stays within the limit. */
-const HEADROOM = 0.03;
-/** MQTT fixed header, remaining length, topic length and packet id, as charged by the byte bucket. */
+/** MQTT fixed header, remaining length, topic length and packet id, as charged by the pacer. */
 const PUBLISH_OVERHEAD = 9;
 const CONNECT_TIMEOUT_MS = 10_000;
 const END_TIMEOUT_MS = 1_000;
@@ -89,24 +87,20 @@ export class Uplink implements Lifecycle {
   private readonly topic: string;
   private readonly topicBytes: number;
   private readonly backoff: Backoff;
-  private readonly packer: MessagePacker;
-  private pubs: TokenBucket | null = null;
-  private bytes: TokenBucket | null = null;
+  private readonly feed: Feed;
+  private readonly pacer: QuotaPacer;
 
   private client: MqttClient | null = null;
   /** Bumped at every connect and at stop: callbacks of an older session are ignored. */
   private session = 0;
   private connected = false;
   private running = false;
-  /** Highest seq handed to the packer in this session; pulls continue after it. */
-  private cursor = 0;
   private readonly inflight = new Set<InFlight>();
-  /** Packed messages waiting for the window or for tokens (at most one pull's worth). */
-  private readonly ready: PackedMessage[] = [];
   private pumping = false;
   private again = false;
   private pumpDone: Promise<void> = Promise.resolve();
   private paceTimer: unknown = null;
+  private paceDue = 0;
   private reconnectTimer: unknown = null;
   private readonly acking = new Set<Promise<void>>();
   private drained: (() => void) | null = null;
@@ -122,7 +116,9 @@ export class Uplink implements Lifecycle {
     this.topic = opts.topic.replaceAll('{gateway}', opts.gatewayId);
     this.topicBytes = Buffer.byteLength(this.topic);
     this.backoff = new Backoff(opts.backoff);
-    this.packer = new MessagePacker(opts.gatewayId, opts.limits.maxPayloadBytes);
+    const payloadBytes = messageBytes(opts.limits);
+    this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes);
+    this.pacer = new QuotaPacer(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
     this.current = { state: 'offline', broker, since: this.clock.now(), inflight: 0, lastError: null };
   }
 
@@ -132,11 +128,11 @@ export class Uplink implements Lifecycle {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const { publishesPerSecond: pps, bytesPerSecond: bps } = this.opts.limits;
-    this.pubs = new TokenBucket(pps * (1 - HEADROOM), Math.max(1, Math.floor(pps * HEADROOM)), this.clock);
-    this.bytes = new TokenBucket(bps * (1 - HEADROOM), Math.max(1, bps * HEADROOM), this.clock);
     this.running = true;
-    this.unsubscribe = this.opts.source.onAppend(() => this.wake());
+    this.unsubscribe = this.opts.source.onAppend(() => {
+      this.feed.appended();
+      this.wake();
+    });
     this.connect();
     return Promise.resolve();
   }
@@ -149,8 +145,7 @@ export class Uplink implements Lifecycle {
     this.unsubscribe = null;
     this.clearTimer('reconnectTimer');
     this.clearTimer('paceTimer');
-    this.ready.length = 0;
-    this.packer.reset();
+    this.feed.rewind(this.lowestInFlight());
     await this.pumpDone;
     if (this.connected && this.inflight.size > 0) await this.waitDrained(drainMs);
     const client = this.client;
@@ -173,6 +168,7 @@ export class Uplink implements Lifecycle {
     this.reconnectTimer = null;
     if (!this.running) return;
     const session = ++this.session;
+    this.feed.restart();
     this.setState('connecting');
     const { tls, alpn, gatewayId, keepaliveMs } = this.opts;
     const options: IClientOptions & { minVersion: 'TLSv1.2' } = {
@@ -250,16 +246,16 @@ export class Uplink implements Lifecycle {
 
   /** Everything not acknowledged counts as not sent: pull again from the lowest unacked seq. */
   private rewind(): void {
-    let low = Infinity;
-    for (const m of this.inflight) low = Math.min(low, m.seqs[0] ?? Infinity);
-    for (const m of this.ready) low = Math.min(low, m.seqs[0] ?? Infinity);
-    low = Math.min(low, this.packer.pendingSeqs[0] ?? Infinity);
-    if (low !== Infinity) this.cursor = low - 1;
+    this.feed.rewind(this.lowestInFlight());
     this.inflight.clear();
-    this.ready.length = 0;
-    this.packer.reset();
     this.clearTimer('paceTimer');
     this.drained?.();
+  }
+
+  private lowestInFlight(): number {
+    let low = Infinity;
+    for (const m of this.inflight) low = Math.min(low, m.seqs[0] ?? Infinity);
+    return low;
   }
 
   private wake(): void {
@@ -284,42 +280,50 @@ export class Uplink implements Lifecycle {
     } while (this.again && this.running && this.connected);
   }
 
-  /** Publishes what the window and the buckets allow, pulling records only when there is room. */
+  /**
+   * Publishes what the window and the pacer allow, live messages first, pulling records only when
+   * there is room.
+   */
   private async fill(): Promise<void> {
     const session = this.session;
     const { inflight: window } = this.opts.limits;
     for (;;) {
       if (!this.running || !this.connected || session !== this.session) return;
-      while (this.ready.length > 0) {
-        if (this.inflight.size >= window) return; // a PUBACK wakes us
-        const msg = this.ready[0]!;
-        const cost = msg.payload.length + this.topicBytes + PUBLISH_OVERHEAD;
-        const wait = Math.max(this.pubs!.waitMs(1), this.bytes!.waitMs(cost));
-        if (wait > 0) return this.paceIn(wait);
-        this.pubs!.take(1);
-        this.bytes!.take(cost);
-        this.ready.shift();
-        this.publish(msg, session);
+      if (this.feed.liveWaiting) {
+        await this.feed.pull(0); // live records first: pack them before sending what is ready
+        continue;
       }
-      if (this.inflight.size >= window || this.paceTimer !== null) return;
-      const records = await this.opts.source.next(this.cursor, PULL_RECORDS);
-      if (!this.running || session !== this.session) return; // rewound meanwhile: pulled again later
-      for (const rec of records) {
-        const closed = this.packer.add(rec);
-        if (closed) this.ready.push(closed);
-        this.cursor = rec.seq;
+      // How many backlog messages may wait packed: one, or two while the pacer holds the first
+      // (the next one is packed meanwhile); none while the window is full.
+      let ahead = 1;
+      for (let next = this.feed.peek(); next !== null; next = this.feed.peek()) {
+        if (this.inflight.size >= window) {
+          ahead = 0; // a PUBACK wakes us
+          break;
+        }
+        const cost = next.msg.payload.length + this.topicBytes + PUBLISH_OVERHEAD;
+        const wait = this.pacer.waitMs(cost);
+        if (wait > 0) {
+          this.paceIn(wait);
+          ahead = 2;
+          break;
+        }
+        this.pacer.take(cost);
+        this.feed.shift(next.live);
+        this.publish(next.msg, session);
       }
-      if (records.length < PULL_RECORDS) {
-        // Caught up: send the partial message now (latency) and sleep until onAppend.
-        const last = this.packer.flush();
-        if (last) this.ready.push(last);
-        if (this.ready.length === 0) return;
-      }
+      if (!(await this.feed.pull(ahead))) return;
     }
   }
 
+  /** Wakes the pump in `ms`; an earlier wake replaces a later one (a small live message may fit sooner). */
   private paceIn(ms: number): void {
-    if (this.paceTimer !== null) return;
+    const due = this.clock.now() + ms;
+    if (this.paceTimer !== null) {
+      if (this.paceDue <= due) return;
+      this.clock.clearTimeout(this.paceTimer);
+    }
+    this.paceDue = due;
     this.paceTimer = this.clock.setTimeout(() => {
       this.paceTimer = null;
       this.wake();

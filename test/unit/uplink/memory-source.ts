@@ -27,6 +27,10 @@ export class MemorySource implements RecordSource {
     return this.nextSeq - 1;
   }
 
+  lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   next(afterSeq: number, limit: number): Promise<OpenRecord[]> {
     const out: OpenRecord[] = [];
     for (const [seq, rec] of this.records) {

@@ -1,0 +1,167 @@
+// What the uplink sends next (DESIGN.md §1, §2.2): records pulled from the source through two
+// cursors, each with its own packer, so a message always holds whole records in seq order.
+// - The live cursor starts at the newest record committed when the connection was attempted and
+//   follows new commits (onAppend); its messages go first, so live readings do not wait behind a
+//   backlog.
+// - The backlog cursor walks (from, split]: from the lowest unacknowledged seq up to where the
+//   live cursor started, with the capacity live records leave.
+// The two regions never overlap, so no record is pulled twice in a session, and every seq is in
+// one of them, so none is skipped. After a disconnect both rewind to the lowest seq not known to be
+// acknowledged (at-least-once); the next connect splits again at the newest record.
+
+import type { OpenRecord, RecordSource } from '../types.js';
+import { MessagePacker, type PackedMessage } from './wire.js';
+
+/** Records asked of the source per pull: enough to fill messages, few enough to bound memory. */
+export const PULL_RECORDS = 32;
+
+export interface NextMessage {
+  msg: PackedMessage;
+  live: boolean;
+}
+
+export class Feed {
+  private readonly livePacker: MessagePacker;
+  private readonly backlogPacker: MessagePacker;
+  private readonly liveReady: PackedMessage[] = [];
+  private readonly backlogReady: PackedMessage[] = [];
+  /** Every seq ≤ from was acknowledged (or is in flight and will be pulled again after a rewind). */
+  private from = 0;
+  /** The backlog region still to pull: seqs in (after, until]; null when there is none. */
+  private backlog: { after: number; until: number } | null = null;
+  /** Highest seq the live cursor handed out; it pulls seqs above it. */
+  private live = 0;
+  /** Bumped by every onAppend: a short live pull ends the live cursor's turn only if none came since. */
+  private appends = 0;
+  private liveMore = false;
+  /** Bumped by rewind: a pull that was waiting on the source when it happened is dropped. */
+  private gen = 0;
+
+  constructor(
+    private readonly source: RecordSource,
+    gatewayId: string,
+    payloadBytes: number,
+  ) {
+    this.livePacker = new MessagePacker(gatewayId, payloadBytes);
+    this.backlogPacker = new MessagePacker(gatewayId, payloadBytes);
+  }
+
+  /** At each connect attempt: backlog = (from, newest], live cursor after the newest record. */
+  restart(): void {
+    this.gen++;
+    const newest = Math.max(this.from, this.source.lastSeq?.() ?? this.from);
+    this.backlog = newest > this.from ? { after: this.from, until: newest } : null;
+    this.live = newest;
+    this.liveMore = true;
+  }
+
+  /**
+   * Everything not acknowledged counts as not sent: drops what is packed and not yet published and
+   * moves `from` down to the lowest seq in flight, packed, or never pulled.
+   */
+  rewind(lowestInFlight: number): void {
+    let low = Math.min(lowestInFlight, this.backlog === null ? this.live + 1 : this.backlog.after + 1);
+    for (const m of [...this.liveReady, ...this.backlogReady]) low = Math.min(low, m.seqs[0] ?? Infinity);
+    low = Math.min(
+      low,
+      this.livePacker.pendingSeqs[0] ?? Infinity,
+      this.backlogPacker.pendingSeqs[0] ?? Infinity,
+    );
+    this.from = low - 1;
+    this.gen++;
+    this.backlog = null;
+    this.live = this.from;
+    this.liveMore = false;
+    this.liveReady.length = 0;
+    this.backlogReady.length = 0;
+    this.livePacker.reset();
+    this.backlogPacker.reset();
+  }
+
+  /** New records were committed: the live cursor has something to pull. */
+  appended(): void {
+    this.appends++;
+    this.liveMore = true;
+  }
+
+  /** The next message to publish: live messages first. */
+  peek(): NextMessage | null {
+    const live = this.liveReady[0];
+    if (live !== undefined) return { msg: live, live: true };
+    const old = this.backlogReady[0];
+    return old === undefined ? null : { msg: old, live: false };
+  }
+
+  /** Removes the message peek() returned (it is being published). */
+  shift(live: boolean): void {
+    if (live) this.liveReady.shift();
+    else this.backlogReady.shift();
+  }
+
+  /** New records may be waiting for the live cursor and nothing live is packed: pull before sending. */
+  get liveWaiting(): boolean {
+    return this.liveMore && this.liveReady.length === 0;
+  }
+
+  /** Whether a backlog region remains to be pulled or sent. */
+  get draining(): boolean {
+    return this.backlog !== null || this.backlogReady.length > 0 || this.backlogPacker.pendingSeqs.length > 0;
+  }
+
+  /**
+   * Pulls one batch of records: the live cursor's when it may have some and nothing live is waiting,
+   * otherwise the backlog's while fewer than `backlogAhead` of its messages wait packed. Returns
+   * false when there was nothing to pull.
+   */
+  async pull(backlogAhead: number): Promise<boolean> {
+    if (this.liveReady.length === 0 && this.liveMore) {
+      await this.pullLive();
+      return true;
+    }
+    if (this.backlogReady.length < backlogAhead && this.backlog !== null) {
+      await this.pullBacklog(this.backlog);
+      return true;
+    }
+    return false;
+  }
+
+  private async pullLive(): Promise<void> {
+    const gen = this.gen;
+    const appends = this.appends;
+    const records = await this.source.next(this.live, PULL_RECORDS);
+    if (gen !== this.gen) return; // rewound meanwhile: pulled again later
+    this.pack(records, this.livePacker, this.liveReady);
+    const last = records[records.length - 1];
+    if (last !== undefined) this.live = last.seq;
+    if (records.length < PULL_RECORDS) {
+      // Caught up: send the partial message now (latency) and wait for onAppend.
+      if (appends === this.appends) this.liveMore = false;
+      const rest = this.livePacker.flush();
+      if (rest) this.liveReady.push(rest);
+    }
+  }
+
+  private async pullBacklog(region: { after: number; until: number }): Promise<void> {
+    const gen = this.gen;
+    const limit = Math.min(PULL_RECORDS, region.until - region.after);
+    const records = await this.source.next(region.after, limit);
+    if (gen !== this.gen) return;
+    const inRegion = records.filter((r) => r.seq <= region.until);
+    this.pack(inRegion, this.backlogPacker, this.backlogReady);
+    const last = inRegion[inRegion.length - 1];
+    if (last !== undefined) region.after = last.seq;
+    if (records.length < limit || inRegion.length < records.length || region.after >= region.until) {
+      // The region is read (the rest was acknowledged, dropped or quarantined): close its last message.
+      this.backlog = null;
+      const rest = this.backlogPacker.flush();
+      if (rest) this.backlogReady.push(rest);
+    }
+  }
+
+  private pack(records: readonly OpenRecord[], packer: MessagePacker, ready: PackedMessage[]): void {
+    for (const rec of records) {
+      const closed = packer.add(rec);
+      if (closed) ready.push(closed);
+    }
+  }
+}

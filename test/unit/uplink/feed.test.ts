@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import type { RecordSource } from '../../../src/types.js';
+import { Feed } from '../../../src/uplink/feed.js';
+import type { PackedMessage } from '../../../src/uplink/wire.js';
+import { MemorySource } from './memory-source.js';
+
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+interface Sent {
+  seqs: number[];
+  live: boolean;
+}
+
+/** Publishes everything the feed has, as the uplink does with room to spare; `each` runs after every message. */
+async function drain(
+  feed: Feed,
+  each: (m: PackedMessage, n: number) => void = () => undefined,
+): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  for (let guard = 0; guard < 100_000; guard++) {
+    while (feed.liveWaiting) await feed.pull(0);
+    for (let next = feed.peek(); next !== null && !feed.liveWaiting; next = feed.peek()) {
+      feed.shift(next.live);
+      sent.push({ seqs: next.msg.seqs, live: next.live });
+      each(next.msg, sent.length);
+    }
+    if (!(await feed.pull(1))) return sent;
+  }
+  throw new Error('feed never ran dry');
+}
+
+function assertEachMessageInOrder(sent: readonly Sent[]): void {
+  for (const m of sent)
+    assert.deepEqual(
+      m.seqs,
+      [...m.seqs].sort((a, b) => a - b),
+      'seq order within a message',
+    );
+}
+
+describe('Feed (live cursor first, then the backlog)', () => {
+  it('with no new records, drains the backlog oldest first, every seq once', async () => {
+    const source = new MemorySource();
+    source.append(200);
+    const feed = new Feed(source, 'gw', 1000);
+    feed.restart();
+    const sent = await drain(feed);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      range(1, 200),
+    );
+    assert.ok(sent.every((m) => !m.live));
+    assert.equal(feed.draining, false);
+  });
+
+  it('sends records committed after the split ahead of the rest of the backlog', async () => {
+    const source = new MemorySource();
+    source.append(300);
+    const feed = new Feed(source, 'gw', 1000);
+    feed.restart();
+    let liveAt = -1;
+    const sent = await drain(feed, (_m, n) => {
+      if (n === 3) {
+        source.append(4); // seqs 301-304 arrive three messages into the drain
+        feed.appended();
+        liveAt = n;
+      }
+    });
+    const next = sent[liveAt]!;
+    assert.equal(next.live, true, 'the very next message is the live one');
+    assert.deepEqual(next.seqs, range(301, 304));
+    const all = sent.flatMap((m) => m.seqs);
+    assert.deepEqual(
+      [...all].sort((a, b) => a - b),
+      range(1, 304),
+      'every seq exactly once in a session',
+    );
+    assert.ok(
+      sent.slice(liveAt + 1).some((m) => !m.live),
+      'the backlog continued after it',
+    );
+    assertEachMessageInOrder(sent);
+  });
+
+  it('rewind after a disconnect resends everything unacknowledged, from both cursors', async () => {
+    const source = new MemorySource();
+    source.append(100);
+    const feed = new Feed(source, 'gw', 600);
+    feed.restart();
+    const inFlight: number[][] = [];
+    // Take a few backlog messages, then live ones; ack only the first message.
+    const nextMessage = async () => {
+      while (feed.liveWaiting || feed.peek() === null) assert.ok(await feed.pull(1), 'more to pull');
+      return feed.peek()!;
+    };
+    for (let i = 0; i < 3; i++) {
+      const n = await nextMessage();
+      assert.equal(n.live, false);
+      feed.shift(n.live);
+      inFlight.push(n.msg.seqs);
+    }
+    source.append(5);
+    feed.appended();
+    const live = await nextMessage();
+    assert.equal(live.live, true);
+    feed.shift(true);
+    inFlight.push(live.msg.seqs);
+    for (const seq of inFlight.shift()!) await source.ack(seq);
+    const lowest = Math.min(...inFlight.map((s) => s[0]!));
+    feed.rewind(lowest);
+    source.append(2); // committed during the outage: part of the next backlog
+    feed.restart();
+    const sent = await drain(feed);
+    const again = sent.flatMap((m) => m.seqs).sort((a, b) => a - b);
+    assert.deepEqual(
+      again,
+      [...source.records.keys()].sort((a, b) => a - b),
+      'every unacked record, once',
+    );
+    assert.deepEqual(
+      [...new Set([...source.acked, ...again])].sort((a, b) => a - b),
+      range(1, 107),
+    );
+    assertEachMessageInOrder(sent);
+  });
+
+  it('ends the backlog region cleanly when its records were dropped, and the live cursor goes on', async () => {
+    const source = new MemorySource();
+    source.append(80);
+    for (const seq of [...range(10, 20), ...range(70, 80)]) source.records.delete(seq); // dropped by policy
+    const feed = new Feed(source, 'gw', 800);
+    feed.restart();
+    source.append(3);
+    feed.appended();
+    const sent = await drain(feed);
+    assert.deepEqual(sent[0]?.seqs, [81, 82, 83]);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs).sort((a, b) => a - b),
+      [...range(1, 9), ...range(21, 69), 81, 82, 83],
+    );
+    assert.equal(feed.draining, false);
+  });
+
+  it('a source without lastSeq is read oldest first through one cursor', async () => {
+    const mem = new MemorySource();
+    mem.append(50);
+    const source: RecordSource = {
+      next: (a, l) => mem.next(a, l),
+      ack: (s) => mem.ack(s),
+      onAppend: (l) => mem.onAppend(l),
+    };
+    const feed = new Feed(source, 'gw', 500);
+    feed.restart();
+    const sent = await drain(feed, (_m, n) => {
+      if (n === 2) {
+        mem.append(2);
+        feed.appended();
+      }
+    });
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      range(1, 52),
+    );
+  });
+
+  it('drops a pull that was waiting on the source when a rewind happened', async () => {
+    const source = new MemorySource();
+    source.append(40);
+    const feed = new Feed(source, 'gw', 100_000);
+    feed.restart();
+    const pending = feed.pull(1);
+    feed.rewind(Infinity);
+    await pending;
+    assert.equal(feed.peek(), null, 'nothing from the stale pull');
+    feed.restart();
+    const sent = await drain(feed);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      range(1, 40),
+    );
+  });
+});
