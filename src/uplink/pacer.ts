@@ -32,12 +32,25 @@ export interface Quotas {
 /**
  * The payload size the packer aims at: small enough that whole messages fill the byte window to
  * within ~2% (a window holds ⌊limit ÷ size⌋ messages), large enough to need at most two thirds of
- * the publish quota (and never below 4 KiB, nor above maxPayloadBytes).
+ * the publish quota (and never below 4 KiB, nor above maxPayloadBytes), aligned to billing steps.
  */
 export function messageBytes(q: Quotas): number {
   const fill = Math.floor(q.bytesPerSecond / 64);
   const pubs = Math.ceil((1.5 * q.bytesPerSecond) / q.publishesPerSecond);
-  return Math.max(1, Math.min(q.maxPayloadBytes, Math.max(4096, fill, pubs)));
+  return Math.max(1, Math.min(q.maxPayloadBytes, billingAligned(Math.max(4096, fill, pubs))));
+}
+
+/**
+ * IoT Core meters messages in 5 KB steps (an 8 KB message costs two), so the paced size is raised
+ * to just under a whole number of steps: 5,000-byte steps (the stricter reading of "KB") less an
+ * allowance for the topic and header.
+ */
+export const BILLING_STEP_BYTES = 5000;
+const BILLING_ALLOWANCE_BYTES = 256;
+
+export function billingAligned(size: number): number {
+  const steps = Math.max(1, Math.ceil((size + BILLING_ALLOWANCE_BYTES) / BILLING_STEP_BYTES));
+  return steps * BILLING_STEP_BYTES - BILLING_ALLOWANCE_BYTES;
 }
 
 /** The sliding-window limits: under the quota by the margin and by one frame (one publish). */

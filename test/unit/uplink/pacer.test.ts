@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { QuotaPacer, WINDOW_MARGIN, messageBytes, windowLimits } from '../../../src/uplink/pacer.js';
+import {
+  BILLING_STEP_BYTES,
+  QuotaPacer,
+  WINDOW_MARGIN,
+  billingAligned,
+  messageBytes,
+  windowLimits,
+} from '../../../src/uplink/pacer.js';
 import { FakeClock } from './fake-clock.js';
 
 const IOT = { publishesPerSecond: 100, bytesPerSecond: 512 * 1024, maxPayloadBytes: 128 * 1024 };
@@ -43,8 +50,10 @@ function drive(pacer: QuotaPacer, clock: FakeClock, seconds: number, size: () =>
 }
 
 describe('QuotaPacer', () => {
-  it('aims at ~8 KiB messages under IoT Core quotas, full ones when quotas are lifted', () => {
-    assert.equal(messageBytes(IOT), 8192);
+  it('aims at ~10 KB messages under IoT Core quotas, full ones when quotas are lifted', () => {
+    // 512 KiB/s ÷ 64 = 8 KiB, raised to just under two 5,000-byte billing steps.
+    assert.equal(messageBytes(IOT), 9744);
+    assert.ok(messageBytes(IOT) + 256 <= 2 * BILLING_STEP_BYTES);
     assert.equal(
       messageBytes({ ...IOT, publishesPerSecond: 1e6, bytesPerSecond: 10 * 1024 ** 3 }),
       128 * 1024,
@@ -54,7 +63,18 @@ describe('QuotaPacer', () => {
       1200,
     );
     // Few publishes allowed: bigger messages, so bytes are not capped by the publish quota.
-    assert.equal(messageBytes({ ...IOT, publishesPerSecond: 10 }), 78_644);
+    assert.equal(messageBytes({ ...IOT, publishesPerSecond: 10 }), 79_744);
+  });
+
+  it('aligns sizes to just under whole 5,000-byte billing steps', () => {
+    assert.equal(billingAligned(1), 4744);
+    assert.equal(billingAligned(4744), 4744);
+    assert.equal(billingAligned(4745), 9744);
+    for (const size of [100, 8192, 50_000, 123_456]) {
+      const aligned = billingAligned(size);
+      assert.ok(aligned >= size, `${aligned} ≥ ${size}`);
+      assert.equal((aligned + 256) % BILLING_STEP_BYTES, 0);
+    }
   });
 
   it('drains at ≥ 95% of the byte quota with drain-size frames, never above it in any 1 s', () => {
