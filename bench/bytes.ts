@@ -2,10 +2,12 @@
 // 12-character ids, float values with 1-2 decimals, each sensor at its own phase in the second.
 // Records are formed by the real Batcher under a virtual clock (an hour of readings takes no
 // hour), sealed and stored by the real SealedQueue; disk bytes are its stored key + value bytes.
-// Wire bytes are the payloads of full messages (maxPayloadBytes 128 KiB) as a drained backlog.
+// Wire bytes are the payloads of full messages of the size the uplink paces a drain with under
+// IoT Core's quotas (messageBytes: ~10 KB, just under two 5 KB billing steps).
 
 import type { Clock, Reading } from '../src/types.js';
 import { packMessages } from '../src/uplink/wire.js';
+import { messageBytes } from '../src/uplink/pacer.js';
 import { makeSensors, takeReadings } from './readings.js';
 import { GATEWAY_ID, IOT_CORE, startPipeline } from './pipeline.js';
 
@@ -95,7 +97,7 @@ export async function measureBytes(
   const stats = p.queue.stats();
   await p.stop();
 
-  const messages = packMessages(GATEWAY_ID, records, IOT_CORE.maxPayloadBytes);
+  const messages = packMessages(GATEWAY_ID, records, messageBytes(IOT_CORE));
   const full = messages.slice(0, -1); // the last one is partial
   const wireBytes = full.reduce((s, m) => s + m.payload.length, 0);
   const wireReadings = full.reduce((s, m) => s + m.readings, 0);
