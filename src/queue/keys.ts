@@ -1,7 +1,8 @@
 // The queue's LevelDB key layout, and reading stored values back. Keys are 8 bytes: a kind byte, then seq in 7 bytes big-endian,
 // so records sort by seq and every seq up to 2^53 fits.
 //   0x00 seq  a record (the sealed value)
-//   0x01 ..   meta: next seq and the quarantined count (8-byte float64 values)
+//   0x01 ..   meta: next seq and the quarantined count (8-byte float64 values), and the stored
+//             figures (records, readings, record bytes, quarantine bytes: 4 float64 values)
 //   0x02 seq  a quarantined record
 
 import type { SealedRecord } from '../types.js';
@@ -11,6 +12,7 @@ export const KIND_RECORD = 0x00;
 export const KIND_QUARANTINE = 0x02;
 export const META_NEXT_SEQ = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 1);
 export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
+export const META_FIGURES = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 3);
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
 
@@ -37,6 +39,39 @@ export function numberValue(n: number): Uint8Array {
 
 export function readNumber(b: Uint8Array | undefined): number {
   return b?.length === 8 ? new DataView(b.buffer, b.byteOffset, 8).getFloat64(0) : 0;
+}
+
+/** What is stored, kept in META_FIGURES in the same batch as every change, so a start needs no scan. */
+export interface StoredFigures {
+  records: number;
+  readings: number;
+  /** Key + value bytes of the records. */
+  recordBytes: number;
+  /** Key + value bytes of the quarantined records. */
+  quarantineBytes: number;
+}
+
+export function figuresValue(f: StoredFigures): Uint8Array {
+  const b = new Uint8Array(32);
+  const v = new DataView(b.buffer);
+  v.setFloat64(0, f.records);
+  v.setFloat64(8, f.readings);
+  v.setFloat64(16, f.recordBytes);
+  v.setFloat64(24, f.quarantineBytes);
+  return b;
+}
+
+/** The stored figures, or null when absent (a queue written before they were kept) or malformed. */
+export function readFigures(b: Uint8Array | undefined): StoredFigures | null {
+  if (b?.length !== 32) return null;
+  const v = new DataView(b.buffer, b.byteOffset, 32);
+  const f = {
+    records: v.getFloat64(0),
+    readings: v.getFloat64(8),
+    recordBytes: v.getFloat64(16),
+    quarantineBytes: v.getFloat64(24),
+  };
+  return Object.values(f).every((n) => Number.isSafeInteger(n) && n >= 0) ? f : null;
 }
 
 /** LevelDB's own words (e.g. "Corruption: …"), which name files, never stored values. */

@@ -19,6 +19,7 @@ import { FullQueueReport } from './full-report.js';
 import {
   KIND_QUARANTINE,
   KIND_RECORD,
+  META_FIGURES,
   META_NEXT_SEQ,
   META_QUARANTINED,
   QUARANTINE_END,
@@ -28,7 +29,10 @@ import {
   readNumber,
   seqOfKey,
   causeText,
+  figuresValue,
+  readFigures,
   toRecord,
+  type StoredFigures,
 } from './keys.js';
 
 export interface QueueStats {
@@ -143,28 +147,53 @@ export class SealedQueue implements Lifecycle {
     await this.recover(db);
   }
 
+  /**
+   * Figures from META_FIGURES and the head from the first HEAD_CAP records: no full scan, so a
+   * restart with a long backlog does not page the whole database in (DESIGN.md §7). A queue
+   * without the figures (written before they were kept), or whose figures disagree with what the
+   * head read shows, is scanned once and the figures are written.
+   */
   private async recover(db: Level<Uint8Array, Uint8Array>): Promise<void> {
     const s = this.s;
-    let lastSeq = 0;
-    const loaded: Omit<HeadEntry, 'live'>[] = [];
-    for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
+    const head = await db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END, limit: HEAD_CAP }).all();
+    const loaded = head.map(([k, v]) => {
       const rec = toRecord(seqOfKey(k), v);
-      const size = k.length + v.length;
-      s.records++;
-      s.readings += rec.count;
-      s.bytes += size;
-      lastSeq = rec.seq;
-      if (loaded.length < HEAD_CAP) loaded.push({ seq: rec.seq, count: rec.count, t0: rec.t0, size });
+      return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
+    });
+    const last = await db
+      .keys({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END, reverse: true, limit: 1 })
+      .all();
+    const lastSeq = last[0] === undefined ? 0 : seqOfKey(last[0]);
+    let f = readFigures(await db.get(META_FIGURES));
+    if (f === null || !agrees(f, loaded)) {
+      f = await scanFigures(db);
+      await db.put(META_FIGURES, figuresValue(f), { sync: this.sync });
     }
-    for await (const [k, v] of db.iterator({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
-      this.quarantineBytes += k.length + v.length;
-    }
-    s.bytes += this.quarantineBytes;
+    s.records = f.records;
+    s.readings = f.readings;
+    this.quarantineBytes = f.quarantineBytes;
+    s.bytes = f.recordBytes + f.quarantineBytes;
     s.quarantined = readNumber(await db.get(META_QUARANTINED));
     s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, 1);
     const covered = loaded.length < HEAD_CAP ? s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;
     this.head.refill(loaded, covered);
     this.refreshHeadFigures();
+  }
+
+  /** The stored figures once a change of these amounts is written (put in that change's batch). */
+  private figuresAfter(
+    records: number,
+    readings: number,
+    recordBytes: number,
+    quarantineBytes = 0,
+  ): Uint8Array {
+    const s = this.s;
+    return figuresValue({
+      records: s.records + records,
+      readings: s.readings + readings,
+      recordBytes: s.bytes - this.quarantineBytes + recordBytes,
+      quarantineBytes: this.quarantineBytes + quarantineBytes,
+    });
   }
 
   async stop(): Promise<void> {
@@ -215,6 +244,7 @@ export class SealedQueue implements Lifecycle {
       .batch()
       .put(key, rec.bytes)
       .put(META_NEXT_SEQ, numberValue(seq + 1))
+      .put(META_FIGURES, this.figuresAfter(1, rec.count, size))
       .write({ sync: this.sync });
     s.nextSeq = seq + 1;
     s.records++;
@@ -253,13 +283,17 @@ export class SealedQueue implements Lifecycle {
   private async deleteEntries(db: Level<Uint8Array, Uint8Array>, victims: HeadEntry[]): Promise<void> {
     if (victims.length === 0) return;
     const b = db.batch();
-    for (const e of victims) b.del(queueKey(KIND_RECORD, e.seq));
-    await b.write({ sync: this.sync });
     let readings = 0;
+    let bytes = 0;
     for (const e of victims) {
-      this.forget(e);
+      b.del(queueKey(KIND_RECORD, e.seq));
       readings += e.count;
+      bytes += e.size;
     }
+    await b
+      .put(META_FIGURES, this.figuresAfter(-victims.length, -readings, -bytes))
+      .write({ sync: this.sync });
+    for (const e of victims) this.forget(e);
     this.full.dropped(victims.length, readings, this.s);
     await this.afterRemoval(db, victims.length);
   }
@@ -295,8 +329,12 @@ export class SealedQueue implements Lifecycle {
         found.push(e);
         b.del(queueKey(KIND_RECORD, seq));
       }
-      if (found.length > 0) await b.write({ sync: this.sync });
-      else await b.close();
+      if (found.length > 0) {
+        const readings = found.reduce((sum, e) => sum + e.count, 0);
+        const bytes = found.reduce((sum, e) => sum + e.size, 0);
+        b.put(META_FIGURES, this.figuresAfter(-found.length, -readings, -bytes));
+        await b.write({ sync: this.sync });
+      } else await b.close();
       for (const e of found) this.forget(e);
       await this.afterRemoval(db, found.length);
       for (const d of batch) d.resolve();
@@ -319,9 +357,10 @@ export class SealedQueue implements Lifecycle {
       const evict = keep ? await this.quarantineToEvict(db, e.size) : [];
       for (const old of evict) b.del(old.key);
       if (keep) b.put(queueKey(KIND_QUARANTINE, seq), value);
+      const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
+      b.put(META_FIGURES, this.figuresAfter(-1, -e.count, -e.size, kept));
       await b.put(META_QUARANTINED, numberValue(this.s.quarantined + 1)).write({ sync: this.sync });
       this.forget(e);
-      const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
       this.quarantineBytes += kept;
       this.s.bytes += kept;
       this.s.quarantined++;
@@ -435,4 +474,26 @@ export class SealedQueue implements Lifecycle {
     );
     return p;
   }
+}
+
+/** Whether stored figures can be right given the first HEAD_CAP records (all of them if fewer). */
+function agrees(f: StoredFigures, head: readonly Omit<HeadEntry, 'live'>[]): boolean {
+  if (head.length === HEAD_CAP) return f.records >= HEAD_CAP;
+  const readings = head.reduce((sum, e) => sum + e.count, 0);
+  const bytes = head.reduce((sum, e) => sum + e.size, 0);
+  return f.records === head.length && f.readings === readings && f.recordBytes === bytes;
+}
+
+/** The stored figures counted from every record and quarantined record (a full scan). */
+async function scanFigures(db: Level<Uint8Array, Uint8Array>): Promise<StoredFigures> {
+  const f: StoredFigures = { records: 0, readings: 0, recordBytes: 0, quarantineBytes: 0 };
+  for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
+    f.records++;
+    f.readings += toRecord(seqOfKey(k), v).count;
+    f.recordBytes += k.length + v.length;
+  }
+  for await (const [k, v] of db.iterator({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
+    f.quarantineBytes += k.length + v.length;
+  }
+  return f;
 }
