@@ -16,6 +16,8 @@ import { EdgegwError, Exit } from '../errors.js';
 import { TamperedRecordError } from '../seal/sealer.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { FullQueueReport } from './full-report.js';
+import { RecentRecords } from './recent.js';
+import { TOMBSTONE_BATCH, TOMBSTONE_MS, Tombstones } from './tombstones.js';
 import {
   KIND_QUARANTINE,
   KIND_RECORD,
@@ -60,6 +62,9 @@ export interface SealedQueueOptions {
 
 const HEAD_CAP = 4096;
 const COMPACT_EVERY = 10_000;
+/** The newest records kept in memory for the uplink's live reads (at most these many, these bytes). */
+const RECENT_CAP = 64;
+const RECENT_BYTES = 1024 * 1024;
 
 interface Compactable {
   compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
@@ -92,9 +97,16 @@ export class SealedQueue implements Lifecycle {
     droppedRecords: 0,
   };
   private quarantineBytes = 0;
+  private recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
+  private readonly tombstones = new Tombstones();
+  private tombstoneTimer: unknown = null;
 
   constructor(private readonly opts: SealedQueueOptions) {
     this.full = new FullQueueReport(opts.log, opts.clock ?? systemClock, opts.whenFull);
+  }
+
+  private get clock(): Clock {
+    return this.opts.clock ?? systemClock;
   }
 
   private get sync(): boolean {
@@ -177,6 +189,7 @@ export class SealedQueue implements Lifecycle {
     s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, 1);
     const covered = loaded.length < HEAD_CAP ? s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;
     this.head.refill(loaded, covered);
+    this.recent = new RecentRecords(s.nextSeq, RECENT_CAP, RECENT_BYTES);
     this.refreshHeadFigures();
   }
 
@@ -200,6 +213,8 @@ export class SealedQueue implements Lifecycle {
     const db = this.db;
     if (db === null) return;
     await this.tail;
+    this.disarmTombstones();
+    if (this.tombstones.size > 0) await this.writeTombstones(db);
     await this.compaction;
     this.full.flush(this.s);
     this.db = null;
@@ -240,17 +255,18 @@ export class SealedQueue implements Lifecycle {
     }
     if (s.bytes + size > this.opts.maxBytes) await this.dropOldest(db, s.bytes + size - this.opts.maxBytes);
 
-    await db
+    const b = db
       .batch()
       .put(key, rec.bytes)
       .put(META_NEXT_SEQ, numberValue(seq + 1))
-      .put(META_FIGURES, this.figuresAfter(1, rec.count, size))
-      .write({ sync: this.sync });
+      .put(META_FIGURES, this.figuresAfter(1, rec.count, size));
+    await this.write(b, this.sync);
     s.nextSeq = seq + 1;
     s.records++;
     s.readings += rec.count;
     s.bytes += size;
     this.head.appended({ seq, count: rec.count, t0: rec.t0, size });
+    this.recent.appended(rec);
     this.refreshHeadFigures();
     for (const l of this.listeners) {
       try {
@@ -304,11 +320,24 @@ export class SealedQueue implements Lifecycle {
     // Seek past the head: below firstSeq there are only tombstones (or nothing).
     const from = Math.max(afterSeq + 1, this.s.firstSeq ?? this.s.nextSeq);
     if (limit <= 0 || from >= this.s.nextSeq) return [];
-    const rows = await db.iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit }).all();
-    return rows.map(([k, v]) => toRecord(seqOfKey(k), v));
+    const recent = this.recent.read(from, this.s.nextSeq, limit);
+    if (recent !== null) return recent;
+    // Deleted records whose tombstones are not written yet are still on disk: read past them.
+    const rows = await db
+      .iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: limit + this.tombstones.size })
+      .all();
+    const out: SealedRecord[] = [];
+    for (const [k, v] of rows) {
+      const seq = seqOfKey(k);
+      if (!this.tombstones.has(seq) && out.length < limit) out.push(toRecord(seq, v));
+    }
+    return out;
   }
 
-  /** Deletes an acknowledged record; deletes that arrive together share one write. */
+  /**
+   * Deletes an acknowledged record. It is gone at once for reads and figures; its tombstone is
+   * written with the next batch (see tombstones.ts), so a crash may only bring it back once.
+   */
   delete(seq: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pendingDeletes.push({ seq, resolve, reject });
@@ -321,26 +350,60 @@ export class SealedQueue implements Lifecycle {
     this.pendingDeletes = [];
     try {
       const db = this.open();
-      const found: HeadEntry[] = [];
-      const b = db.batch();
+      let removed = 0;
       for (const { seq } of batch) {
         const e = await this.entryOf(db, seq);
-        if (e === undefined || found.some((f) => f.seq === seq)) continue;
-        found.push(e);
-        b.del(queueKey(KIND_RECORD, seq));
+        if (e === undefined) continue;
+        this.forget(e);
+        this.tombstones.add(seq);
+        removed++;
       }
-      if (found.length > 0) {
-        const readings = found.reduce((sum, e) => sum + e.count, 0);
-        const bytes = found.reduce((sum, e) => sum + e.size, 0);
-        b.put(META_FIGURES, this.figuresAfter(-found.length, -readings, -bytes));
-        await b.write({ sync: this.sync });
-      } else await b.close();
-      for (const e of found) this.forget(e);
-      await this.afterRemoval(db, found.length);
+      if (this.tombstones.size >= TOMBSTONE_BATCH) await this.writeTombstones(db);
+      else if (this.tombstones.size > 0) this.armTombstones();
+      await this.afterRemoval(db, removed);
       for (const d of batch) d.resolve();
     } catch (err) {
       for (const d of batch) d.reject(err);
     }
+  }
+
+  /** Writes the pending tombstones in a batch of their own (not synced: a lost delete is a resend). */
+  private async writeTombstones(db: Level<Uint8Array, Uint8Array>): Promise<void> {
+    await this.write(db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)), false);
+  }
+
+  private armTombstones(): void {
+    if (this.tombstoneTimer !== null) return;
+    this.tombstoneTimer = this.clock.setTimeout(() => {
+      this.tombstoneTimer = null;
+      void this.serial(async () => {
+        if (this.db !== null && this.tombstones.size > 0) await this.writeTombstones(this.db);
+      }).catch((err: unknown) => {
+        // Still pending: the next batch takes them.
+        this.opts.log.warn({ err: causeText(err) }, 'queue delete write failed');
+      });
+    }, TOMBSTONE_MS);
+  }
+
+  private disarmTombstones(): void {
+    if (this.tombstoneTimer === null) return;
+    this.clock.clearTimeout(this.tombstoneTimer);
+    this.tombstoneTimer = null;
+  }
+
+  /**
+   * Writes a batch that puts META_FIGURES, with every pending tombstone: the figures were taken
+   * from memory, where those records are already gone.
+   */
+  private async write(b: ReturnType<Level<Uint8Array, Uint8Array>['batch']>, sync: boolean): Promise<void> {
+    const taken = this.tombstones.take(b);
+    try {
+      await b.write({ sync });
+    } catch (err) {
+      this.tombstones.restore(taken);
+      throw err;
+    }
+    this.tombstones.settle(taken);
   }
 
   /** Moves a record that failed authentication out of the record range and counts it. */
@@ -359,7 +422,7 @@ export class SealedQueue implements Lifecycle {
       if (keep) b.put(queueKey(KIND_QUARANTINE, seq), value);
       const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
       b.put(META_FIGURES, this.figuresAfter(-1, -e.count, -e.size, kept));
-      await b.put(META_QUARANTINED, numberValue(this.s.quarantined + 1)).write({ sync: this.sync });
+      await this.write(b.put(META_QUARANTINED, numberValue(this.s.quarantined + 1)), this.sync);
       this.forget(e);
       this.quarantineBytes += kept;
       this.s.bytes += kept;
@@ -390,6 +453,7 @@ export class SealedQueue implements Lifecycle {
     let ok = 0;
     const tampered: number[] = [];
     for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
+      if (this.tombstones.has(seqOfKey(k))) continue;
       const rec = toRecord(seqOfKey(k), v);
       try {
         open(rec);
@@ -405,6 +469,7 @@ export class SealedQueue implements Lifecycle {
   /** The entry of a stored record: from the head index, or read from disk beyond it. */
   private async entryOf(db: Level<Uint8Array, Uint8Array>, seq: number): Promise<HeadEntry | undefined> {
     if (seq <= this.head.coveredTo) return this.head.find(seq);
+    if (this.tombstones.has(seq)) return undefined;
     const key = queueKey(KIND_RECORD, seq);
     const v = await db.get(key);
     if (v === undefined) return undefined;
@@ -418,6 +483,7 @@ export class SealedQueue implements Lifecycle {
     this.s.readings -= e.count;
     this.s.bytes -= e.size;
     this.head.remove(e);
+    this.recent.drop(e.seq);
   }
 
   private async afterRemoval(db: Level<Uint8Array, Uint8Array>, removed: number): Promise<void> {
@@ -426,11 +492,14 @@ export class SealedQueue implements Lifecycle {
       const rows = await db
         .iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: this.head.cap })
         .all();
-      const loaded = rows.map(([k, v]) => {
-        const rec = toRecord(seqOfKey(k), v);
-        return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
-      });
-      const upTo = loaded.length < this.head.cap ? this.s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;
+      const loaded = rows
+        .filter(([k]) => !this.tombstones.has(seqOfKey(k)))
+        .map(([k, v]) => {
+          const rec = toRecord(seqOfKey(k), v);
+          return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
+        });
+      const last = rows[rows.length - 1];
+      const upTo = rows.length < this.head.cap || last === undefined ? this.s.nextSeq - 1 : seqOfKey(last[0]);
       this.head.refill(loaded, upTo);
     }
     this.refreshHeadFigures();
