@@ -30,6 +30,13 @@ export class RecentRecords {
     }
   }
 
+  /** A record was committed without being kept here (nobody follows appends): start over after it. */
+  skipped(seq: number): void {
+    this.map.clear();
+    this.bytes = 0;
+    this.from = seq + 1;
+  }
+
   /** A record is gone from the store (deleted, dropped or quarantined). */
   drop(seq: number): void {
     const rec = this.map.get(seq);

@@ -266,7 +266,9 @@ export class SealedQueue implements Lifecycle {
     s.readings += rec.count;
     s.bytes += size;
     this.head.appended({ seq, count: rec.count, t0: rec.t0, size });
-    this.recent.appended(rec);
+    // Kept only for a follower (the uplink): without one, holding records would only feed the GC.
+    if (this.listeners.size > 0) this.recent.appended(rec);
+    else this.recent.skipped(seq);
     this.refreshHeadFigures();
     for (const l of this.listeners) {
       try {

@@ -29,6 +29,19 @@ describe('queue/RecentRecords', () => {
     );
   });
 
+  it('answers for nothing before a record it skipped', () => {
+    const r = new RecentRecords(1, 4, 1000);
+    r.appended(rec(1));
+    r.skipped(2);
+    r.appended(rec(3));
+    assert.equal(r.read(1, 4, 10), null);
+    assert.equal(r.read(2, 4, 10), null);
+    assert.deepEqual(
+      r.read(3, 4, 10)?.map((x) => x.seq),
+      [3],
+    );
+  });
+
   it('evicts the oldest to stay within its byte budget', () => {
     const r = new RecentRecords(1, 100, 25);
     for (let seq = 1; seq <= 3; seq++) r.appended(rec(seq));
@@ -76,6 +89,7 @@ describe('queue/SealedQueue deletes and live reads', () => {
   it('never reads a deleted record again, from memory or from disk, before or after a restart', async () => {
     const q = make();
     await q.start();
+    q.onAppend(() => undefined); // a follower: live records are kept in memory
     for (let i = 0; i < 200; i++) await q.append(fixedReadings(2, 1000 * i));
     // Live records (from memory) and old ones (from disk, past tombstones not written yet).
     await Promise.all([q.delete(198), q.delete(10), q.delete(12)]);
