@@ -37,6 +37,8 @@ export type FootprintReply =
     }
   | { mode: 'idle'; cpuPercent: number; readings: number; seconds: number };
 
+const IDLE_WARMUP_MS = 15_000;
+
 const mb = (): number => process.memoryUsage.rss();
 
 /** A port where nothing listens: the uplink stays offline and backs off. */
@@ -137,7 +139,9 @@ async function idle(req: Extract<FootprintRequest, { mode: 'idle' }>): Promise<F
   });
   const counter = { n: 0 };
   const stopSensors = runSensors((r) => p.batcher.add(r), counter);
-  await sleep(2000); // connect, first records, JIT
+  // Connect, first records, JIT, and the heap shrinking V8 does once a process turns idle
+  // (mark-compacts ~8 s after start): a daemon runs for weeks, so that is start-up, not idle.
+  await sleep(IDLE_WARMUP_MS);
   const n0 = counter.n;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
