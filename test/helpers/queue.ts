@@ -35,6 +35,7 @@ export interface QueueFixture {
   sealer: Sealer;
   logs: LogLines;
   make(over?: Partial<SealedQueueOptions>): SealedQueue;
+  /** Stops every queue made, then removes the folder. */
   cleanup(): Promise<void>;
 }
 
@@ -42,21 +43,29 @@ export async function queueFixture(): Promise<QueueFixture> {
   const dir = join(await mkdtemp(join(tmpdir(), 'edgegw-queue-')), 'data');
   const sealer = await Sealer.create(randomBytes(32));
   const logs = captureLog();
+  // Every queue made is stopped by cleanup() (stop() is idempotent), so tests need no bookkeeping.
+  const made: SealedQueue[] = [];
+  const track = (q: SealedQueue) => (made.push(q), q);
   return {
     dir,
     sealer,
     logs,
     make: (over = {}) =>
-      new SealedQueue({
-        dir,
-        maxBytes: 64 * 1024 * 1024,
-        whenFull: 'drop-oldest',
-        durability: 'fsync',
-        seal: (seq, readings) => sealer.seal(seq, readings),
-        log: logs.log,
-        ...over,
-      }),
-    cleanup: () => rm(join(dir, '..'), { recursive: true, force: true }),
+      track(
+        new SealedQueue({
+          dir,
+          maxBytes: 64 * 1024 * 1024,
+          whenFull: 'drop-oldest',
+          durability: 'fsync',
+          seal: (seq, readings) => sealer.seal(seq, readings),
+          log: logs.log,
+          ...over,
+        }),
+      ),
+    cleanup: async () => {
+      for (const q of made.splice(0)) await q.stop();
+      await rm(join(dir, '..'), { recursive: true, force: true });
+    },
   };
 }
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
-import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import {
   KIND_QUARANTINE,
   KIND_RECORD,
@@ -48,22 +47,15 @@ async function setFigures(dir: string, f: StoredFigures | null): Promise<void> {
 
 describe('queue/SealedQueue stored figures', () => {
   let fx: QueueFixture;
-  const open: SealedQueue[] = [];
-  const make = (over?: Parameters<QueueFixture['make']>[0]) => {
-    const q = fx.make(over);
-    open.push(q);
-    return q;
-  };
   beforeEach(async () => {
     fx = await queueFixture();
   });
   afterEach(async () => {
-    for (const q of open.splice(0)) await q.stop();
     await fx.cleanup();
   });
 
   it('keeps the figures exact through appends, deletes, drops and quarantine, and across a reopen', async () => {
-    const q = make({ maxBytes: 4 * 1024 });
+    const q = fx.make({ maxBytes: 4 * 1024 });
     await q.start();
     for (let i = 0; i < 200; i++) await q.append(fixedReadings(1 + (i % 5)));
     assert.ok(q.stats().droppedRecords > 0, 'drop-oldest ran');
@@ -82,14 +74,14 @@ describe('queue/SealedQueue stored figures', () => {
     assert.equal(before.records, s.records);
     assert.equal(before.readings, s.readings);
     assert.equal(before.bytes, s.recordBytes + s.quarantineBytes);
-    const again = make({ maxBytes: 4 * 1024 });
+    const again = fx.make({ maxBytes: 4 * 1024 });
     await again.start();
     assert.deepEqual(again.stats(), { ...before, droppedReadings: 0, droppedRecords: 0 });
   });
 
   it('starts from the stored figures without scanning a queue longer than its head index', async function () {
     this.timeout(60_000);
-    const q = make();
+    const q = fx.make();
     await q.start();
     for (let i = 0; i < 5000; i++) await q.append(fixedReadings(2));
     await q.stop();
@@ -97,25 +89,24 @@ describe('queue/SealedQueue stored figures', () => {
     assert.equal(s.records, 5000);
     // Figures that only a start which trusts them (no scan) would report.
     await setFigures(fx.dir, { records: 6000, readings: 12_345, recordBytes: 999_999, quarantineBytes: 0 });
-    const trusted = make();
+    const trusted = fx.make();
     await trusted.start();
     assert.equal(trusted.stats().readings, 12_345);
     assert.equal(trusted.stats().records, 6000);
   });
 
   it('scans once when the figures are missing (an older queue) or disagree with the records, and stores them', async () => {
-    const q = make();
+    const q = fx.make();
     await q.start();
     for (let i = 0; i < 20; i++) await q.append(fixedReadings(3));
     const expected = q.stats();
     await q.stop();
     for (const stored of [null, { records: 20, readings: 61, recordBytes: 1, quarantineBytes: 0 }]) {
       await setFigures(fx.dir, stored);
-      const r = make();
+      const r = fx.make();
       await r.start();
       assert.deepEqual(r.stats(), expected);
       await r.stop();
-      open.pop();
       const s = await scan(fx.dir);
       assert.deepEqual(s.stored, {
         records: 20,
@@ -155,13 +146,12 @@ describe('queue/SealedQueue stored figures', () => {
         recordBytes: s.recordBytes,
         quarantineBytes: 0,
       });
-      const q = make({ maxBytes: 8 * 1024 });
+      const q = fx.make({ maxBytes: 8 * 1024 });
       await q.start();
       assert.equal(q.stats().records, s.records);
       assert.equal(q.stats().readings, s.readings);
       assert.equal(q.stats().bytes, s.recordBytes);
       await q.stop();
-      open.pop();
     }
   });
 });

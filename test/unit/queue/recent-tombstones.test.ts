@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import { RecentRecords } from '../../../src/queue/recent.js';
 import { Tombstones } from '../../../src/queue/tombstones.js';
 import { seqOfKey } from '../../../src/queue/keys.js';
@@ -72,22 +71,15 @@ describe('queue/Tombstones', () => {
 
 describe('queue/SealedQueue deletes and live reads', () => {
   let fx: QueueFixture;
-  const open: SealedQueue[] = [];
-  const make = () => {
-    const q = fx.make();
-    open.push(q);
-    return q;
-  };
   beforeEach(async () => {
     fx = await queueFixture();
   });
   afterEach(async () => {
-    for (const q of open.splice(0)) await q.stop();
     await fx.cleanup();
   });
 
   it('never reads a deleted record again, from memory or from disk, before or after a restart', async () => {
-    const q = make();
+    const q = fx.make();
     await q.start();
     q.onAppend(() => undefined); // a follower: live records are kept in memory
     for (let i = 0; i < 200; i++) await q.append(fixedReadings(2, 1000 * i));
@@ -102,9 +94,8 @@ describe('queue/SealedQueue deletes and live reads', () => {
     assert.equal(opened.readings.length, 2, 'a record served from memory opens like one from disk');
     assert.equal(q.stats().records, 197);
     await q.stop();
-    open.pop();
 
-    const again = make();
+    const again = fx.make();
     await again.start();
     assert.equal(again.stats().records, 197);
     assert.deepEqual(seqs(await again.read(8, 4)), [9, 11, 13, 14]);

@@ -2,28 +2,20 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { Level } from 'level';
 import { EdgegwError, Exit } from '../../../src/errors.js';
-import { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import { KIND_QUARANTINE, KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 
 describe('queue/SealedQueue', () => {
   let fx: QueueFixture;
-  const open: SealedQueue[] = [];
-  const make = (over?: Parameters<QueueFixture['make']>[0]) => {
-    const q = fx.make(over);
-    open.push(q);
-    return q;
-  };
   beforeEach(async () => {
     fx = await queueFixture();
   });
   afterEach(async () => {
-    for (const q of open.splice(0)) await q.stop();
     await fx.cleanup();
   });
 
   it('starts empty at seq 1 in a 0700 folder it creates', async () => {
-    const q = make();
+    const q = fx.make();
     await q.start();
     assert.deepEqual(q.stats(), {
       records: 0,
@@ -40,7 +32,7 @@ describe('queue/SealedQueue', () => {
   });
 
   it('appends, reads in order after a seq, and deletes', async () => {
-    const q = make();
+    const q = fx.make();
     await q.start();
     let appended = 0;
     const off = q.onAppend(() => appended++);
@@ -82,13 +74,13 @@ describe('queue/SealedQueue', () => {
   });
 
   it('keeps records and continues seq across restarts, even after deleting everything', async () => {
-    let q = make();
+    let q = fx.make();
     await q.start();
     for (let i = 0; i < 3; i++) await q.append(fixedReadings(2));
     const bytes = q.stats().bytes;
     await q.stop();
 
-    q = make();
+    q = fx.make();
     await q.start();
     assert.equal(q.stats().records, 3);
     assert.equal(q.stats().readings, 6);
@@ -99,7 +91,7 @@ describe('queue/SealedQueue', () => {
     assert.equal(q.stats().firstSeq, null);
     await q.stop();
 
-    q = make({ durability: 'os' });
+    q = fx.make({ durability: 'os' });
     await q.start();
     assert.equal(q.stats().records, 0);
     assert.equal(q.stats().nextSeq, 4);
@@ -107,18 +99,18 @@ describe('queue/SealedQueue', () => {
   });
 
   it('stop() waits for appends still pending', async () => {
-    let q = make();
+    let q = fx.make();
     await q.start();
     const pending = [1, 2, 3, 4, 5].map(() => q.append(fixedReadings(2)));
     await q.stop();
     assert.deepEqual(await Promise.all(pending), [1, 2, 3, 4, 5]);
-    q = make();
+    q = fx.make();
     await q.start();
     assert.equal(q.stats().records, 5);
   });
 
   it('drop-oldest makes room by dropping the oldest records, counting and logging them', async () => {
-    const probe = make();
+    const probe = fx.make();
     await probe.start();
     await probe.append(fixedReadings(5));
     const size = probe.stats().bytes;
@@ -126,7 +118,7 @@ describe('queue/SealedQueue', () => {
 
     const q = probe;
     await q.stop();
-    const full = make({ maxBytes: size * 4 + size - 1, whenFull: 'drop-oldest' });
+    const full = fx.make({ maxBytes: size * 4 + size - 1, whenFull: 'drop-oldest' });
     await full.start();
     for (let i = 0; i < 7; i++) await full.append(fixedReadings(5));
     const s = full.stats();
@@ -145,7 +137,6 @@ describe('queue/SealedQueue', () => {
     assert.equal(warn.level, 40);
     assert.equal(warn.droppedRecords, 1, 'the first drop is logged at once');
     await full.stop();
-    open.length = 0;
     // Later drops within the log interval are summed into one line at stop.
     const last = fx.logs.lines.filter((l) => l.code === 'EDGEGW_E_QUEUE_FULL').at(-1)!;
     assert.equal(last.totalDroppedRecords, 3);
@@ -154,14 +145,13 @@ describe('queue/SealedQueue', () => {
   });
 
   it('reject-new refuses new records when full, without using a seq', async () => {
-    const probe = make();
+    const probe = fx.make();
     await probe.start();
     await probe.append(fixedReadings(3));
     const size = probe.stats().bytes;
     await probe.stop();
-    open.length = 0;
 
-    const q = make({ maxBytes: size * 3, whenFull: 'reject-new' });
+    const q = fx.make({ maxBytes: size * 3, whenFull: 'reject-new' });
     await q.start();
     assert.equal(q.stats().records, 1);
     assert.equal(await q.append(fixedReadings(3)), 2);
@@ -179,7 +169,7 @@ describe('queue/SealedQueue', () => {
   });
 
   it('refuses a record larger than the whole budget under either policy', async () => {
-    const q = make({ maxBytes: 100 });
+    const q = fx.make({ maxBytes: 100 });
     await q.start();
     assert.equal(await q.append(fixedReadings(200)), null);
     assert.equal(q.stats().droppedReadings, 200);
@@ -187,7 +177,7 @@ describe('queue/SealedQueue', () => {
   });
 
   it('refuses a database another holder has open (exit 69)', async () => {
-    const a = make();
+    const a = fx.make();
     await a.start();
     const b = fx.make();
     await assert.rejects(b.start(), (err: unknown) => {
@@ -203,11 +193,10 @@ describe('queue/SealedQueue', () => {
   });
 
   it('verify() reports records whose values were swapped in LevelDB, without quarantining', async () => {
-    let q = make();
+    let q = fx.make();
     await q.start();
     for (let i = 0; i < 4; i++) await q.append(fixedReadings(2 + i));
     await q.stop();
-    open.length = 0;
 
     const db = new Level<Uint8Array, Uint8Array>(fx.dir, { keyEncoding: 'view', valueEncoding: 'view' });
     const v2 = await db.get(queueKey(KIND_RECORD, 2));
@@ -215,7 +204,7 @@ describe('queue/SealedQueue', () => {
     await db.batch().put(queueKey(KIND_RECORD, 2), v3).put(queueKey(KIND_RECORD, 3), v2).write();
     await db.close();
 
-    q = make();
+    q = fx.make();
     await q.start();
     assert.deepEqual(await q.verify((rec) => fx.sealer.open(rec)), { ok: 2, tampered: [2, 3] });
     assert.equal(q.stats().records, 4);
@@ -223,15 +212,14 @@ describe('queue/SealedQueue', () => {
   });
 
   it('keeps quarantined records within their budget, and its figures match a fresh start', async () => {
-    const probe = make();
+    const probe = fx.make();
     await probe.start();
     await probe.append(fixedReadings(4));
     const size = probe.stats().bytes;
     await probe.stop();
-    open.length = 0;
 
     // maxBytes / 16 holds one quarantined record, not two.
-    const q = make({ maxBytes: size * 16 + size });
+    const q = fx.make({ maxBytes: size * 16 + size });
     await q.start();
     for (let i = 0; i < 5; i++) await q.append(fixedReadings(4));
     await q.quarantine(2, 'test');
@@ -244,21 +232,20 @@ describe('queue/SealedQueue', () => {
     assert.equal(before.bytes, size * 5, '4 records and the newest quarantined one');
     assert.equal(before.firstSeq, 1);
     await q.stop();
-    open.length = 0;
 
     const db = new Level<Uint8Array, Uint8Array>(fx.dir, { keyEncoding: 'view', valueEncoding: 'view' });
     assert.equal(await db.get(queueKey(KIND_QUARANTINE, 2)), undefined, 'the oldest was evicted');
     assert.notEqual(await db.get(queueKey(KIND_QUARANTINE, 3)), undefined);
     await db.close();
 
-    const again = make({ maxBytes: size * 16 + size });
+    const again = fx.make({ maxBytes: size * 16 + size });
     await again.start();
     assert.deepEqual(again.stats(), before);
   });
 
   it('reads fast after 100k deletes (seeks past the head; compacts the acked range)', async function () {
     this.timeout(120_000);
-    const q = make({ durability: 'os' });
+    const q = fx.make({ durability: 'os' });
     await q.start();
     const total = 100_010;
     for (let base = 0; base < total; base += 1000) {
@@ -277,8 +264,7 @@ describe('queue/SealedQueue', () => {
       assert.equal(recs[0]?.seq, 100_001);
     }
     await q.stop();
-    open.length = 0;
-    const again = make();
+    const again = fx.make();
     await again.start();
     assert.equal(again.stats().firstSeq, 100_001);
     assert.equal(again.stats().nextSeq, 100_011);
