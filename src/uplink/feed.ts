@@ -125,6 +125,11 @@ export class Feed {
     return false;
   }
 
+  // A short read proves nothing about what is left: the source may have quarantined or dropped
+  // records inside it (RecordSource.next returns "fewer, or none"). So a cursor ends by seq: the
+  // live one when it reached the newest committed seq or a read came back empty, the backlog one
+  // when it passed `until` or a read came back empty.
+
   private async pullLive(): Promise<void> {
     const gen = this.gen;
     const appends = this.appends;
@@ -133,8 +138,10 @@ export class Feed {
     this.pack(records, this.livePacker, this.liveReady);
     const last = records[records.length - 1];
     if (last !== undefined) this.live = last.seq;
-    if (records.length < PULL_RECORDS) {
-      // Caught up: send the partial message now (latency) and wait for onAppend.
+    const newest = this.source.lastSeq?.();
+    const caughtUp = records.length === 0 || (newest !== undefined && this.live >= newest);
+    if (caughtUp) {
+      // Send the partial message now (latency) and wait for onAppend.
       if (appends === this.appends) this.liveMore = false;
       const rest = this.livePacker.flush();
       if (rest) this.liveReady.push(rest);
@@ -143,6 +150,7 @@ export class Feed {
 
   private async pullBacklog(region: { after: number; until: number }): Promise<void> {
     const gen = this.gen;
+    // The region holds at most until − after seqs: never read (and open) records past it.
     const limit = Math.min(PULL_RECORDS, region.until - region.after);
     const records = await this.source.next(region.after, limit);
     if (gen !== this.gen) return;
@@ -150,7 +158,7 @@ export class Feed {
     this.pack(inRegion, this.backlogPacker, this.backlogReady);
     const last = inRegion[inRegion.length - 1];
     if (last !== undefined) region.after = last.seq;
-    if (records.length < limit || inRegion.length < records.length || region.after >= region.until) {
+    if (records.length === 0 || inRegion.length < records.length || region.after >= region.until) {
       // The region is read (the rest was acknowledged, dropped or quarantined): close its last message.
       this.backlog = null;
       const rest = this.backlogPacker.flush();

@@ -142,6 +142,58 @@ describe('Feed (live cursor first, then the backlog)', () => {
     assert.equal(feed.draining, false);
   });
 
+  it('a record quarantined inside a backlog read does not end the region (it ends by seq)', async () => {
+    const source = new MemorySource();
+    source.append(60);
+    source.tamper(5); // the first backlog read comes back one short
+    source.tamper(40);
+    const feed = new Feed(source, 'gw', 800);
+    feed.restart();
+    const sent = await drain(feed);
+    assert.deepEqual(source.quarantined, [5, 40]);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      [...range(1, 4), ...range(6, 39), ...range(41, 60)],
+      'every other backlog record, in one session',
+    );
+    assert.equal(feed.draining, false);
+  });
+
+  it('a record quarantined inside a live read does not stop the live cursor', async () => {
+    const source = new MemorySource();
+    const feed = new Feed(source, 'gw', 800);
+    feed.restart();
+    source.append(50);
+    source.tamper(3);
+    feed.appended();
+    const sent = await drain(feed);
+    assert.ok(sent.every((m) => m.live));
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      [1, 2, ...range(4, 50)],
+      'the live cursor read on past the short read without a new onAppend',
+    );
+  });
+
+  it('a source without lastSeq and with short reads is still read to the end', async () => {
+    const mem = new MemorySource();
+    mem.append(70);
+    mem.tamper(2);
+    const source: RecordSource = {
+      next: (a, l) => mem.next(a, l),
+      ack: (s) => mem.ack(s),
+      onAppend: (l) => mem.onAppend(l),
+    };
+    const feed = new Feed(source, 'gw', 500);
+    feed.restart();
+    feed.appended();
+    const sent = await drain(feed);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      [1, ...range(3, 70)],
+    );
+  });
+
   it('a source without lastSeq is read oldest first through one cursor', async () => {
     const mem = new MemorySource();
     mem.append(50);

@@ -1,10 +1,14 @@
-// An in-memory RecordSource for the uplink tests: records in seq order, ack deletes.
+// An in-memory RecordSource for the uplink tests: records in seq order, ack deletes. Like the real
+// queue's source it may skip seqs: a record marked tampered is quarantined when a read meets it and
+// that read comes back short (fewer than `limit` records although more follow).
 
 import type { OpenRecord, Reading, RecordSource } from '../../../src/types.js';
 
 export class MemorySource implements RecordSource {
   readonly records = new Map<number, OpenRecord>();
   readonly acked: number[] = [];
+  readonly quarantined: number[] = [];
+  private readonly tampered = new Set<number>();
   private nextSeq = 1;
   private readonly listeners = new Set<() => void>();
 
@@ -23,6 +27,11 @@ export class MemorySource implements RecordSource {
     for (const l of this.listeners) l();
   }
 
+  /** The next read that meets `seq` quarantines it instead of returning it. */
+  tamper(seq: number): void {
+    this.tampered.add(seq);
+  }
+
   get committed(): number {
     return this.nextSeq - 1;
   }
@@ -32,12 +41,22 @@ export class MemorySource implements RecordSource {
   }
 
   next(afterSeq: number, limit: number): Promise<OpenRecord[]> {
-    const out: OpenRecord[] = [];
+    const read: OpenRecord[] = [];
     for (const [seq, rec] of this.records) {
       if (seq <= afterSeq) continue;
-      out.push(rec);
-      if (out.length >= limit) break;
+      read.push(rec);
+      if (read.length >= limit) break;
     }
+    const out = read.filter((rec) => !this.tampered.has(rec.seq));
+    for (const rec of read) {
+      if (!this.tampered.has(rec.seq)) continue;
+      this.tampered.delete(rec.seq);
+      this.records.delete(rec.seq);
+      this.quarantined.push(rec.seq);
+    }
+    // All of them quarantined: look further, as the queue's source does (empty means nothing there).
+    const last = read[read.length - 1];
+    if (out.length === 0 && last !== undefined) return this.next(last.seq, limit);
     return Promise.resolve(out);
   }
 
