@@ -109,6 +109,7 @@ export class Daemon {
       ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
       topic: site.uplink.topic,
       keepaliveMs: site.uplink.keepalive,
+      ackTimeoutMs: site.uplink.ackTimeout,
       limits: site.uplink.limits,
       backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
       tls,

@@ -15,6 +15,10 @@ export const ErrorCodes = {
   EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
   EDGEGW_E_UPLINK_TLS:
     'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
+  EDGEGW_E_UPLINK_STALLED:
+    'No PUBACK came within uplink.ackTimeout; the uplink reconnected to resend what was unacknowledged.',
+  EDGEGW_E_UPLINK_TAKEOVER:
+    'The broker closed several connections in a row soon after CONNACK: another client may use this gateway id.',
   EDGEGW_E_SENSOR_READ: 'A sensor read failed (timeout, exception, CRC); its readings are marked bad.',
   EDGEGW_E_SENSOR_OVERRUN: 'A bus could not keep up with its sensors schedule; polls were skipped.',
   EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',

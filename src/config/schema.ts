@@ -67,6 +67,28 @@ const Backoff = Strict(
   { default: {} },
 );
 
+/** uplink.ackTimeout's allowed range in ms (1s..10m): 0 would stall-detect every publish, past 2^31 ms timers overflow. */
+export const ACK_TIMEOUT_RANGE_MS = { min: 1_000, max: 600_000 } as const;
+
+// A duration with its own range, kept local to this key: the range is the `range` keyword (as the
+// value is written), and decoding refuses a value outside it.
+const AckTimeout = Type.Transform(
+  Type.String({
+    pattern: DURATION_PATTERN,
+    default: '20s',
+    range: ['1s', '10m'],
+    description: 'Longest wait for a PUBACK; then the uplink reconnects and resends (1s..10m).',
+  }),
+)
+  .Decode((s) => {
+    const ms = parseDuration(s);
+    if (ms < ACK_TIMEOUT_RANGE_MS.min || ms > ACK_TIMEOUT_RANGE_MS.max) {
+      throw new RangeError(`uplink.ackTimeout ${s} is outside 1s..10m`);
+    }
+    return ms;
+  })
+  .Encode((ms) => formatDuration(ms));
+
 const Uplink = Strict(
   {
     url: Type.String({ description: 'mqtts://host:port of the broker; no user:pass@.' }),
@@ -79,6 +101,7 @@ const Uplink = Strict(
       description: 'Topic; {gateway} is replaced by gateway.id.',
     }),
     keepalive: Duration('60s', 'MQTT keep-alive (30s..20m for IoT Core).'),
+    ackTimeout: AckTimeout,
     limits: Limits,
     backoff: Backoff,
   },

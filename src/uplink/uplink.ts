@@ -4,14 +4,15 @@
 // backoff) and rewinds to the lowest unacknowledged seq after every disconnect, so nothing is
 // skipped (at-least-once).
 
-import net from 'node:net';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { EdgegwError, Exit } from '../errors.js';
 import { systemClock, type Clock, type Lifecycle, type RecordSource } from '../types.js';
+import { AckWatch } from './ack-watch.js';
 import { Backoff } from './backoff.js';
 import { classifyError } from './errors.js';
+import { clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
 import { Feed } from './feed.js';
+import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
 import { QuotaPacer, messageBytes } from './pacer.js';
 import type { PackedMessage } from './wire.js';
 
@@ -30,6 +31,8 @@ export interface UplinkOptions {
   topic: string;
   keepaliveMs: number;
   limits: UplinkLimits;
+  /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
+  ackTimeoutMs?: number;
   backoff: { minMs: number; maxMs: number };
   tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
   source: RecordSource;
@@ -56,28 +59,10 @@ interface InFlight {
 
 /** MQTT fixed header, remaining length, topic length and packet id, as charged by the pacer. */
 const PUBLISH_OVERHEAD = 9;
-const CONNECT_TIMEOUT_MS = 10_000;
-const END_TIMEOUT_MS = 1_000;
+/** IoT Core acknowledges in milliseconds; 20 s leaves room for a slow cellular link. */
+export const DEFAULT_ACK_TIMEOUT_MS = 20_000;
 
-/** Parses and checks the broker URL: mqtts only, no credentials in it (defence in depth). */
-export function parseBrokerUrl(url: string): { host: string; port: number; broker: string } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url is not a valid URL', Exit.CONFIG);
-  }
-  if (u.protocol !== 'mqtts:') {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must use mqtts://', Exit.CONFIG);
-  }
-  if (u.username !== '' || u.password !== '') {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must not contain user:pass@', Exit.CONFIG);
-  }
-  if (u.hostname === '') throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url has no host', Exit.CONFIG);
-  const port = u.port === '' ? 8883 : Number(u.port);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { host, port, broker: `${u.hostname}:${port}` };
-}
+export { parseBrokerUrl };
 
 export class Uplink implements Lifecycle {
   private readonly clock: Clock;
@@ -86,7 +71,8 @@ export class Uplink implements Lifecycle {
   private readonly broker: string;
   private readonly topic: string;
   private readonly topicBytes: number;
-  private readonly backoff: Backoff;
+  private readonly health: LinkHealth;
+  private readonly watch: AckWatch<InFlight>;
   private readonly feed: Feed;
   private readonly pacer: QuotaPacer;
 
@@ -94,6 +80,8 @@ export class Uplink implements Lifecycle {
   /** Bumped at every connect and at stop: callbacks of an older session are ignored. */
   private session = 0;
   private connected = false;
+  /** Why we ended the current connection ourselves (a stall, a failed publish); null if we did not. */
+  private ending: string | null = null;
   private running = false;
   private readonly inflight = new Set<InFlight>();
   private pumping = false;
@@ -115,7 +103,14 @@ export class Uplink implements Lifecycle {
     this.clock = opts.clock ?? systemClock;
     this.topic = opts.topic.replaceAll('{gateway}', opts.gatewayId);
     this.topicBytes = Buffer.byteLength(this.topic);
-    this.backoff = new Backoff(opts.backoff);
+    this.health = new LinkHealth(
+      this.clock,
+      new Backoff(opts.backoff),
+      Math.max(MIN_STABLE_MS, opts.keepaliveMs),
+    );
+    this.watch = new AckWatch(this.clock, opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, (m) =>
+      this.stalled(m),
+    );
     const payloadBytes = messageBytes(opts.limits);
     this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes);
     this.pacer = new QuotaPacer(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
@@ -145,6 +140,7 @@ export class Uplink implements Lifecycle {
     this.unsubscribe = null;
     this.clearTimer('reconnectTimer');
     this.clearTimer('paceTimer');
+    this.health.cancel();
     this.feed.rewind(this.lowestInFlight());
     await this.pumpDone;
     if (this.connected && this.inflight.size > 0) await this.waitDrained(drainMs);
@@ -152,7 +148,7 @@ export class Uplink implements Lifecycle {
     this.session++;
     this.client = null;
     this.connected = false;
-    if (client) await this.endClient(client);
+    if (client) await endClient(client, this.clock);
     await Promise.allSettled([...this.acking]);
     if (this.inflight.size > 0) {
       this.opts.log.info(
@@ -161,6 +157,7 @@ export class Uplink implements Lifecycle {
       );
     }
     this.inflight.clear();
+    this.watch.clear();
     this.setState('offline');
   }
 
@@ -168,45 +165,24 @@ export class Uplink implements Lifecycle {
     this.reconnectTimer = null;
     if (!this.running) return;
     const session = ++this.session;
+    this.ending = null;
     this.feed.restart();
     this.setState('connecting');
-    const { tls, alpn, gatewayId, keepaliveMs } = this.opts;
-    const options: IClientOptions & { minVersion: 'TLSv1.2' } = {
-      protocol: 'mqtts',
-      host: this.host,
-      port: this.port,
-      protocolVersion: 4,
-      clientId: gatewayId,
-      clean: true,
-      keepalive: Math.max(1, Math.round(keepaliveMs / 1000)),
-      reconnectPeriod: 0,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      resubscribe: false,
-      queueQoSZero: false,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      // SNI always (IoT Core needs it); TLS forbids an IP address as a server name.
-      ...(net.isIP(this.host) === 0 ? { servername: this.host } : {}),
-      ...(alpn === undefined ? {} : { ALPNProtocols: [alpn] }),
-    };
-    const client = mqtt.connect(options);
+    const client = mqtt.connect(clientOptions(this.host, this.port, this.opts));
     this.client = client;
-    this.noDelay(client);
+    noDelay(client);
     let failed: string | null = null;
     client.on('connect', () => {
       if (session !== this.session) return;
-      this.noDelay(client);
+      noDelay(client);
       this.connected = true;
-      this.backoff.reset();
+      this.health.connected();
       this.setState('connected');
       this.opts.log.info({ broker: this.broker }, 'uplink connected');
       this.wake();
     });
     client.on('error', (err: Error) => {
-      if (session !== this.session) return;
+      if (session !== this.session || this.ending !== null) return;
       failed = classifyError(err);
       this.current.lastError = failed;
     });
@@ -216,38 +192,72 @@ export class Uplink implements Lifecycle {
     });
   }
 
-  /** mqtt.js never sets TCP_NODELAY; small QoS 1 publishes over TLS stall without it (DESIGN.md §8). */
-  private noDelay(client: MqttClient): void {
-    const stream: unknown = client.stream;
-    if (stream instanceof net.Socket) stream.setNoDelay(true);
-  }
-
   private lost(client: MqttClient, failed: string | null): void {
     const wasConnected = this.connected;
+    const ending = this.ending;
     this.session++;
     this.connected = false;
     this.client = null;
-    void this.endClient(client);
+    void endClient(client, this.clock);
     this.rewind();
-    if (failed === null) {
+    if (failed === null && ending === null) {
       this.current.lastError = wasConnected
         ? 'EDGEGW_E_UPLINK_CONNECT: connection closed'
         : 'EDGEGW_E_UPLINK_CONNECT: closed before CONNACK';
     }
+    const closed = this.health.closed(wasConnected && ending === null);
+    if (closed.takeover) {
+      this.current.lastError =
+        `EDGEGW_E_UPLINK_TAKEOVER: the broker closed ${closed.shortLived} connections in a row soon after ` +
+        'CONNACK; another client may be using this gateway id';
+    }
     if (!this.running) return;
-    const delay = this.backoff.next();
     this.opts.log.warn(
-      { code: this.current.lastError?.split(':')[0], reason: this.current.lastError, retryMs: delay },
+      {
+        code: this.current.lastError?.split(':')[0],
+        reason: this.current.lastError,
+        retryMs: closed.delayMs,
+        ...(closed.shortLived > 0 ? { shortLived: closed.shortLived } : {}),
+      },
       wasConnected ? 'uplink disconnected' : 'uplink connect failed',
     );
     this.setState('backoff');
-    this.reconnectTimer = this.clock.setTimeout(() => this.connect(), delay);
+    this.reconnectTimer = this.clock.setTimeout(() => this.connect(), closed.delayMs);
+  }
+
+  /** Ends the connection ourselves (its close then rewinds and reconnects); the first reason given stays. */
+  private abort(client: MqttClient, reason: string): void {
+    if (this.ending !== null) return;
+    this.ending = reason;
+    this.current.lastError = reason;
+    client.end(true);
+  }
+
+  /** A PUBACK did not come within the ack timeout: it never will on this connection (MQTT 3.1.1). */
+  private stalled(oldest: InFlight): void {
+    const client = this.client;
+    if (client === null || !this.connected) return;
+    const seconds = Math.round(this.watch.timeoutMs / 100) / 10;
+    this.opts.log.warn(
+      {
+        code: 'EDGEGW_E_UPLINK_STALLED',
+        seq: oldest.seqs[0],
+        inflight: this.inflight.size,
+        timeoutMs: this.watch.timeoutMs,
+      },
+      'no PUBACK within the ack timeout; reconnecting to resend',
+    );
+    this.abort(
+      client,
+      `EDGEGW_E_UPLINK_STALLED: no PUBACK for seq ${oldest.seqs[0] ?? '?'} within ${seconds} s; reconnected to resend`,
+    );
   }
 
   /** Everything not acknowledged counts as not sent: pull again from the lowest unacked seq. */
   private rewind(): void {
     this.feed.rewind(this.lowestInFlight());
     this.inflight.clear();
+    this.watch.clear();
     this.clearTimer('paceTimer');
     this.drained?.();
   }
@@ -340,16 +350,17 @@ export class Uplink implements Lifecycle {
     }
     const entry: InFlight = { seqs: msg.seqs, readings: msg.readings };
     this.inflight.add(entry);
+    this.watch.sent(entry);
     this.opts.onMessage?.();
     client.publish(this.topic, msg.payload, { qos: 1 }, (err) => {
       if (session !== this.session || !this.inflight.has(entry)) return;
       if (err) {
         // Not acknowledged on a live session: start over on a new connection (rewinds the cursor).
-        this.current.lastError = classifyError(err);
-        client.end(true);
+        this.abort(client, classifyError(err));
         return;
       }
       this.inflight.delete(entry);
+      this.watch.acked(entry);
       const done = this.acked(entry);
       this.acking.add(done);
       void done.finally(() => this.acking.delete(done));
@@ -377,17 +388,6 @@ export class Uplink implements Lifecycle {
         resolve();
       };
       this.drained = finish;
-    });
-  }
-
-  private endClient(client: MqttClient): Promise<void> {
-    client.on('error', () => undefined); // late socket errors after we gave up on this client
-    return new Promise<void>((resolve) => {
-      const timer = this.clock.setTimeout(resolve, END_TIMEOUT_MS);
-      client.end(true, () => {
-        this.clock.clearTimeout(timer);
-        resolve();
-      });
     });
   }
 

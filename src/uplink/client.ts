@@ -1,0 +1,84 @@
+// One mqtt.js client as the uplink uses it (DESIGN.md §2.4, §8): the broker URL checks, the
+// connect options (MQTT 3.1.1, clean session, TLS 1.2+ with SNI, no reconnects of its own: the
+// uplink owns reconnects and backoff), TCP_NODELAY, and a bounded end.
+
+import net from 'node:net';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { EdgegwError, Exit } from '../errors.js';
+import type { Clock } from '../types.js';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const END_TIMEOUT_MS = 1_000;
+
+/** Parses and checks the broker URL: mqtts only, no credentials in it (defence in depth). */
+export function parseBrokerUrl(url: string): { host: string; port: number; broker: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url is not a valid URL', Exit.CONFIG);
+  }
+  if (u.protocol !== 'mqtts:') {
+    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must use mqtts://', Exit.CONFIG);
+  }
+  if (u.username !== '' || u.password !== '') {
+    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must not contain user:pass@', Exit.CONFIG);
+  }
+  if (u.hostname === '') throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url has no host', Exit.CONFIG);
+  const port = u.port === '' ? 8883 : Number(u.port);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { host, port, broker: `${u.hostname}:${port}` };
+}
+
+export interface ClientSettings {
+  gatewayId: string;
+  keepaliveMs: number;
+  alpn?: string;
+  tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
+}
+
+export function clientOptions(
+  host: string,
+  port: number,
+  { tls, alpn, gatewayId, keepaliveMs }: ClientSettings,
+): IClientOptions & { minVersion: 'TLSv1.2' } {
+  return {
+    protocol: 'mqtts',
+    host,
+    port,
+    protocolVersion: 4,
+    clientId: gatewayId,
+    clean: true,
+    keepalive: Math.max(1, Math.round(keepaliveMs / 1000)),
+    reconnectPeriod: 0,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    resubscribe: false,
+    queueQoSZero: false,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    // SNI always (IoT Core needs it); TLS forbids an IP address as a server name.
+    ...(net.isIP(host) === 0 ? { servername: host } : {}),
+    ...(alpn === undefined ? {} : { ALPNProtocols: [alpn] }),
+  };
+}
+
+/** mqtt.js never sets TCP_NODELAY; small QoS 1 publishes over TLS stall without it (DESIGN.md §8). */
+export function noDelay(client: MqttClient): void {
+  const stream: unknown = client.stream;
+  if (stream instanceof net.Socket) stream.setNoDelay(true);
+}
+
+/** Ends the client at once, waiting at most END_TIMEOUT_MS for it to say so. */
+export function endClient(client: MqttClient, clock: Clock): Promise<void> {
+  client.on('error', () => undefined); // late socket errors after we gave up on this client
+  return new Promise<void>((resolve) => {
+    const timer = clock.setTimeout(resolve, END_TIMEOUT_MS);
+    client.end(true, () => {
+      clock.clearTimeout(timer);
+      resolve();
+    });
+  });
+}
