@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Lifecycle, type RecordSource } from '../types.js';
 import { AckWatch } from './ack-watch.js';
-import { Backoff } from './backoff.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
 import { classifyError } from './errors.js';
 import { clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
 import { Feed } from './feed.js';
@@ -33,7 +33,8 @@ export interface UplinkOptions {
   limits: UplinkLimits;
   /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
   ackTimeoutMs?: number;
-  backoff: { minMs: number; maxMs: number };
+  /** `random` is for tests. */
+  backoff: BackoffOptions;
   tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
   source: RecordSource;
   log: Logger;

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import type { DemoPki } from '../../src/demo/pki.js';
 import type { TlsBroker } from '../../src/demo/broker.js';
 import { Uplink, type UplinkOptions } from '../../src/uplink/uplink.js';
-import type { MemorySource } from '../unit/uplink/memory-source.js';
+import type { RecordSource } from '../../src/types.js';
 
 export const GW = 'test-gw1';
 export const TOPIC = `dt/edgegw/${GW}/telemetry`;
@@ -12,7 +12,7 @@ export const TOPIC = `dt/edgegw/${GW}/telemetry`;
 export function makeUplink(
   broker: { url: string },
   pki: DemoPki,
-  source: MemorySource,
+  source: RecordSource,
   over: Partial<UplinkOptions> = {},
 ): Uplink {
   return new Uplink({
