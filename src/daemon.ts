@@ -35,7 +35,6 @@ export class Daemon {
   private started: { name: string; stage: Lifecycle }[] = [];
   private model: StatusModel | null = null;
   private stopping: Promise<void> | null = null;
-  private pending: (() => number) | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -81,7 +80,6 @@ export class Daemon {
     });
     model.registerSensors(site.sensors.map((s) => s.id));
     this.model = model;
-    this.pending = () => queue.stats().records;
 
     let droppedSeen = 0;
     const batcher = new Batcher({
@@ -187,16 +185,13 @@ export class Daemon {
   }
 
   /**
-   * Within one bounded window: while connected, let the uplink send what the last commit added,
-   * then stop it (it waits for in-flight PUBACKs with what is left of the window).
+   * DESIGN.md §2.7: the sensors have stopped and the batcher committed what they read; the uplink
+   * stops pulling at once and waits (bounded by drainMs) only for the PUBACKs of what is already in
+   * flight; a backlog simply stays queued for the next start. Waiting for the queue to empty first
+   * made a stop with a backlog last the whole window and left in-flight PUBACKs no time at all.
    */
   private async drain(uplink: Uplink): Promise<void> {
-    const drainMs = this.opts.drainMs ?? 5000;
-    const deadline = Date.now() + drainMs;
-    while (uplink.state().state === 'connected' && (this.pending?.() ?? 0) > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await uplink.stop(Math.max(0, deadline - Date.now()));
+    await uplink.stop(this.opts.drainMs ?? 5000);
   }
 }
 

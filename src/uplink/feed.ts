@@ -36,6 +36,8 @@ export class Feed {
   private liveMore = false;
   /** Bumped by rewind: a pull that was waiting on the source when it happened is dropped. */
   private gen = 0;
+  /** Stopping: only live records up to this seq are served; the rest stays queued (kept for rewind). */
+  private tailUntil: number | null = null;
 
   constructor(
     private readonly source: RecordSource,
@@ -53,6 +55,24 @@ export class Feed {
     this.backlog = newest > this.from ? { after: this.from, until: newest } : null;
     this.live = newest;
     this.liveMore = true;
+    this.tailUntil = null;
+  }
+
+  /**
+   * A clean stop: serve only the live tail, the records committed up to now that the live cursor has
+   * not sent, and only if at most `max` of them wait (a caught-up uplink's last commit or two).
+   * Returns whether there is such a tail; a longer one, like the backlog, simply stays queued.
+   */
+  tail(max: number): boolean {
+    const newest = this.source.lastSeq?.() ?? this.live;
+    const unsent = Math.min(
+      this.live + 1,
+      this.liveReady[0]?.seqs[0] ?? Infinity,
+      this.livePacker.pendingSeqs[0] ?? Infinity,
+    );
+    const ok = newest - unsent + 1 <= max;
+    this.tailUntil = ok ? newest : -1;
+    return ok && (newest >= unsent || this.liveReady.length > 0);
   }
 
   /**
@@ -88,7 +108,7 @@ export class Feed {
   peek(): NextMessage | null {
     const live = this.liveReady[0];
     if (live !== undefined) return { msg: live, live: true };
-    const old = this.backlogReady[0];
+    const old = this.tailUntil === null ? this.backlogReady[0] : undefined;
     return old === undefined ? null : { msg: old, live: false };
   }
 
@@ -118,7 +138,7 @@ export class Feed {
       await this.pullLive();
       return true;
     }
-    if (this.backlogReady.length < backlogAhead && this.backlog !== null) {
+    if (this.backlogReady.length < backlogAhead && this.backlog !== null && this.tailUntil === null) {
       await this.pullBacklog(this.backlog);
       return true;
     }
@@ -133,13 +153,15 @@ export class Feed {
   private async pullLive(): Promise<void> {
     const gen = this.gen;
     const appends = this.appends;
-    const records = await this.source.next(this.live, PULL_RECORDS);
+    const until = this.tailUntil ?? Infinity;
+    const read = this.live >= until ? [] : await this.source.next(this.live, PULL_RECORDS);
     if (gen !== this.gen) return; // rewound meanwhile: pulled again later
+    const records = read.filter((r) => r.seq <= until);
     this.pack(records, this.livePacker, this.liveReady);
     const last = records[records.length - 1];
     if (last !== undefined) this.live = last.seq;
-    const newest = this.source.lastSeq?.();
-    const caughtUp = records.length === 0 || (newest !== undefined && this.live >= newest);
+    const newest = Math.min(this.source.lastSeq?.() ?? Infinity, until);
+    const caughtUp = records.length === 0 || this.live >= newest;
     if (caughtUp) {
       // Send the partial message now (latency) and wait for onAppend.
       if (appends === this.appends) this.liveMore = false;

@@ -60,6 +60,8 @@ interface InFlight {
 
 /** MQTT fixed header, remaining length, topic length and packet id, as charged by the pacer. */
 const PUBLISH_OVERHEAD = 9;
+/** The most records a clean stop still sends (what the last commits added to a caught-up uplink). */
+const STOP_TAIL_RECORDS = 8;
 /** IoT Core acknowledges in milliseconds; 20 s leaves room for a slow cellular link. */
 export const DEFAULT_ACK_TIMEOUT_MS = 20_000;
 
@@ -133,13 +135,21 @@ export class Uplink implements Lifecycle {
     return Promise.resolve();
   }
 
-  /** Stops pulling, waits up to `drainMs` for in-flight PUBACKs, then closes; unacked records stay in the source. */
+  /**
+   * DESIGN.md §2.7: sends the live tail (what the last commits added, as far as the window and the
+   * pacer allow right now), never the backlog, then waits up to `drainMs` for in-flight PUBACKs and
+   * closes; everything unacknowledged stays in the source.
+   */
   async stop(drainMs = 5000): Promise<void> {
     if (!this.running) return;
-    this.running = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.clearTimer('reconnectTimer');
+    if (this.connected && this.feed.tail(STOP_TAIL_RECORDS)) {
+      this.wake();
+      await this.pumpDone;
+    }
+    this.running = false;
     this.clearTimer('paceTimer');
     this.health.cancel();
     this.feed.rewind(this.lowestInFlight());

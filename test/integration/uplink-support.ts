@@ -47,5 +47,3 @@ export function recordPublishes(
     into.bytes.push(packet.payload.length);
   });
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

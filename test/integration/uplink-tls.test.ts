@@ -8,7 +8,8 @@ import { EdgegwError } from '../../src/errors.js';
 import type { Uplink } from '../../src/uplink/uplink.js';
 import { waitFor } from '../helpers/site.js';
 import { MemorySource } from '../unit/uplink/memory-source.js';
-import { GW, makeUplink, sleep } from './uplink-support.js';
+import { GW, makeUplink } from './uplink-support.js';
+import { captureLog } from '../helpers/queue.js';
 
 describe('uplink TLS refusals', function () {
   this.timeout(30_000);
@@ -29,6 +30,10 @@ describe('uplink TLS refusals', function () {
     broker = null;
   });
 
+  /** Connect attempts that failed so far (each one logged with its backoff). */
+  const failedAttempts = (logs: ReturnType<typeof captureLog>): number =>
+    logs.lines.filter((l) => l.msg === 'uplink connect failed').length;
+
   async function start(b: TlsBroker, u: Uplink): Promise<void> {
     broker = b;
     clients = [];
@@ -41,9 +46,9 @@ describe('uplink TLS refusals', function () {
     const b = await startTlsBroker({ pki: other });
     const source = new MemorySource();
     source.append(3);
-    await start(b, makeUplink(b, pki, source));
-    await waitFor(() => uplink!.state().lastError !== null, 10_000, 'a connect error');
-    await sleep(300); // a few backoff rounds
+    const logs = captureLog();
+    await start(b, makeUplink(b, pki, source, { log: logs.log }));
+    await waitFor(() => failedAttempts(logs) >= 3, 10_000, 'three failed connect attempts');
     const st = uplink!.state();
     assert.match(st.lastError!, /^EDGEGW_E_UPLINK_TLS: /);
     assert.notEqual(st.state, 'connected');
@@ -58,9 +63,9 @@ describe('uplink TLS refusals', function () {
     const source = new MemorySource();
     source.append(3);
     const stranger = { ...pki, clientCert: other.clientCert, clientKey: other.clientKey };
-    await start(b, makeUplink(b, stranger, source));
-    await waitFor(() => uplink!.state().lastError !== null, 10_000, 'a connect error');
-    await sleep(300);
+    const logs = captureLog();
+    await start(b, makeUplink(b, stranger, source, { log: logs.log }));
+    await waitFor(() => failedAttempts(logs) >= 3, 10_000, 'three failed connect attempts');
     assert.match(uplink!.state().lastError!, /^EDGEGW_E_UPLINK_(TLS|CONNECT): /);
     assert.notEqual(uplink!.state().state, 'connected');
     assert.deepEqual(clients, []);

@@ -7,7 +7,7 @@ import { startTlsBroker, type TlsBroker } from '../../src/demo/broker.js';
 import type { Uplink } from '../../src/uplink/uplink.js';
 import { waitFor } from '../helpers/site.js';
 import { MemorySource } from '../unit/uplink/memory-source.js';
-import { GW, TOPIC, makeUplink, recordPublishes, sleep } from './uplink-support.js';
+import { GW, TOPIC, makeUplink, recordPublishes } from './uplink-support.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -82,10 +82,13 @@ describe('uplink over MQTT/TLS (aedes)', function () {
       limits: { publishesPerSecond: 10_000, bytesPerSecond: 1e8, maxPayloadBytes: 600, inflight: 4 },
     });
     await uplink.start();
-    await waitFor(() => broker.published.messages >= 4, 10_000, '4 publishes');
-    await sleep(300);
-    assert.equal(broker.published.messages, 4, 'the window is full: nothing more is sent');
-    assert.equal(uplink.state().inflight, 4);
+    await waitFor(
+      () => broker.published.messages >= 4 && uplink!.state().inflight === 4,
+      10_000,
+      'a full window',
+    );
+    // With every PUBACK held, each publish past the window would show at the broker at once.
+    assert.equal(broker.published.maxOutstanding, 4, 'the window is full: nothing more is sent');
     broker.resumeAcks();
     await waitFor(() => source.records.size === 0, 15_000, 'drain');
     assert.ok(broker.published.maxOutstanding <= 4, `max outstanding ${broker.published.maxOutstanding}`);
@@ -161,7 +164,8 @@ describe('uplink over MQTT/TLS (aedes)', function () {
     const port = broker.port;
     await broker.close();
     await waitFor(() => uplink!.state().state !== 'connected', 5000, 'uplink notices');
-    await sleep(300);
+    // The broker stays down until the uplink has failed to reconnect at least once.
+    await waitFor(() => /ECONNREFUSED/.test(uplink!.state().lastError ?? ''), 5000, 'a refused reconnect');
     broker = await startTlsBroker({ pki, port });
     recordPublishes(broker, seen);
     await waitFor(() => source.records.size === 0, 20_000, 'drain after restart');
@@ -180,10 +184,15 @@ describe('uplink over MQTT/TLS (aedes)', function () {
       limits: { publishesPerSecond: 10_000, bytesPerSecond: 1e8, maxPayloadBytes: 800, inflight: 4 },
     });
     await uplink.start();
-    await waitFor(() => uplink!.state().inflight === 4, 10_000, 'window full');
+    // The client counts a publish as in flight before the broker has it: wait for both sides (the
+    // flake was reading the broker's seqs while only the client reported 4).
+    await waitFor(
+      () => uplink!.state().inflight === 4 && seen.at.length === 4,
+      10_000,
+      'window full, at the client and at the broker',
+    );
     const inflightSeqs = [...new Set(seen.seqs)];
-    const stopping = uplink.stop(5000);
-    await sleep(200);
+    const stopping = uplink.stop(5000); // stops pulling at once: the PUBACKs find it waiting
     broker.resumeAcks();
     await stopping;
     assert.deepEqual(
@@ -193,8 +202,10 @@ describe('uplink over MQTT/TLS (aedes)', function () {
     assert.equal(source.records.size, 200 - inflightSeqs.length, 'the rest stays queued');
     assert.equal(uplink.state().state, 'offline');
     const sentAfterStop = broker.published.messages;
-    await sleep(200);
+    // Once the broker has seen the connection go, nothing more can arrive from it.
+    await waitFor(() => broker.outstanding().length === 0, 5000, 'the connection closed at the broker');
     assert.equal(broker.published.messages, sentAfterStop, 'nothing is pulled after stop');
+    assert.equal(inflightSeqs.length, new Set(seen.seqs).size, 'nothing was published after stop()');
   });
 
   it('stop() gives up after drainMs when PUBACKs never come; those records stay queued', async () => {
