@@ -5,53 +5,18 @@
 // skipped (at-least-once).
 
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
-import { systemClock, type Clock, type Lifecycle, type RecordSource } from '../types.js';
+import { systemClock, type Clock, type Lifecycle } from '../types.js';
 import { AckWatch } from './ack-watch.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff } from './backoff.js';
 import { classifyError } from './errors.js';
 import { clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
 import { Feed } from './feed.js';
 import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
+import type { UplinkOptions, UplinkState, UplinkStateName } from './options.js';
 import { QuotaPacer, messageBytes } from './pacer.js';
 import type { PackedMessage } from './wire.js';
 
-export interface UplinkLimits {
-  publishesPerSecond: number;
-  bytesPerSecond: number;
-  maxPayloadBytes: number;
-  inflight: number;
-}
-
-export interface UplinkOptions {
-  gatewayId: string;
-  url: string;
-  alpn?: string;
-  /** `{gateway}` is replaced by gatewayId. */
-  topic: string;
-  keepaliveMs: number;
-  limits: UplinkLimits;
-  /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
-  ackTimeoutMs?: number;
-  /** `random` is for tests. */
-  backoff: BackoffOptions;
-  tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
-  source: RecordSource;
-  log: Logger;
-  clock?: Clock;
-  onDelivered?: (seqs: number[], readings: number) => void;
-  onMessage?: () => void;
-}
-
-export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
-
-export interface UplinkState {
-  state: UplinkStateName;
-  broker: string;
-  since: number;
-  inflight: number;
-  lastError: string | null;
-}
+export type { UplinkLimits, UplinkOptions, UplinkState, UplinkStateName } from './options.js';
 
 interface InFlight {
   seqs: number[];

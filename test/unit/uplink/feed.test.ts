@@ -233,3 +233,36 @@ describe('Feed (live cursor first, then the backlog)', () => {
     );
   });
 });
+
+describe('Feed.tail (a clean stop)', () => {
+  it('serves the last few live records, never the backlog', async () => {
+    const source = new MemorySource();
+    source.append(100);
+    const feed = new Feed(source, 'gw', 800);
+    feed.restart(); // seqs 1..100 are the backlog
+    source.append(3);
+    feed.appended();
+    assert.equal(feed.tail(8), true);
+    const sent = await drain(feed);
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs),
+      [101, 102, 103],
+    );
+    assert.ok(sent.every((m) => m.live));
+  });
+
+  it('serves nothing when more than `max` live records wait (they stay queued, like the backlog)', async () => {
+    const source = new MemorySource();
+    const feed = new Feed(source, 'gw', 800);
+    feed.restart();
+    source.append(50);
+    feed.appended();
+    assert.equal(feed.tail(8), false);
+    assert.deepEqual(await drain(feed), []);
+    feed.restart(); // the next connection sends them all again
+    assert.deepEqual(
+      (await drain(feed)).flatMap((m) => m.seqs),
+      range(1, 50),
+    );
+  });
+});
