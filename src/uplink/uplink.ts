@@ -62,6 +62,7 @@ export class Uplink implements Lifecycle {
   private drained: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private current: UplinkState;
+  private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: UplinkOptions) {
     const { host, port, broker } = parseBrokerUrl(opts.url);
@@ -105,8 +106,14 @@ export class Uplink implements Lifecycle {
    * pacer allow right now), never the backlog, then waits up to `drainMs` for in-flight PUBACKs and
    * closes; everything unacknowledged stays in the source.
    */
-  async stop(drainMs = 5000): Promise<void> {
-    if (!this.running) return;
+  stop(drainMs = 5000): Promise<void> {
+    if (!this.running) return this.stopping ?? Promise.resolve();
+    // A second call while the tail is sent joins the first one.
+    this.stopping ??= this.shutdown(drainMs).finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async shutdown(drainMs: number): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.clearTimer('reconnectTimer');
