@@ -49,3 +49,6 @@ export function formatSize(bytes: number): string {
   }
   return `${bytes}B`;
 }
+
+/** The allowed [min, max] of a duration or size, as written in the config (`['10ms', '24h']`). */
+export type Range = readonly [min: string, max: string];
