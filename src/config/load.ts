@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { LineCounter, isAlias, isSeq, parseDocument, visit, type Document } from 'yaml';
+import { LineCounter, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
@@ -87,6 +87,25 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
  * `yaml` package's guard throws a ReferenceError that is no config error unless it is made one here.
  */
 function toPlain(doc: Document, issues: IssueList): unknown {
+  // An alias inside its own anchor (`x: &a [*a]`) makes a cycle that every later step would recurse
+  // into until the stack overflows; refuse it like a bomb.
+  let cycle: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      const target = node.resolve(doc);
+      const [from, to] = target?.range ?? [];
+      const at = node.range?.[0];
+      if (from !== undefined && to !== undefined && at !== undefined && at >= from && at < to) {
+        cycle = at;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (cycle !== undefined) {
+    issues.errorAtOffset(cycle, '(yaml)', 'this alias refers to the node that contains it: a cycle');
+    throw new ConfigError(issues.errors);
+  }
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
@@ -94,7 +113,7 @@ function toPlain(doc: Document, issues: IssueList): unknown {
     let at: number | undefined;
     visit(doc, {
       Alias(_key, node) {
-        at = isAlias(node) ? node.range?.[0] : undefined;
+        at = node.range?.[0];
         return visit.BREAK;
       },
     });
