@@ -7,8 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { SiteSchema } from './schema.js';
-import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
-import { rangeOf } from './ranges.js';
+import { DURATION_PATTERN, SIZE_PATTERN, rangeOf } from './units.js';
 
 const ROOT = new URL('../../../', import.meta.url);
 export const SCHEMA_FILE = fileURLToPath(new URL('config/site.schema.json', ROOT));

@@ -4,7 +4,7 @@
 // pattern and break the daemon at run time (0ms spins, 720h overflows Node's 2^31 ms timers).
 
 import type { TSchema } from '@sinclair/typebox';
-import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize, type Range } from './units.js';
+import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize, rangeOf } from './units.js';
 import type { IssueList, KeyPath } from './issues.js';
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
@@ -15,11 +15,6 @@ function parserOf(schema: TSchema): ((text: string) => number) | undefined {
   if (schema.pattern === DURATION_PATTERN) return parseDuration;
   if (schema.pattern === SIZE_PATTERN) return parseSize;
   return undefined;
-}
-
-export function rangeOf(schema: TSchema): Range | undefined {
-  const r = (schema as { range?: unknown }).range;
-  return Array.isArray(r) && r.length === 2 ? (r as unknown as Range) : undefined;
 }
 
 /** Reports every duration or size in `value` that lies outside its schema's `range`. */

@@ -80,4 +80,25 @@ describe('config that run cannot survive (child process)', function () {
       }
     });
   }
+
+  it('check-config and run never print a pasted private key, queue key or URL password', async () => {
+    const secret = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7SECRET';
+    const yaml = BASE.replace('mqtts://127.0.0.1:1', "'mqtts:gw:PASSWORD@127.0.0.1'")
+      .replace(
+        '  key: key.pem\n',
+        `  key: "-----BEGIN PRIVATE KEY-----\\n${secret}\\n-----END PRIVATE KEY-----"\n`,
+      )
+      .replace('keyFile: queue.key', 'keyFile: q8Vx3KEYbNf0ZtXyW2k7Lm1Pq9Rs4Tu6Vw8Xy0AaBc=');
+    const file = join(dir, 'site.yaml');
+    await writeFile(file, yaml);
+    for (const cmd of ['check-config', 'run']) {
+      const r = await runCli([cmd, '-c', file]);
+      assert.equal(r.code, 78, cmd);
+      const out = r.stdout + r.stderr;
+      assert.equal(out.match(/looks like key material/g)?.length, 2, out);
+      assert.match(out, /uplink\.url: the URL carries user:password@/);
+      for (const leak of ['PASSWORD', secret, 'MIIE', 'q8Vx3'])
+        assert.ok(!out.includes(leak), `${cmd}: ${out}`);
+    }
+  });
 });

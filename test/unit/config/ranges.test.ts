@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import type { TSchema } from '@sinclair/typebox';
 import { SiteSchema } from '../../../src/config/schema.js';
-import { rangeOf } from '../../../src/config/ranges.js';
-import { DURATION_PATTERN, SIZE_PATTERN, parseDuration } from '../../../src/config/units.js';
+import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, rangeOf } from '../../../src/config/units.js';
 import { BASE, SiteDir } from './fixture.js';
 
 /** Sizes whose range another change owns (the queue's on-disk bound and free-space reserve). */
