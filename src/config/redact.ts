@@ -22,9 +22,9 @@ export function secretPaths(schema: TSchema = SiteSchema, prefix: string[] = [])
   return out;
 }
 
-/** `scheme://user:pass@host` → `scheme://***@host`, anywhere in a string. */
+/** `scheme://user:pass@host` (or `scheme:user:pass@host`, no //) → `scheme://***@host`, anywhere. */
 export function maskUserinfo(text: string): string {
-  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#@\s]*@/g, '$1***@');
+  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?)[^/?#@\s]*@/g, '$1***@');
 }
 
 function maskStrings(v: unknown): unknown {

@@ -7,6 +7,7 @@ import { EdgegwError } from '../errors.js';
 import { listProfiles, loadProfile, type BoardProfile } from './profile.js';
 import { didYouMean } from './suggest.js';
 import { isObj, show, type Obj } from './structure.js';
+import { KEY_MATERIAL_MESSAGE, hasPemBlock, looksLikeKeyMaterial } from './secrets.js';
 import type { IssueList, KeyPath } from './issues.js';
 
 /** Loads gateway.profile, if set; an unknown or broken profile is an error at its line. */
@@ -119,10 +120,15 @@ export async function resolvePaths(site: unknown, dir: string, issues: IssueList
       const s = slot(site, path);
       if (!s) return;
       const written = s.parent[s.key] as string;
+      // A pasted PEM is reported by rules.ts (checkNoPem); the path below would repeat it.
+      if (hasPemBlock(written)) return;
       const abs = isAbsolute(written) ? written : resolve(dir, written);
       s.parent[s.key] = abs;
       const problem = await fileProblem(abs);
-      if (problem) issues.error(path, `${abs}: ${problem}`);
+      if (problem === undefined) return;
+      // A missing "file" named like base64 or hex is a pasted key: the path would repeat it.
+      if (looksLikeKeyMaterial(written)) return issues.error(path, KEY_MATERIAL_MESSAGE);
+      issues.error(path, `${abs}: ${problem}`);
     }),
   );
 }
