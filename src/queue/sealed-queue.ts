@@ -8,7 +8,8 @@ import type { Lifecycle, Reading, SealedRecord } from '../types.js';
 import { FullQueueReport } from './full-report.js';
 import { Appender } from './append.js';
 import { AckDeletes } from './deletes.js';
-import { openQueue } from './open.js';
+import { openQueue, removeCopy } from './open.js';
+import { sealedBy } from './key-ranges.js';
 import { quarantineRecord, verifyRecords } from './quarantine.js';
 import { QueueStore, type QueueStats, type SealedQueueOptions } from './store.js';
 import { KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
@@ -44,6 +45,17 @@ export class SealedQueue implements Lifecycle {
     this.full.flush(store.s);
     store.db = null;
     await db.close();
+    await removeCopy(store);
+  }
+
+  /** The id of the key that sealed `seq` (from the key ranges; no trial decryption), or null. */
+  sealedBy(seq: number): string | null {
+    return sealedBy(this.store.keyRanges, seq);
+  }
+
+  /** Which key sealed which seqs, oldest first. */
+  keyRanges(): readonly { id: string; fromSeq: number }[] {
+    return [...this.store.keyRanges];
   }
 
   /** Stats from memory, O(1). */

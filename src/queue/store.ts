@@ -15,6 +15,7 @@ import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
 import { Tombstones } from './tombstones.js';
 import { KIND_RECORD, RECORD_END, figuresValue, queueKey, seqOfKey, toRecord } from './keys.js';
+import type { KeyRange, QueueKeys } from './key-ranges.js';
 
 export interface QueueStats {
   records: number;
@@ -37,6 +38,10 @@ export interface SealedQueueOptions {
   log: Logger;
   /** For rate-limiting the full-queue warning; defaults to the system clock. */
   clock?: Clock;
+  /** Open a private copy of dataDir, so nothing is written there (inspect, verify). */
+  readOnly?: boolean;
+  /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
+  keys?: QueueKeys;
 }
 
 export type Db = Level<Uint8Array, Uint8Array>;
@@ -59,6 +64,10 @@ export class QueueStore {
   recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
   quarantineBytes = 0;
   compaction: Promise<void> = Promise.resolve();
+  /** Which key sealed which seqs, as settled at start. */
+  keyRanges: KeyRange[] = [];
+  /** The private copy a read-only queue opened (removed at stop), or null. */
+  copyDir: string | null = null;
   private deletesSinceCompact = 0;
   readonly s: QueueStats = {
     records: 0,
