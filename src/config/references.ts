@@ -115,7 +115,9 @@ function slot(site: Obj, path: KeyPath): { parent: Obj; key: string } | undefine
     cur = isObj(cur) || Array.isArray(cur) ? (cur as Record<string, unknown>)[String(seg)] : undefined;
   }
   const key = String(path.at(-1));
-  return isObj(cur) && typeof cur[key] === 'string' ? { parent: cur, key } : undefined;
+  // An array holding the file (a FILE_LIST_KEYS item) is written through like an object.
+  const parent = isObj(cur) || Array.isArray(cur) ? (cur as Obj) : undefined;
+  return parent !== undefined && typeof parent[key] === 'string' ? { parent, key } : undefined;
 }
 
 /** Makes relative paths absolute (against `dir`, the config file's folder) and checks named files. */
