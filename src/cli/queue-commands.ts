@@ -64,7 +64,8 @@ export async function queueCommand(
         `records ${s.records}  readings ${s.readings}  bytes ${s.bytes}  seq ${s.firstSeq ?? '-'}..${s.nextSeq - 1}` +
           `  next ${s.nextSeq}  oldest ${age}  quarantined ${s.quarantined}\n`,
       );
-      for (const r of queue.keyRanges()) process.stdout.write(`key id ${r.id} sealed from seq ${r.fromSeq}\n`);
+      for (const r of queue.keyRanges())
+        process.stdout.write(`key id ${r.id} sealed from seq ${r.fromSeq}\n`);
       if (verb === 'verify') {
         process.stdout.write(
           tampered.length === 0
@@ -94,7 +95,9 @@ export async function queueRepairCommand(o: { config?: string }): Promise<void> 
   const range = r.firstSeq === null ? '' : ` (seq ${r.firstSeq}..${r.lastSeq})`;
   out(`kept ${r.kept} records, ${r.keptReadings} readings${range}: every one authenticates`);
   if (r.quarantined.length > 0) {
-    out(`quarantined ${r.quarantined.length} record(s) that fail authentication: seq ${r.quarantined.join(', ')}`);
+    out(
+      `quarantined ${r.quarantined.length} record(s) that fail authentication: seq ${r.quarantined.join(', ')}`,
+    );
   }
   for (const k of r.keys) out(`key id ${k.id} sealed from seq ${k.fromSeq}`);
   out(`next seq ${r.nextSeq} (past every seq seen: none is reused)`);

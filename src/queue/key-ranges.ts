@@ -121,7 +121,9 @@ export async function settleKeys(
 
 async function hasRecords(db: Db, from: number, end: number): Promise<boolean> {
   if (from >= end) return false;
-  const k = await db.keys({ gte: queueKey(KIND_RECORD, from), lt: queueKey(KIND_RECORD, end), limit: 1 }).all();
+  const k = await db
+    .keys({ gte: queueKey(KIND_RECORD, from), lt: queueKey(KIND_RECORD, end), limit: 1 })
+    .all();
   return k.length > 0;
 }
 

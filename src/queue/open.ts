@@ -9,7 +9,14 @@ import { Level } from 'level';
 import { EdgegwError, Exit } from '../errors.js';
 import type { HeadEntry } from './head-index.js';
 import { HEAD_CAP, type Db, type QueueStore } from './store.js';
-import { damagedError, folderState, foreignFolderError, inUseError, isLocked, privateCopy } from './db-folder.js';
+import {
+  damagedError,
+  folderState,
+  foreignFolderError,
+  inUseError,
+  isLocked,
+  privateCopy,
+} from './db-folder.js';
 import { settleKeys } from './key-ranges.js';
 import {
   KIND_QUARANTINE,
@@ -63,9 +70,14 @@ export async function openQueue(store: QueueStore): Promise<void> {
     const cause = (err as { cause?: { code?: unknown } }).cause;
     if (cause?.code === 'LEVEL_LOCKED') throw inUseError(dir, err);
     if (exists) throw damagedError(dir, causeText(err), err);
-    throw new EdgegwError('EDGEGW_E_QUEUE_OPEN', `cannot open the queue at ${dir}: ${causeText(err)}`, Exit.UNAVAILABLE, {
-      cause: err,
-    });
+    throw new EdgegwError(
+      'EDGEGW_E_QUEUE_OPEN',
+      `cannot open the queue at ${dir}: ${causeText(err)}`,
+      Exit.UNAVAILABLE,
+      {
+        cause: err,
+      },
+    );
   }
   try {
     await recover(db, store);

@@ -58,7 +58,11 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
   const state = await folderState(dir);
   if (state === 'foreign') throw foreignFolderError(dir);
   if (state !== 'leveldb') {
-    throw new EdgegwError('EDGEGW_E_QUEUE_OPEN', `there is no queue at ${dir}: nothing to repair`, Exit.FAILURE);
+    throw new EdgegwError(
+      'EDGEGW_E_QUEUE_OPEN',
+      `there is no queue at ${dir}: nothing to repair`,
+      Exit.FAILURE,
+    );
   }
   if (await isLocked(dir)) throw inUseError(dir);
   const backup = await keepCopy(dir, now);
@@ -204,7 +208,7 @@ async function scanRecords(db: Db, keys: QueueKeys): Promise<Scan> {
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
-  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, 1), ranges, };
+  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, 1), ranges };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {

@@ -41,7 +41,10 @@ describe('queue keys and damage (edgegw in child processes)', function () {
 
   /** Runs the daemon with no broker until `records` records are committed, then stops it. */
   async function backlog(records: number): Promise<Figures> {
-    await writeFile(site.configFile, yaml.replace(/url: mqtts:\/\/localhost:\d+/, 'url: mqtts://localhost:1'));
+    await writeFile(
+      site.configFile,
+      yaml.replace(/url: mqtts:\/\/localhost:\d+/, 'url: mqtts://localhost:1'),
+    );
     const d = startCli(['run', '-c', site.configFile]);
     try {
       await waitFor(
@@ -123,7 +126,10 @@ describe('queue keys and damage (edgegw in child processes)', function () {
     );
 
     // Rotation: the new key seals, the old one opens the backlog until it is drained.
-    yaml = yaml.replace('keyFile: pki/queue.key', 'keyFile: pki/queue.key\n  previousKeyFiles: [pki/old-queue.key]');
+    yaml = yaml.replace(
+      'keyFile: pki/queue.key',
+      'keyFile: pki/queue.key\n  previousKeyFiles: [pki/old-queue.key]',
+    );
     await writeFile(site.configFile, yaml);
     const ok = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -157,7 +163,10 @@ describe('queue keys and damage (edgegw in child processes)', function () {
     assert.equal(repair.code, 0, repair.stderr);
     assert.match(repair.stdout, new RegExp(`kept ${before.records} records`));
     assert.match(repair.stdout, new RegExp(`next seq ${before.nextSeq}`));
-    assert.ok((await readdir(site.dir)).some((n) => n.startsWith('data.damaged-')), 'a copy is kept');
+    assert.ok(
+      (await readdir(site.dir)).some((n) => n.startsWith('data.damaged-')),
+      'a copy is kept',
+    );
     const after = await inspect();
     assert.deepEqual([after.records, after.nextSeq], [before.records, before.nextSeq]);
     assertContiguous(await deliverAll(), before.nextSeq - 1);

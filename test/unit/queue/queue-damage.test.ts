@@ -151,7 +151,9 @@ describe('queue damage: refuse, read-only, repair', () => {
     await fill();
     const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
     await raw.open();
-    const value = Uint8Array.from((await raw.get(queueKey(KIND_RECORD, 7)))!);
+    const stored = await raw.get(queueKey(KIND_RECORD, 7));
+    assert.ok(stored !== undefined, 'record 7 is on disk');
+    const value = Uint8Array.from(stored);
     value[value.length - 2]! ^= 0x10;
     await raw.put(queueKey(KIND_RECORD, 7), value);
     await raw.close();
