@@ -5,7 +5,7 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { Document, isScalar } from 'yaml';
+import { Document, isScalar, isSeq } from 'yaml';
 import { SiteSchema } from './schema.js';
 import type { LoadedConfig } from './load.js';
 
@@ -44,6 +44,8 @@ export function renderResolvedConfig(loaded: LoadedConfig): string {
   for (const path of secretPaths()) {
     const node = doc.getIn(path, true);
     if (isScalar(node)) node.comment = SECRET_NOTE;
+    // A list of key files (queue.previousKeyFiles): each item is a secret file.
+    if (isSeq(node)) for (const item of node.items) if (isScalar(item)) item.comment = SECRET_NOTE;
   }
   return doc.toString({ lineWidth: 0 });
 }

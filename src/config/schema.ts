@@ -124,6 +124,13 @@ const Queue = Strict(
       description: 'Path of the queue key from `edgegw keygen`; mode 0600 or 0400.',
       secret: true,
     }),
+    previousKeyFiles: Type.Array(Path({}), {
+      default: [],
+      maxItems: 16,
+      description:
+        'Older queue keys after a rotation: they only open records sealed before it, until those are drained; mode 0600 or 0400.',
+      secret: true,
+    }),
     maxBytes: Size('256MiB', 'Largest queue size on disk.'),
     whenFull: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
       default: 'drop-oldest',
