@@ -85,7 +85,8 @@ export class FixedGrid {
       this.report(() => this.opts.onSkip?.(skipped));
     }
     // The slot as wall time: now, less how late this tick runs (a step moves timestamps only).
-    const scheduled = clock.now() - (mono - this.slot(this.k));
+    // Monotonic time has sub-ms precision; timestamps are integer ms.
+    const scheduled = Math.round(clock.now() - (mono - this.slot(this.k)));
     this.k += 1;
     let result: void | Promise<void>;
     try {

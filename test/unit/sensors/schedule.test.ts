@@ -168,6 +168,24 @@ describe('FixedGrid', () => {
     );
   });
 
+  it('hands ticks integer wall-clock ms even though monotonic time has fractions', () => {
+    const fake = new FakeClock(Date.UTC(2027, 0, 1));
+    const clock = {
+      now: () => fake.now(),
+      monotonic: () => fake.monotonic() + 0.375, // like performance.now()
+      setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => fake.clearTimeout(h),
+    };
+    const ticks: number[] = [];
+    const grid = new FixedGrid({ clock, period: 100, tick: (ts) => void ticks.push(ts) });
+    grid.start();
+    fake.advance(250);
+    fake.stall(30);
+    fake.advance(100);
+    assert.equal(ticks.length, 4);
+    assert.ok(ticks.every(Number.isInteger), `integer ms: ${ticks.join(', ')}`);
+  });
+
   it('keeps going after a tick throws, and reports the error', () => {
     const clock = new FakeClock(0);
     const errors: unknown[] = [];
