@@ -39,15 +39,24 @@ export interface Lifecycle {
   stop(): Promise<void>;
 }
 
-/** Injectable clock and timers, so time-dependent code is tested without waiting. */
+/**
+ * Injectable clock and timers, so time-dependent code is tested without waiting. Two times: the
+ * wall clock, which NTP (or a board booting without an RTC) may step by hours, is for timestamps
+ * only; anything scheduled or measured (grids, backoff, rate limits, uptime) uses `monotonic()`,
+ * so a step cannot freeze or flood it.
+ */
 export interface Clock {
+  /** Wall-clock ms since the epoch: for timestamps only. May step backwards or forwards. */
   now(): number;
+  /** Ms since an arbitrary origin; never steps, advances with the timers. For scheduling. */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };

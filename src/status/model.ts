@@ -106,7 +106,7 @@ export class StatusModel implements SensorObserver {
 
   constructor(opts: StatusModelOptions) {
     this.opts = opts;
-    this.startedAt = opts.clock.now();
+    this.startedAt = opts.clock.monotonic();
   }
 
   /** Sensors that were never read still appear in the snapshot. */
@@ -162,7 +162,7 @@ export class StatusModel implements SensorObserver {
     return {
       gateway: this.opts.gateway,
       version: this.opts.version,
-      uptimeS: Math.max(0, Math.floor((this.opts.clock.now() - this.startedAt) / 1000)),
+      uptimeS: Math.max(0, Math.floor((this.opts.clock.monotonic() - this.startedAt) / 1000)),
       uplink: {
         state: u.state,
         broker: u.broker,

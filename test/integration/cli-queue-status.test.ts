@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { queueKey, KIND_RECORD } from '../../src/queue/keys.js';
+import { queryStatus } from '../../src/status/server.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
 
@@ -89,7 +90,15 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       yaml.replace(/url: mqtts:\/\/localhost:\d+/, 'url: mqtts://localhost:1'),
     );
     const first = startCli(['run', '-c', site.configFile]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stop once a few records are on disk (not after a fixed time, which a loaded machine outruns).
+    await waitFor(
+      async () => {
+        const st = await queryStatus(join(site.dir, 'status.sock')).catch(() => null);
+        return st !== null && st.queue.records >= 3;
+      },
+      20_000,
+      'three records committed',
+    );
     first.child.kill('SIGTERM');
     assert.equal((await first.done).code, 0);
 

@@ -99,7 +99,7 @@ describe('sim sensors', () => {
     const [g] = createSimGroups(ctx);
     await g!.start();
     clock.advance(0);
-    clock.set(550);
+    clock.stall(550);
     clock.advance(0);
     await g!.stop();
     assert.deepEqual(obs.overruns, [{ scope: 'c', skipped: 4 }]);
