@@ -35,6 +35,23 @@ const MAX_TS = 2 ** 48;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Readings the codec can carry: a timestamp that is not an integer ms in [0, 2^48) (a clock or
+ * driver bug) is rounded or clamped and its reading marked bad, so one reading can never fail the
+ * commit of a whole batch. Returns the same array when every reading is fine (the usual case).
+ */
+export function encodableReadings(readings: readonly Reading[]): readonly Reading[] {
+  if (readings.every((r) => Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS)) return readings;
+  return readings.map((r) => {
+    if (Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS) return r;
+    const rounded = Number.isFinite(r.ts) ? Math.round(r.ts) : 0;
+    const ts = Math.min(Math.max(rounded, 0), MAX_TS - 1);
+    // A fraction of a millisecond is only rounding; anything else means the time is not known.
+    const quality = ts === rounded && Number.isFinite(r.ts) ? r.quality : 'bad';
+    return { ...r, ts, quality };
+  });
+}
+
 /** The smallest t0 (base time) of a non-empty list of readings. */
 export function baseTime(readings: readonly Reading[]): number {
   let t0 = Infinity;
