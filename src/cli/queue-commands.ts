@@ -34,6 +34,7 @@ export async function queueCommand(
       nextSeq: s.nextSeq,
       oldestTs: s.oldestTs,
       quarantined: s.quarantined,
+      totals: s.totals,
     };
     let tampered: number[] = [];
     if (sealer !== null) tampered = (await queue.verify((rec) => sealer.open(rec))).tampered;

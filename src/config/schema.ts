@@ -85,10 +85,31 @@ const Uplink = Strict(
   'The MQTT/TLS connection to AWS IoT Core.',
 );
 
+/** A queue size within [min, max] bytes (checked at decode: the pattern alone cannot say it). */
+const QueueSize = (def: string, description: string, min: number, max: number) =>
+  Type.Transform(Type.String({ pattern: SIZE_PATTERN, description, default: def }))
+    .Decode((s) => {
+      const b = parseSize(s);
+      if (b < min || b > max) throw new RangeError(`${s} is outside ${formatSize(min)}..${formatSize(max)}`);
+      return b;
+    })
+    .Encode((b) => formatSize(b));
+
 const Queue = Strict(
   {
     keyFile: Type.String({ description: 'Queue key from `edgegw keygen`; mode 0600 or 0400.', secret: true }),
-    maxBytes: Size('256MiB', 'Largest queue size on disk.'),
+    maxBytes: QueueSize(
+      '256MiB',
+      'Largest size of the queue on disk, all its files counted (log, tables, tombstones); 1MiB..1024GiB.',
+      1024 ** 2,
+      1024 ** 4,
+    ),
+    minFreeBytes: QueueSize(
+      '64MiB',
+      'Free space the queue leaves on the filesystem (whenFull applies before); at most 1/8 of the filesystem is kept.',
+      0,
+      1024 ** 4,
+    ),
     whenFull: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
       default: 'drop-oldest',
       description: 'What to drop when the queue is full.',
