@@ -2,8 +2,10 @@
 // (key + value bytes), when the dataDir's real size would pass maxBytes, or when the filesystem
 // would fall under the free-space reserve (disk.ts). Space taken by removed records comes back by
 // compaction first; then reject-new refuses the record, and drop-oldest deletes the oldest records
-// (in a batch of their own, before the append) and compacts. A record bigger than the room left
-// beside the quarantine is refused under either policy.
+// (in a batch of their own, before the append) and compacts. A compaction needs free room for what
+// it keeps: on a filesystem filled by others, where it has none, the record is refused under
+// either policy (dropping would free nothing). A record bigger than the room left beside the
+// quarantine is refused under either policy.
 //
 // A failed write: LevelDB may have half-written its log (later writes to that log are lost at
 // the next open) or stopped writing for good, so the handle is reopened before anything else is
@@ -66,7 +68,13 @@ export class Appender {
           this.notify();
           return seq;
         }
-        if (attempt === 1 && opts.whenFull === 'drop-oldest') await this.freeDisk(store.open(), 2 * size);
+        if (attempt === 1 && opts.whenFull === 'drop-oldest') {
+          failure = await this.freeDisk(store.open(), 2 * size).then(
+            () => failure,
+            (err: unknown) => err,
+          );
+          if (store.broken !== null) break;
+        }
       }
     }
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
@@ -125,22 +133,33 @@ export class Appender {
     const store = this.store;
     let over = await this.disk.over(2 * size);
     if (over === 0) return true;
-    if (store.compactable) {
-      if (store.tombstones.size > 0) await store.writeTombstones(db);
-      await store.compactNow(db);
-      this.disk.invalidate();
-      over = await this.disk.over(2 * size);
-      if (over === 0) return true;
+    // A compaction writes what it keeps before it deletes what it replaces: without room for
+    // that, dropping frees nothing and compacting would fail (and stop LevelDB's writes).
+    if (!(await this.disk.roomToCompact(store.s.bytes))) return false;
+    try {
+      if (store.compactable) {
+        if (store.tombstones.size > 0) await store.writeTombstones(db);
+        await store.compactNow(db);
+        this.disk.invalidate();
+        over = await this.disk.over(2 * size);
+        if (over === 0) return true;
+      }
+      if (store.opts.whenFull === 'reject-new') return false;
+      await this.freeDisk(db, over);
+      return (await this.disk.over(2 * size)) === 0;
+    } catch (err) {
+      // Freeing room failed (a compaction needs room too): this record is refused, and the
+      // broken handle is reopened before anything else is written.
+      store.log.warn({ code: 'EDGEGW_E_QUEUE_WRITE', err: causeText(err) }, 'queue could not free room');
+      await this.reopen();
+      return false;
     }
-    if (store.opts.whenFull === 'reject-new') return false;
-    await this.freeDisk(db, over);
-    return (await this.disk.over(2 * size)) === 0;
   }
 
   /** Drops the oldest records worth `need` bytes and a margin, and compacts them away. */
   private async freeDisk(db: Db, need: number): Promise<void> {
     const s = this.store.s;
-    if (s.records === 0) return;
+    if (s.records === 0 || !(await this.disk.roomToCompact(s.bytes))) return;
     // The margin spares a compaction per append while the disk stays full; it is a share of what
     // is queued, so a disk filled by others does not cost the whole queue at once.
     await this.dropOldest(db, need + Math.floor(Math.min(this.disk.budget / 16, s.bytes / 8)));

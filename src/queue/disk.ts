@@ -21,14 +21,16 @@ import { join } from 'node:path';
 export const MIN_DISK_BYTES = 1024 * 1024;
 export const SPARE_FILE = 'edgegw-spare';
 
-/** LevelDB's write buffer for a queue of maxBytes: 1/16 of it, within 64 KiB .. 4 MiB (LevelDB's default). */
-export function writeBufferSize(maxBytes: number): number {
-  return Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(maxBytes / 16)));
+/**
+ * LevelDB's write buffer for a queue of `budget` bytes on a filesystem of `fsBytes`: 1/16 of the
+ * smaller, within 64 KiB .. 4 MiB (LevelDB's default). Its log, and the table it becomes, must fit
+ * beside the queue: a 4 MiB buffer on a small card would fill it with one flush.
+ */
+export function writeBufferSize(budget: number, fsBytes = Infinity): number {
+  return Math.min(4 * MiB, Math.max(64 * 1024, Math.floor(Math.min(budget, fsBytes) / 16)));
 }
 
-function spareSize(maxBytes: number): number {
-  return 2 * writeBufferSize(maxBytes) + 64 * 1024;
-}
+const MiB = 1024 * 1024;
 
 export interface DiskFigures {
   /** Bytes the dataDir's files occupy (allocated blocks). */
@@ -47,13 +49,29 @@ export class QueueDisk {
   private lastAt = -Infinity;
   /** Bytes announced since the last measurement. */
   private since = 0;
+  /** LevelDB's write buffer, once the filesystem's size is known (bufferSize()). */
+  private buffer: number;
 
   constructor(
     private readonly dir: string,
     private readonly maxBytes: number,
     private readonly minFreeBytes: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.buffer = writeBufferSize(this.budget);
+  }
+
+  /** The write buffer for this budget and this filesystem (before LevelDB opens). */
+  async bufferSize(): Promise<number> {
+    const fs = await statfs(this.dir).catch(() => null);
+    this.buffer = writeBufferSize(this.budget, fs === null ? Infinity : fs.blocks * fs.bsize);
+    return this.buffer;
+  }
+
+  /** What LevelDB needs to open on a full filesystem: a table of its log, a MANIFEST, a new log. */
+  private get spareSize(): number {
+    return 2 * this.buffer + 64 * 1024;
+  }
 
   /** The budget for the dataDir's real size. */
   get budget(): number {
@@ -99,6 +117,12 @@ export class QueueDisk {
     return over;
   }
 
+  /** Whether the filesystem has room for a compaction keeping `live` bytes (and a flushed log). */
+  async roomToCompact(live: number): Promise<boolean> {
+    const fs = await statfs(this.dir);
+    return fs.bavail * fs.bsize >= live + 2 * this.buffer;
+  }
+
   /** The next over() measures (after space was freed or taken). */
   invalidate(): void {
     this.last = null;
@@ -107,7 +131,7 @@ export class QueueDisk {
   /** Deletes the spare when the filesystem has less than it free (before LevelDB opens). */
   async releaseSpareIfShort(): Promise<boolean> {
     const fs = await statfs(this.dir).catch(() => null);
-    if (fs === null || fs.bavail * fs.bsize >= spareSize(this.maxBytes)) return false;
+    if (fs === null || fs.bavail * fs.bsize >= this.spareSize) return false;
     try {
       await unlink(join(this.dir, SPARE_FILE));
       return true;
@@ -119,7 +143,7 @@ export class QueueDisk {
   /** Puts the spare in place when it is missing and the filesystem has room beyond the reserve. */
   async ensureSpare(): Promise<void> {
     const path = join(this.dir, SPARE_FILE);
-    const size = spareSize(this.maxBytes);
+    const size = this.spareSize;
     const st = await stat(path).catch(() => null);
     // Sized for this maxBytes: a smaller budget than the spare was made for shrinks it.
     if (st !== null && st.size > size) await truncate(path, size);

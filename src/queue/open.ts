@@ -6,7 +6,6 @@ import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { EdgegwError, Exit } from '../errors.js';
 import type { HeadEntry } from './head-index.js';
-import { writeBufferSize } from './disk.js';
 import { HEAD_CAP, type Db, type QueueStore } from './store.js';
 import {
   KIND_QUARANTINE,
@@ -46,7 +45,7 @@ export async function openQueue(store: QueueStore): Promise<void> {
     // Sealed values are ciphertext: Snappy would only spend CPU finding nothing to compress.
     compression: false,
     // A log (and memtable) sized from maxBytes, so that it stays within what the queue may occupy.
-    writeBufferSize: writeBufferSize(store.opts.maxBytes),
+    writeBufferSize: store.writeBufferSize,
   });
   try {
     await db.open();

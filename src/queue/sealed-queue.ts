@@ -51,7 +51,7 @@ export class SealedQueue implements Lifecycle {
 
   async start(): Promise<void> {
     // On a full filesystem LevelDB could not open: give it the spare's space (disk.ts).
-    await this.disk.releaseSpareIfShort();
+    await this.prepareOpen();
     await openQueue(this.store);
     await this.afterOpen();
     this.baseline = { ...this.store.s.totals };
@@ -155,6 +155,12 @@ export class SealedQueue implements Lifecycle {
     return verifyRecords(this.store, open);
   }
 
+  /** The write buffer for this filesystem; on a full one, the spare's space for LevelDB to open. */
+  private async prepareOpen(): Promise<void> {
+    this.store.writeBufferSize = await this.disk.bufferSize();
+    await this.disk.releaseSpareIfShort();
+  }
+
   /** The totals (read only: a read-only command never writes) and the spare, after an open. */
   private async afterOpen(): Promise<void> {
     const store = this.store;
@@ -184,7 +190,7 @@ export class SealedQueue implements Lifecycle {
     await db?.close().catch(() => undefined);
     store.reset();
     try {
-      await this.disk.releaseSpareIfShort();
+      await this.prepareOpen();
       await openQueue(store);
       await this.afterOpen();
     } catch (err) {

@@ -84,6 +84,8 @@ export class QueueStore {
   tombstones = new Tombstones();
   recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
   quarantineBytes = 0;
+  /** LevelDB's write buffer (disk.ts), set before each open. */
+  writeBufferSize = 4 * 1024 * 1024;
   compaction: Promise<void> = Promise.resolve();
   private deletesSinceCompact = 0;
   readonly s: QueueStats = {
