@@ -56,7 +56,8 @@ export function totalsValue(t: QueueTotals): Uint8Array {
   return b;
 }
 
-function readTotals(b: Uint8Array | undefined): QueueTotals | null {
+/** The stored totals, or null when absent or malformed. */
+export function readTotals(b: Uint8Array | undefined): QueueTotals | null {
   if (b?.length !== 8 * FIELDS.length) return null;
   const v = new DataView(b.buffer, b.byteOffset, b.length);
   const t = zeroTotals();
