@@ -145,6 +145,8 @@ export class Appender {
         if (over === 0) return true;
       }
       if (store.opts.whenFull === 'reject-new') return false;
+      // Others took the room: dropping the whole queue would not give it back.
+      if (over > store.s.bytes) return false;
       await this.freeDisk(db, over);
       return (await this.disk.over(2 * size)) === 0;
     } catch (err) {

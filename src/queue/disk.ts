@@ -2,7 +2,8 @@
 //
 // `queue.maxBytes` bounds the dataDir's real size: every file LevelDB keeps there (write-ahead
 // log, tables, tombstones not yet compacted, MANIFEST, its LOG) and the spare file below, counted
-// in allocated blocks. The write buffer (the WAL's size before it becomes a table) is sized from
+// in allocated blocks, also while LevelDB compacts (see steadyBudget: so the queue holds records
+// worth well under half of maxBytes). The write buffer (the WAL's size before it becomes a table) is sized from
 // maxBytes so that a small budget is not spent on one 4 MiB log.
 //
 // `queue.minFreeBytes` is a reserve the queue never writes into: it stops growing (applies
@@ -78,6 +79,16 @@ export class QueueDisk {
     return Math.max(this.maxBytes, MIN_DISK_BYTES);
   }
 
+  /**
+   * The size the whenFull policy keeps the folder at. A LevelDB compaction writes the tables it
+   * keeps before it deletes those it replaces, and with seq keys (tombstones of old seqs beside
+   * new records) it may rewrite every table: the peak is about twice the steady size, less the
+   * spare. Half of the budget plus half the spare keeps that peak within maxBytes.
+   */
+  get steadyBudget(): number {
+    return Math.floor((this.budget + this.spareSize) / 2);
+  }
+
   async measure(): Promise<DiskFigures> {
     let used = 0;
     for (const name of await readdir(this.dir)) {
@@ -101,7 +112,7 @@ export class QueueDisk {
    */
   async over(adding: number): Promise<number> {
     let m = this.last;
-    const headroom = m === null ? 0 : Math.min(this.budget - m.used, m.free - m.reserve);
+    const headroom = m === null ? 0 : Math.min(this.steadyBudget - m.used, m.free - m.reserve);
     if (m === null || this.since + adding >= headroom / 2 || this.now() - this.lastAt >= MEASURE_EVERY_MS) {
       m = await this.measure();
       this.last = m;
@@ -110,7 +121,7 @@ export class QueueDisk {
     }
     const over = Math.max(
       0,
-      m.used + this.since + adding - this.budget,
+      m.used + this.since + adding - this.steadyBudget,
       m.reserve + this.since + adding - m.free,
     );
     if (over === 0) this.since += adding;

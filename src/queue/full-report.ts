@@ -1,6 +1,6 @@
 // Counts what the queue gave up and says so in the log. Every seq range given up (committed
 // records dropped by whenFull, or a seq burned by a failed write) is logged once, structured:
-// {code, seqFrom, seqTo, records, readings, reason}, every seq in the range given up; the chaos
+// {code, seqFrom, seqTo, records, readingCount, reason}, every seq in the range given up; the chaos
 // suite reads these lines to explain gaps in the delivered stream. Lines come at once for the
 // first, then at most once per interval, adjacent ranges coalesced, so a queue that stays full
 // does not flood the journal and no range is lost. Counts only, never values (DESIGN.md §2.2, §2.6).
@@ -62,7 +62,9 @@ export class FullQueueReport {
   flush(counters: DropCounters): void {
     for (const r of this.ranges) {
       const code = r.reason === 'whenFull' ? 'EDGEGW_E_QUEUE_FULL' : 'EDGEGW_E_QUEUE_WRITE';
-      this.log.warn({ code, ...r }, 'queue gave up records');
+      // `readingCount`, not `readings`: the logger redacts any field named readings (log.ts).
+      const { readings, ...rest } = r;
+      this.log.warn({ code, ...rest, readingCount: readings }, 'queue gave up records');
     }
     this.ranges = [];
     if (this.unloggedRecords > 0) {

@@ -3,7 +3,7 @@
 // test can fill the disk under the queue and then free it.
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, statfs, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, statfs, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,8 +23,10 @@ export interface SmallFs {
   cleanup(): Promise<void>;
 }
 
-export async function smallFs(bytes: number): Promise<SmallFs> {
-  const dir = await mkdtemp(join(tmpdir(), 'edgegw-smallfs-'));
+/** Mounts a tmpfs of `bytes` on `at` (created), or on a fresh temp folder. */
+export async function smallFs(bytes: number, at?: string): Promise<SmallFs> {
+  const dir = at ?? (await mkdtemp(join(tmpdir(), 'edgegw-smallfs-')));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   await run('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'tmpfs', dir]);
   const filler = join(dir, 'filler');
   let mounted = true;

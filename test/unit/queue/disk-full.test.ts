@@ -26,6 +26,25 @@ async function folderSize(dir: string): Promise<number> {
   return total;
 }
 
+/** Samples the folder's size every few ms (LevelDB's compactions run in the background). */
+function sampleSize(dir: string): { largest(): Promise<number> } {
+  let largest = 0;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void folderSize(dir)
+      .then((n) => (largest = Math.max(largest, n)))
+      .finally(() => (busy = false));
+  }, 2);
+  return {
+    largest: async () => {
+      clearInterval(timer);
+      return Math.max(largest, await folderSize(dir));
+    },
+  };
+}
+
 /** committed = delivered + dropped + quarantined + queued, for records and readings. */
 function assertBalanced(s: QueueStats): void {
   const t = s.totals;
@@ -75,18 +94,17 @@ describe('queue/SealedQueue on a full disk (4 MiB tmpfs)', function () {
     it(`${whenFull}: the folder's real size stays under maxBytes with the broker down`, async () => {
       const q = make({ whenFull });
       await q.start();
-      let largest = 0;
+      const sampler = sampleSize(dir);
       let refused = 0;
       for (let i = 0; i < 3000; i++) {
         if ((await q.append(fixedReadings(100))) === null) refused++;
-        if (i % 50 === 0) largest = Math.max(largest, await folderSize(dir));
       }
-      largest = Math.max(largest, await folderSize(dir));
+      const largest = await sampler.largest();
       assert.ok(largest <= MiB, `the queue folder took ${largest} bytes, more than maxBytes`);
       const s = q.stats();
       assert.deepEqual(writeErrors(), [], 'no write ever failed');
       assertBalanced(s);
-      assert.ok(s.records > 500, `the budget holds records (${s.records})`);
+      assert.ok(s.records > 300, `the budget holds records (${s.records})`);
       if (whenFull === 'drop-oldest') {
         assert.equal(s.nextSeq, 3001);
         assert.ok(s.totals.droppedRecords > 0);
@@ -109,13 +127,13 @@ describe('queue/SealedQueue on a full disk (4 MiB tmpfs)', function () {
   it('the broker up and the queue kept empty: acknowledged records do not fill the disk', async () => {
     const q = make();
     await q.start();
-    let largest = 0;
+    const sampler = sampleSize(dir);
     for (let i = 0; i < 3000; i++) {
       const seq = await q.append(fixedReadings(100));
       assert.notEqual(seq, null);
       assert.equal(await q.delete(seq!), true);
-      if (i % 50 === 0) largest = Math.max(largest, await folderSize(dir));
     }
+    const largest = await sampler.largest();
     assert.ok(largest <= MiB, `the queue folder took ${largest} bytes, more than maxBytes`);
     const s = q.stats();
     assert.equal(s.totals.deliveredRecords, 3000);

@@ -157,7 +157,7 @@ describe('queue/SealedQueue', () => {
     // Every seq given up is in exactly one range line, adjacent ranges coalesced.
     const ranges = fx.logs.lines
       .filter((l) => l.msg === 'queue gave up records')
-      .map((l) => [l.code, l.seqFrom, l.seqTo, l.records, l.readings, l.reason]);
+      .map((l) => [l.code, l.seqFrom, l.seqTo, l.records, l.readingCount, l.reason]);
     assert.deepEqual(ranges, [
       ['EDGEGW_E_QUEUE_FULL', 2, 2, 1, 5, 'whenFull'],
       ['EDGEGW_E_QUEUE_FULL', 3, 4, 2, 10, 'whenFull'],
