@@ -20,6 +20,9 @@ import type { QueueDisk } from './disk.js';
 import type { Db, QueueStore } from './store.js';
 import { KIND_RECORD, META_FIGURES, META_NEXT_SEQ, causeText, numberValue, queueKey } from './keys.js';
 
+/** A failed append whose seq was burned and whose readings were counted lost already. */
+export class BurnedSeqError extends EdgegwError {}
+
 export class Appender {
   constructor(
     private readonly store: QueueStore,
@@ -84,7 +87,7 @@ export class Appender {
       { seqFrom: seq, seqTo: seq, records: 1, readings: rec.count, reason: 'write-failed' },
       s,
     );
-    throw new EdgegwError(
+    throw new BurnedSeqError(
       'EDGEGW_E_QUEUE_WRITE',
       `the queue could not write record seq ${seq} (${causeText(failure)}); its ${rec.count} readings are dropped`,
       Exit.IOERR,

@@ -9,7 +9,7 @@
 import type { Lifecycle, Reading, SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
-import { Appender } from './append.js';
+import { Appender, BurnedSeqError } from './append.js';
 import { AckDeletes } from './deletes.js';
 import { QueueDisk } from './disk.js';
 import { openQueue } from './open.js';
@@ -101,16 +101,11 @@ export class SealedQueue implements Lifecycle {
 
   /** Seals and commits one record; its seq, or null when the full policy refused it. */
   append(readings: readonly Reading[]): Promise<number | null> {
-    return this.serial(async () => {
-      try {
-        return await this.appender.append(readings);
-      } catch (err) {
-        // Not written, whatever the reason: count the readings (a burned seq counted itself).
-        if (!(err instanceof EdgegwError && err.code === 'EDGEGW_E_QUEUE_WRITE')) {
-          this.store.s.lostReadings += readings.length;
-        }
-        throw err;
-      }
+    return this.serial(() => this.appender.append(readings)).catch((err: unknown) => {
+      // Not written, whatever the reason (also a closed queue): count the readings, unless the
+      // seq was burned, which counted them already.
+      if (!(err instanceof BurnedSeqError)) this.store.s.lostReadings += readings.length;
+      throw err;
     });
   }
 

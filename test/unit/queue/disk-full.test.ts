@@ -226,6 +226,39 @@ describe('queue/SealedQueue on a full disk (4 MiB tmpfs)', function () {
     });
   }
 
+  it('is fatal (onFatal: the daemon exits for systemd) when it can neither write nor reopen', async () => {
+    // maxBytes beyond the filesystem: no spare fits, so nothing gives LevelDB room to reopen.
+    let fatal = 0;
+    const q = make({ maxBytes: 64 * MiB, minFreeBytes: 0, clock: new FakeClock(), onFatal: () => fatal++ });
+    await q.start();
+    for (let i = 0; i < 20; i++) await q.append(fixedReadings(100));
+    await fs.fill(0);
+    const failures: string[] = [];
+    // The log's last page may still take a record or two before a write fails.
+    let kept = 20;
+    for (let i = 0; i < 30 && fatal === 0; i++) {
+      await q.append(fixedReadings(100)).then(
+        () => kept++,
+        (err: unknown) => {
+          assert.ok(err instanceof EdgegwError);
+          failures.push(err.code);
+        },
+      );
+    }
+    assert.equal(fatal, 1, 'onFatal was called once');
+    await assert.rejects(q.append(fixedReadings(100)), /closed after a fatal write error/);
+    assert.ok(failures.every((c) => c === 'EDGEGW_E_QUEUE_WRITE'));
+    assert.equal(q.stats().lostReadings, (failures.length + 1) * 100, 'every reading not kept is counted');
+    assert.ok(logs.lines.some((l) => l.level === 60 && l.code === 'EDGEGW_E_QUEUE_WRITE'));
+    await q.stop();
+    // Once space is back (systemd restarted it), nothing committed is lost and seq goes on.
+    await fs.free();
+    const again = make({ maxBytes: 64 * MiB });
+    await again.start();
+    assert.equal(again.stats().records, kept);
+    assert.ok(again.stats().nextSeq > kept);
+  });
+
   it('opens on a filesystem that filled up while it was stopped', async () => {
     const q = make();
     await q.start();
