@@ -3,8 +3,8 @@
 
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
-import { assertPrivateFile, readQueueKey } from './seal/keyfile.js';
-import { Sealer } from './seal/sealer.js';
+import { assertPrivateFile } from './seal/keyfile.js';
+import { Keyring } from './seal/keyring.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
@@ -60,21 +60,21 @@ export class Daemon {
 
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
-    const queueKey = await readQueueKey(site.queue.keyFile);
+    const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
     const tls = await loadTlsFiles(site.uplink);
-    const sealer = await Sealer.create(queueKey);
-    queueKey.fill(0);
 
     const queue = new SealedQueue({
       dir: site.gateway.dataDir,
       maxBytes: site.queue.maxBytes,
       whenFull: site.queue.whenFull,
       durability: site.queue.durability,
-      seal: (seq, readings) => sealer.seal(seq, readings),
+      seal: (seq, readings) => keyring.seal(seq, readings),
       log: log.child({ stage: 'queue' }),
       minFreeBytes: site.queue.minFreeBytes,
       // Nothing the queue can do keeps more data: exit non-zero so systemd restarts the daemon.
       onFatal: () => this.fatal(),
+      // A start whose keys cannot open every stored record is refused (EDGEGW_E_QUEUE_KEY).
+      keys: { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) },
     });
 
     let uplink: Uplink | null = null;
@@ -105,7 +105,7 @@ export class Daemon {
 
     const source = new QueueRecordSource(
       queue,
-      (rec) => sealer.open(rec),
+      (rec) => keyring.open(rec, queue.sealedBy(rec.seq)),
       () => undefined,
     );
     uplink = new Uplink({

@@ -14,6 +14,10 @@ export const ErrorCodes = {
   EDGEGW_E_QUEUE_WRITE:
     'A queue write failed (disk full, I/O error); the readings it held are counted as dropped and its seq is never reused.',
   EDGEGW_E_QUEUE_TAMPERED: 'A queue record failed authentication and was quarantined.',
+  EDGEGW_E_QUEUE_KEY:
+    'The queue was sealed with a key the configuration does not hold (queue.keyFile, queue.previousKeyFiles); nothing was changed.',
+  EDGEGW_E_QUEUE_DAMAGED:
+    'The queue database is damaged and does not open; nothing was changed. Stop the daemon and run `edgegw queue repair`.',
   EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
   EDGEGW_E_UPLINK_TLS:
     'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',

@@ -19,6 +19,11 @@ export interface BrokerOptions {
   maxVersion?: tls.SecureVersion;
   /** Cipher list override (OpenSSL syntax), e.g. to offer legacy protocols in negative tests. */
   ciphers?: string;
+  /**
+   * Called synchronously for each QoS 1 publish just before its PUBACK is written to the client:
+   * what the broker acknowledged, in order (the chaos suite's record of what was delivered).
+   */
+  onAcked?: (topic: string, payload: Buffer) => void;
 }
 
 /** What clients published, counted on the wire. `maxOutstanding`: most unacknowledged QoS 1 publishes one connection ever had. */
@@ -40,6 +45,8 @@ export interface TlsBroker {
   /** Hold PUBACKs (they are sent on resumeAcks) or drop them for good. */
   pauseAcks(): void;
   dropAcks(): void;
+  /** Drop one PUBACK in `n` for good (every n-th on each connection); resumeAcks ends it. */
+  dropEveryNthAck(n: number): void;
   resumeAcks(): void;
   /** Destroys every client connection but this broker's own subscribers (a network cut). */
   dropConnections(): void;
@@ -47,7 +54,7 @@ export interface TlsBroker {
   close(): Promise<void>;
 }
 
-type AckMode = 'pass' | 'hold' | 'drop';
+type AckMode = 'pass' | 'hold' | 'drop' | { dropEvery: number };
 
 const PUBLISH = 3;
 const SUBSCRIBER_PREFIX = 'edgegw-demo-subscriber-';
@@ -87,12 +94,52 @@ interface Gate {
   socket: tls.TLSSocket;
   outstanding: number;
   held: Buffer[];
+  /** QoS 1 publishes by packet id, until their PUBACK passes (only kept with an onAcked hook). */
+  unacked: Map<number, { topic: string; payload: Buffer }>;
+  /** PUBACKs the broker produced on this connection (for dropEvery). */
+  acks: number;
+  /** A PUBACK frame is about to reach the client: tell onAcked. */
+  acked(f: Buffer): void;
 }
 
-function gate(socket: tls.TLSSocket, counts: BrokerCounts, mode: () => AckMode): Gate {
+type AckedHook = (topic: string, payload: Buffer) => void;
+
+/** Topic, packet id and payload of an MQTT 3.1.1 PUBLISH frame with QoS > 0. */
+function parsePublish(f: Buffer): { topic: string; id: number; payload: Buffer } | null {
+  let i = 1;
+  while (i < f.length && (f[i]! & 0x80) !== 0) i++;
+  i++;
+  if (i + 2 > f.length) return null;
+  const topicLen = f.readUInt16BE(i);
+  const topic = f.subarray(i + 2, i + 2 + topicLen).toString('utf8');
+  const idAt = i + 2 + topicLen;
+  if (idAt + 2 > f.length) return null;
+  return { topic, id: f.readUInt16BE(idAt), payload: f.subarray(idAt + 2) };
+}
+
+/** The packet id of a PUBACK frame. */
+function pubackId(f: Buffer): number {
+  return f.length >= 4 ? f.readUInt16BE(2) : -1;
+}
+
+function gate(socket: tls.TLSSocket, counts: BrokerCounts, mode: () => AckMode, onAcked?: AckedHook): Gate {
   const inbound = new FrameSplitter();
   const outbound = new FrameSplitter();
-  const g: Gate = { socket, outstanding: 0, held: [], stream: null as unknown as Duplex };
+  const g: Gate = {
+    socket,
+    outstanding: 0,
+    held: [],
+    unacked: new Map(),
+    acks: 0,
+    stream: null as unknown as Duplex,
+    acked: (f) => {
+      const id = pubackId(f);
+      const pub = g.unacked.get(id);
+      if (pub === undefined) return;
+      g.unacked.delete(id);
+      onAcked?.(pub.topic, pub.payload);
+    },
+  };
   g.stream = new Duplex({
     read() {
       socket.resume();
@@ -102,13 +149,18 @@ function gate(socket: tls.TLSSocket, counts: BrokerCounts, mode: () => AckMode):
       for (const f of outbound.push(chunk)) {
         if (f[0]! >> 4 === PUBACK) {
           const m = mode();
-          if (m === 'drop') continue;
+          g.acks++;
+          if (m === 'drop' || (typeof m === 'object' && g.acks % m.dropEvery === 0)) {
+            g.unacked.delete(pubackId(f));
+            continue;
+          }
           if (m === 'hold') {
             g.held.push(f);
             continue;
           }
           g.outstanding--;
           counts.acksSent++;
+          g.acked(f);
         }
         pass.push(f);
       }
@@ -131,6 +183,8 @@ function gate(socket: tls.TLSSocket, counts: BrokerCounts, mode: () => AckMode):
         counts.bytes += f.length;
         g.outstanding++;
         counts.maxOutstanding = Math.max(counts.maxOutstanding, g.outstanding);
+        const pub = onAcked === undefined ? null : parsePublish(f);
+        if (pub !== null) g.unacked.set(pub.id, { topic: pub.topic, payload: Buffer.from(pub.payload) });
       }
     }
     if (!g.stream.push(chunk)) socket.pause();
@@ -166,7 +220,7 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     },
     (socket) => {
       counts.connections++;
-      const g = gate(socket, counts, () => ackMode);
+      const g = gate(socket, counts, () => ackMode, opts.onAcked);
       gates.add(g);
       socket.on('close', () => gates.delete(g));
       aedes.handle(g.stream);
@@ -190,6 +244,7 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
       if (!send || frames.length === 0 || g.socket.destroyed) continue;
       g.outstanding -= frames.length;
       counts.acksSent += frames.length;
+      for (const f of frames) g.acked(f);
       g.socket.write(Buffer.concat(frames));
     }
   };
@@ -206,6 +261,11 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     dropAcks: () => {
       ackMode = 'drop';
       releaseHeld(false);
+    },
+    dropEveryNthAck: (n) => {
+      if (!(Number.isInteger(n) && n >= 1)) throw new RangeError('dropEveryNthAck needs an integer n >= 1');
+      ackMode = { dropEvery: n };
+      releaseHeld(true);
     },
     resumeAcks: () => {
       ackMode = 'pass';

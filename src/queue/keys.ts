@@ -14,7 +14,8 @@ export const KIND_QUARANTINE = 0x02;
 export const META_NEXT_SEQ = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 1);
 export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
 export const META_FIGURES = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 3);
-export const META_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
+// 0x01..04 is META_KEYS (key-ranges.ts).
+export const META_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 5);
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
 

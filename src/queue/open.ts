@@ -1,12 +1,23 @@
 // Opening the queue: the folder, the LevelDB handle and its error mapping, then recovery of the
-// figures and the head index from what is stored. The next seq is written in the same batch as
+// figures, the head index and the key ranges (key-ranges.ts) from what is stored. The next seq is written in the same batch as
 // every record, so seq continues across restarts even once every record was deleted.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Level } from 'level';
 import { EdgegwError, Exit } from '../errors.js';
 import type { HeadEntry } from './head-index.js';
 import { HEAD_CAP, type Db, type QueueStore } from './store.js';
+import {
+  damagedError,
+  folderState,
+  foreignFolderError,
+  inUseError,
+  isLocked,
+  privateCopy,
+} from './db-folder.js';
+import { settleKeys } from './key-ranges.js';
 import {
   KIND_QUARANTINE,
   KIND_RECORD,
@@ -25,9 +36,64 @@ import {
   type StoredFigures,
 } from './keys.js';
 
-/** Creates the folder, opens the database and recovers the store's figures from it. */
+/**
+ * Opens the database and recovers the store's figures and key ranges from it. Only an absent or
+ * empty dataDir makes a new queue; an existing one that does not open is reported as damaged,
+ * never re-created (db-folder.ts). A read-only queue opens a private copy.
+ */
 export async function openQueue(store: QueueStore): Promise<void> {
   const { dir } = store.opts;
+  const state = await folderState(dir);
+  if (state === 'foreign') throw foreignFolderError(dir);
+  const exists = state === 'leveldb';
+  let location = dir;
+  if (store.opts.readOnly === true) {
+    if (exists && (await isLocked(dir))) throw inUseError(dir);
+    // Nothing there yet: an empty queue, without creating dataDir.
+    location = exists ? await privateCopy(dir) : await mkdtemp(join(tmpdir(), 'edgegw-queue-copy-'));
+    store.copyDir = location;
+  } else if (!exists) {
+    await makeFolder(dir);
+  }
+  const db = new Level<Uint8Array, Uint8Array>(location, {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    // Sealed values are ciphertext: Snappy would only spend CPU finding nothing to compress.
+    compression: false,
+    // Never over an existing queue: a damaged one would look new and lose its tables.
+    createIfMissing: !exists,
+    // A log (and memtable) sized from maxBytes and the filesystem (disk.ts), set before each open.
+    writeBufferSize: store.writeBufferSize,
+  });
+  try {
+    await db.open();
+  } catch (err) {
+    await removeCopy(store);
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') throw inUseError(dir, err);
+    if (exists) throw damagedError(dir, causeText(err), err);
+    throw new EdgegwError(
+      'EDGEGW_E_QUEUE_OPEN',
+      `cannot open the queue at ${dir}: ${causeText(err)}`,
+      Exit.UNAVAILABLE,
+      {
+        cause: err,
+      },
+    );
+  }
+  try {
+    await recover(db, store);
+    store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync);
+  } catch (err) {
+    await db.close();
+    await removeCopy(store);
+    // A table that cannot be read (a checksum mismatch, a file gone since the open) is damage too.
+    throw err instanceof EdgegwError ? err : damagedError(dir, causeText(err), err);
+  }
+  store.db = db;
+}
+
+async function makeFolder(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -39,37 +105,13 @@ export async function openQueue(store: QueueStore): Promise<void> {
       { cause: err },
     );
   }
-  const db = new Level<Uint8Array, Uint8Array>(dir, {
-    keyEncoding: 'view',
-    valueEncoding: 'view',
-    // Sealed values are ciphertext: Snappy would only spend CPU finding nothing to compress.
-    compression: false,
-    // A log (and memtable) sized from maxBytes, so that it stays within what the queue may occupy.
-    writeBufferSize: store.writeBufferSize,
-  });
-  try {
-    await db.open();
-  } catch (err) {
-    const cause = (err as { cause?: { code?: unknown } }).cause;
-    if (cause?.code === 'LEVEL_LOCKED') {
-      throw new EdgegwError(
-        'EDGEGW_E_QUEUE_OPEN',
-        `queue at ${dir} is in use — is the daemon running? Stop it or use \`edgegw status\``,
-        Exit.UNAVAILABLE,
-        { cause: err },
-      );
-    }
-    throw new EdgegwError(
-      'EDGEGW_E_QUEUE_OPEN',
-      `cannot open the queue at ${dir}: ${causeText(err)}`,
-      Exit.UNAVAILABLE,
-      {
-        cause: err,
-      },
-    );
-  }
-  store.db = db;
-  await recover(db, store);
+}
+
+/** Removes the private copy of a read-only queue, if any. */
+export async function removeCopy(store: QueueStore): Promise<void> {
+  if (store.copyDir === null) return;
+  await rm(store.copyDir, { recursive: true, force: true });
+  store.copyDir = null;
 }
 
 /**

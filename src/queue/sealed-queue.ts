@@ -12,7 +12,8 @@ import { FullQueueReport } from './full-report.js';
 import { Appender, BurnedSeqError } from './append.js';
 import { AckDeletes } from './deletes.js';
 import { QueueDisk } from './disk.js';
-import { openQueue } from './open.js';
+import { openQueue, removeCopy } from './open.js';
+import { sealedBy } from './key-ranges.js';
 import { quarantineRecord, verifyRecords } from './quarantine.js';
 import { loadTotals, zeroTotals, type QueueTotals } from './totals.js';
 import {
@@ -67,6 +68,17 @@ export class SealedQueue implements Lifecycle {
     await store.compaction;
     store.db = null;
     await db.close();
+    await removeCopy(store);
+  }
+
+  /** The id of the key that sealed `seq` (from the key ranges; no trial decryption), or null. */
+  sealedBy(seq: number): string | null {
+    return sealedBy(this.store.keyRanges, seq);
+  }
+
+  /** Which key sealed which seqs, oldest first. */
+  keyRanges(): readonly { id: string; fromSeq: number }[] {
+    return [...this.store.keyRanges];
   }
 
   /** Stats from memory, O(1). */
@@ -153,7 +165,8 @@ export class SealedQueue implements Lifecycle {
   /** The write buffer for this filesystem; on a full one, the spare's space for LevelDB to open. */
   private async prepareOpen(): Promise<void> {
     this.store.writeBufferSize = await this.disk.bufferSize();
-    await this.disk.releaseSpareIfShort();
+    // A read-only command writes nothing in dataDir (it opens a private copy).
+    if (this.store.opts.readOnly !== true) await this.disk.releaseSpareIfShort();
   }
 
   /** The totals (read only: a read-only command never writes) and the spare, after an open. */
@@ -168,7 +181,7 @@ export class SealedQueue implements Lifecycle {
       );
     }
     s.totals = totals;
-    await this.disk.ensureSpare();
+    if (store.opts.readOnly !== true) await this.disk.ensureSpare();
   }
 
   /**

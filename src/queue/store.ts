@@ -25,6 +25,7 @@ import {
   toRecord,
 } from './keys.js';
 import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.js';
+import type { KeyRange, QueueKeys } from './key-ranges.js';
 
 export interface QueueStats {
   records: number;
@@ -59,6 +60,10 @@ export interface SealedQueueOptions {
    * The daemon exits non-zero so systemd restarts it.
    */
   onFatal?: (err: unknown) => void;
+  /** Open a private copy of dataDir, so nothing is written there (inspect, verify). */
+  readOnly?: boolean;
+  /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
+  keys?: QueueKeys;
 }
 
 export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
@@ -87,6 +92,10 @@ export class QueueStore {
   /** LevelDB's write buffer (disk.ts), set before each open. */
   writeBufferSize = 4 * 1024 * 1024;
   compaction: Promise<void> = Promise.resolve();
+  /** Which key sealed which seqs, as settled at start. */
+  keyRanges: KeyRange[] = [];
+  /** The private copy a read-only queue opened (removed at stop), or null. */
+  copyDir: string | null = null;
   private deletesSinceCompact = 0;
   readonly s: QueueStats = {
     records: 0,
