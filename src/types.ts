@@ -68,8 +68,12 @@ export const systemClock: Clock = {
 export interface RecordSource {
   /** Up to `limit` records with seq > afterSeq, oldest first (fewer, or none, if not there yet). */
   next(afterSeq: number, limit: number): Promise<OpenRecord[]>;
-  /** The broker acknowledged this record: delete it for good. */
-  ack(seq: number): Promise<void>;
+  /**
+   * The broker acknowledged this record: delete it for good. True when it was still queued (now
+   * delivered); false when it was gone already (dropped by the full policy while in flight,
+   * quarantined, or acknowledged before), so it is not counted delivered.
+   */
+  ack(seq: number): Promise<boolean>;
   /** Calls `listener` whenever new records were committed; returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
   /** The highest seq committed so far (0 when none); lets the uplink send live records before a backlog. */

@@ -50,6 +50,7 @@ export async function queueCommand(
       nextSeq: s.nextSeq,
       oldestTs: s.oldestTs,
       quarantined: s.quarantined,
+      totals: s.totals,
     };
     let tampered: number[] = [];
     if (keyring !== null) {

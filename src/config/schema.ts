@@ -131,7 +131,16 @@ const Queue = Strict(
         'Older queue keys after a rotation: they only open records sealed before it, until those are drained; mode 0600 or 0400.',
       secret: true,
     }),
-    maxBytes: Size('256MiB', 'Largest queue size on disk.'),
+    maxBytes: Size(
+      '256MiB',
+      'Largest size of the queue on disk, all its files counted (log, tables, tombstones).',
+      ['1MiB', '1024GiB'],
+    ),
+    minFreeBytes: Size(
+      '64MiB',
+      'Free space the queue leaves on the filesystem (whenFull applies before); at most 1/8 of the filesystem is kept.',
+      ['0B', '1024GiB'],
+    ),
     whenFull: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
       default: 'drop-oldest',
       description: 'What to drop when the queue is full.',

@@ -4,11 +4,11 @@
 
 import type { Db, QueueStore } from './store.js';
 import { TOMBSTONE_BATCH, TOMBSTONE_MS } from './tombstones.js';
-import { META_FIGURES, causeText } from './keys.js';
+import { causeText } from './keys.js';
 
 interface PendingDelete {
   seq: number;
-  resolve: () => void;
+  resolve: (removed: boolean) => void;
   reject: (err: unknown) => void;
 }
 
@@ -22,8 +22,9 @@ export class AckDeletes {
     private readonly serial: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {}
 
-  delete(seq: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** True when the record was still queued; false when it was gone already (dropped, quarantined, acked). */
+  delete(seq: number): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       this.pending.push({ seq, resolve, reject });
       if (this.pending.length === 1) void this.serial(() => this.flush());
     });
@@ -32,7 +33,7 @@ export class AckDeletes {
   /** Writes the tombstones still pending (at stop); the caller holds the mutation chain. */
   async settle(db: Db): Promise<void> {
     this.disarm();
-    if (this.store.tombstones.size > 0) await this.writeTombstones(db);
+    if (this.store.tombstones.size > 0) await this.store.writeTombstones(db);
   }
 
   private async flush(): Promise<void> {
@@ -41,26 +42,26 @@ export class AckDeletes {
     this.pending = [];
     try {
       const db = store.open();
-      let removed = 0;
+      const removed: boolean[] = [];
       for (const { seq } of batch) {
         const e = await store.entryOf(db, seq);
+        removed.push(e !== undefined);
+        // Already gone (dropped by whenFull while in flight, quarantined, acked twice): it was
+        // counted where it went, so it is not counted delivered too.
         if (e === undefined) continue;
         store.forget(e);
         store.tombstones.add(seq);
-        removed++;
+        // In memory now, on disk with the tombstone: both are written by the same batch.
+        store.s.totals.deliveredRecords++;
+        store.s.totals.deliveredReadings += e.count;
       }
-      if (store.tombstones.size >= TOMBSTONE_BATCH) await this.writeTombstones(db);
+      if (store.tombstones.size >= TOMBSTONE_BATCH) await store.writeTombstones(db);
       else if (store.tombstones.size > 0) this.arm();
-      await store.afterRemoval(db, removed);
-      for (const d of batch) d.resolve();
+      await store.afterRemoval(db, removed.filter(Boolean).length);
+      batch.forEach((d, i) => d.resolve(removed[i]!));
     } catch (err) {
       for (const d of batch) d.reject(err);
     }
-  }
-
-  /** Writes the pending tombstones in a batch of their own (not synced: a lost delete is a resend). */
-  private async writeTombstones(db: Db): Promise<void> {
-    await this.store.write(db.batch().put(META_FIGURES, this.store.figuresAfter(0, 0, 0)), false);
   }
 
   private arm(): void {
@@ -69,7 +70,7 @@ export class AckDeletes {
     this.timer = store.clock.setTimeout(() => {
       this.timer = null;
       void this.serial(async () => {
-        if (store.db !== null && store.tombstones.size > 0) await this.writeTombstones(store.db);
+        if (store.db !== null && store.tombstones.size > 0) await store.writeTombstones(store.db);
       }).catch((err: unknown) => {
         // Still pending: the next batch takes them.
         store.log.warn({ err: causeText(err) }, 'queue delete write failed');

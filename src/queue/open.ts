@@ -62,6 +62,8 @@ export async function openQueue(store: QueueStore): Promise<void> {
     compression: false,
     // Never over an existing queue: a damaged one would look new and lose its tables.
     createIfMissing: !exists,
+    // A log (and memtable) sized from maxBytes and the filesystem (disk.ts), set before each open.
+    writeBufferSize: store.writeBufferSize,
   });
   try {
     await db.open();

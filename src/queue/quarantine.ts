@@ -36,7 +36,10 @@ export async function quarantineRecord(store: QueueStore, seq: number, reason: s
   if (keep) b.put(queueKey(KIND_QUARANTINE, seq), value);
   const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
   b.put(META_FIGURES, store.figuresAfter(-1, -e.count, -e.size, kept));
-  await store.write(b.put(META_QUARANTINED, numberValue(store.s.quarantined + 1)), store.sync);
+  await store.write(b.put(META_QUARANTINED, numberValue(store.s.quarantined + 1)), store.sync, {
+    quarantinedRecords: 1,
+    quarantinedReadings: e.count,
+  });
   store.forget(e);
   store.quarantineBytes += kept;
   store.s.bytes += kept;

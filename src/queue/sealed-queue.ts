@@ -2,47 +2,70 @@
 // Key layout in keys.ts. This façade runs every mutation one at a time, in call order, and hands
 // each job to its own part: opening and recovery (open.ts), append with the whenFull policy
 // (append.ts), acknowledged deletes and their tombstones (deletes.ts), quarantine and verify
-// (quarantine.ts), on the state they share (store.ts).
+// (quarantine.ts), the disk budget and reserve (disk.ts), the lifetime totals (totals.ts), on the
+// state they share (store.ts). A write that failed leaves the handle broken: the next mutation
+// reopens the database first; if it cannot, the queue is fatal (opts.onFatal).
 
 import type { Lifecycle, Reading, SealedRecord } from '../types.js';
+import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
-import { Appender } from './append.js';
+import { Appender, BurnedSeqError } from './append.js';
 import { AckDeletes } from './deletes.js';
+import { QueueDisk } from './disk.js';
 import { openQueue, removeCopy } from './open.js';
 import { sealedBy } from './key-ranges.js';
 import { quarantineRecord, verifyRecords } from './quarantine.js';
-import { QueueStore, type QueueStats, type SealedQueueOptions } from './store.js';
-import { KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
+import { loadTotals, zeroTotals, type QueueTotals } from './totals.js';
+import {
+  DEFAULT_MIN_FREE_BYTES,
+  QueueStore,
+  type Db,
+  type QueueStats,
+  type SealedQueueOptions,
+} from './store.js';
+import { KIND_RECORD, RECORD_END, causeText, queueKey, seqOfKey, toRecord } from './keys.js';
 
 export type { QueueStats, SealedQueueOptions } from './store.js';
+export type { QueueTotals } from './totals.js';
 
 export class SealedQueue implements Lifecycle {
   private readonly store: QueueStore;
   private readonly listeners = new Set<() => void>();
   private readonly full: FullQueueReport;
+  private readonly disk: QueueDisk;
   private readonly appender: Appender;
   private readonly deletes: AckDeletes;
   private tail: Promise<void> = Promise.resolve();
+  /** The totals when this process first opened the queue: status counts from there. */
+  private baseline: QueueTotals | null = null;
+  private fatal: unknown = null;
 
   constructor(opts: SealedQueueOptions) {
     this.store = new QueueStore(opts);
     this.full = new FullQueueReport(opts.log, this.store.clock, opts.whenFull);
-    this.appender = new Appender(this.store, this.full, this.listeners);
+    this.disk = new QueueDisk(opts.dir, opts.maxBytes, opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES, () =>
+      this.store.clock.now(),
+    );
+    this.appender = new Appender(this.store, this.full, this.listeners, this.disk, () => this.reopen());
     this.deletes = new AckDeletes(this.store, (fn) => this.serial(fn));
   }
 
   async start(): Promise<void> {
+    // On a full filesystem LevelDB could not open: give it the spare's space (disk.ts).
+    await this.prepareOpen();
     await openQueue(this.store);
+    await this.afterOpen();
+    this.baseline = { ...this.store.s.totals };
   }
 
   async stop(): Promise<void> {
     const store = this.store;
-    const db = store.db;
-    if (db === null) return;
     await this.tail;
-    await this.deletes.settle(db);
-    await store.compaction;
+    const db = store.db;
     this.full.flush(store.s);
+    if (db === null) return;
+    if (store.broken === null) await this.deletes.settle(db);
+    await store.compaction;
     store.db = null;
     await db.close();
     await removeCopy(store);
@@ -60,12 +83,27 @@ export class SealedQueue implements Lifecycle {
 
   /** Stats from memory, O(1). */
   stats(): QueueStats {
-    return { ...this.store.s };
+    const s = this.store.s;
+    return { ...s, totals: { ...s.totals } };
+  }
+
+  /** What changed since this process opened the queue (the status counters). */
+  sinceStart(): QueueTotals & { lostReadings: number } {
+    const t = this.store.s.totals;
+    const b = this.baseline ?? t;
+    const out = zeroTotals();
+    for (const k of Object.keys(out) as (keyof QueueTotals)[]) out[k] = t[k] - b[k];
+    return { ...out, lostReadings: this.store.s.lostReadings };
   }
 
   /** Offline figures for `edgegw queue inspect`. */
   inspect(): QueueStats {
     return this.stats();
+  }
+
+  /** The dataDir's real size, free space and reserve, measured now. */
+  diskUsage(): ReturnType<QueueDisk['measure']> {
+    return this.disk.measure();
   }
 
   onAppend(listener: () => void): () => void {
@@ -75,7 +113,12 @@ export class SealedQueue implements Lifecycle {
 
   /** Seals and commits one record; its seq, or null when the full policy refused it. */
   append(readings: readonly Reading[]): Promise<number | null> {
-    return this.serial(() => this.appender.append(readings));
+    return this.serial(() => this.appender.append(readings)).catch((err: unknown) => {
+      // Not written, whatever the reason (also a closed queue): count the readings, unless the
+      // seq was burned, which counted them already.
+      if (!(err instanceof BurnedSeqError)) this.store.s.lostReadings += readings.length;
+      throw err;
+    });
   }
 
   /** Records with seq > afterSeq, oldest first, at most `limit`. */
@@ -103,8 +146,9 @@ export class SealedQueue implements Lifecycle {
   /**
    * Deletes an acknowledged record. It is gone at once for reads and figures; its tombstone is
    * written with the next batch (see tombstones.ts), so a crash may only bring it back once.
+   * True when it was still queued (counted delivered); false when it was gone already.
    */
-  delete(seq: number): Promise<void> {
+  delete(seq: number): Promise<boolean> {
     return this.deletes.delete(seq);
   }
 
@@ -118,9 +162,100 @@ export class SealedQueue implements Lifecycle {
     return verifyRecords(this.store, open);
   }
 
-  /** Runs mutations one at a time, in call order; a failure does not stop the ones after it. */
+  /** The write buffer for this filesystem; on a full one, the spare's space for LevelDB to open. */
+  private async prepareOpen(): Promise<void> {
+    this.store.writeBufferSize = await this.disk.bufferSize();
+    // A read-only command writes nothing in dataDir (it opens a private copy).
+    if (this.store.opts.readOnly !== true) await this.disk.releaseSpareIfShort();
+  }
+
+  /** The totals (read only: a read-only command never writes) and the spare, after an open. */
+  private async afterOpen(): Promise<void> {
+    const store = this.store;
+    const s = store.s;
+    const { totals, derived } = await loadTotals(store.open(), s);
+    if (derived && (s.records > 0 || s.quarantined > 0)) {
+      store.log.info(
+        { committedRecords: totals.committedRecords },
+        'queue totals derived from the stored figures',
+      );
+    }
+    s.totals = totals;
+    if (store.opts.readOnly !== true) await this.disk.ensureSpare();
+  }
+
+  /**
+   * Closes the broken handle and opens the database again (a new log), keeping what memory knows
+   * that the disk may not yet: the highest seq handed out and the acks not yet written.
+   */
+  private async reopen(): Promise<void> {
+    const store = this.store;
+    const cause = store.broken;
+    const nextSeq = store.s.nextSeq;
+    const acked = store.tombstones.pendingSeqs();
+    const db = store.db;
+    store.db = null;
+    await db?.close().catch(() => undefined);
+    store.reset();
+    try {
+      await this.prepareOpen();
+      await openQueue(store);
+      await this.afterOpen();
+    } catch (err) {
+      // openQueue may have opened the handle before what followed it failed.
+      await (store.db as Db | null)?.close().catch(() => undefined);
+      store.db = null;
+      this.fatal = err;
+      store.log.fatal(
+        { code: 'EDGEGW_E_QUEUE_WRITE', err: causeText(err), write: causeText(cause) },
+        'queue write failed and the database cannot be reopened',
+      );
+      store.opts.onFatal?.(err);
+      throw new EdgegwError(
+        'EDGEGW_E_QUEUE_WRITE',
+        `the queue cannot write and cannot reopen ${store.opts.dir}: ${causeText(err)}`,
+        Exit.IOERR,
+        { cause: err },
+      );
+    }
+    this.disk.invalidate();
+    const s = store.s;
+    const recovered = s.nextSeq;
+    s.nextSeq = Math.max(recovered, nextSeq);
+    store.head.skip(recovered, s.nextSeq - 1);
+    store.resetRecent(s.nextSeq);
+    const reopened = store.open();
+    for (const seq of acked) {
+      const e = await store.entryOf(reopened, seq);
+      if (e === undefined) continue;
+      store.forget(e);
+      store.tombstones.add(seq);
+      s.totals.deliveredRecords++;
+      s.totals.deliveredReadings += e.count;
+    }
+    store.refreshHeadFigures();
+    store.log.warn(
+      { code: 'EDGEGW_E_QUEUE_WRITE', nextSeq: s.nextSeq },
+      'queue database reopened after a failed write',
+    );
+  }
+
+  /**
+   * Runs mutations one at a time, in call order; a failure does not stop the ones after it. A
+   * handle broken by a failed write is reopened before the next one.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn);
+    const p = this.tail.then(async () => {
+      if (this.fatal !== null) {
+        throw new EdgegwError(
+          'EDGEGW_E_QUEUE_WRITE',
+          'the queue is closed after a fatal write error',
+          Exit.IOERR,
+        );
+      }
+      if (this.store.broken !== null) await this.reopen();
+      return fn();
+    });
     this.tail = p.then(
       () => undefined,
       () => undefined,

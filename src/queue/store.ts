@@ -14,7 +14,17 @@ import { EdgegwError, Exit } from '../errors.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
 import { Tombstones } from './tombstones.js';
-import { KIND_RECORD, RECORD_END, figuresValue, queueKey, seqOfKey, toRecord } from './keys.js';
+import {
+  KIND_RECORD,
+  META_FIGURES,
+  META_TOTALS,
+  RECORD_END,
+  figuresValue,
+  queueKey,
+  seqOfKey,
+  toRecord,
+} from './keys.js';
+import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.js';
 import type { KeyRange, QueueKeys } from './key-ranges.js';
 
 export interface QueueStats {
@@ -25,8 +35,13 @@ export interface QueueStats {
   nextSeq: number;
   oldestTs: number | null;
   quarantined: number;
+  /** Since start: what the whenFull policy dropped or refused. */
   droppedReadings: number;
   droppedRecords: number;
+  /** Lifetime figures, persisted with every change (totals.ts). */
+  totals: QueueTotals;
+  /** Since start: readings that never got a seq kept (refused by the policy, or a failed write). */
+  lostReadings: number;
 }
 
 export interface SealedQueueOptions {
@@ -36,13 +51,22 @@ export interface SealedQueueOptions {
   durability: 'fsync' | 'os';
   seal: (seq: number, readings: readonly Reading[]) => SealedRecord;
   log: Logger;
+  /** Free space the queue leaves on the filesystem (disk.ts); default 64 MiB. */
+  minFreeBytes?: number;
   /** For rate-limiting the full-queue warning; defaults to the system clock. */
   clock?: Clock;
+  /**
+   * The queue cannot write and cannot reopen its database: nothing it can do keeps more data.
+   * The daemon exits non-zero so systemd restarts it.
+   */
+  onFatal?: (err: unknown) => void;
   /** Open a private copy of dataDir, so nothing is written there (inspect, verify). */
   readOnly?: boolean;
   /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
   keys?: QueueKeys;
 }
+
+export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 
 export type Db = Level<Uint8Array, Uint8Array>;
 export type Batch = ReturnType<Db['batch']>;
@@ -59,10 +83,14 @@ interface Compactable {
 
 export class QueueStore {
   db: Db | null = null;
-  readonly head = new HeadIndex(HEAD_CAP);
-  readonly tombstones = new Tombstones();
+  /** The write that failed, when the handle must not be written again before a reopen. */
+  broken: unknown = null;
+  head = new HeadIndex(HEAD_CAP);
+  tombstones = new Tombstones();
   recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
   quarantineBytes = 0;
+  /** LevelDB's write buffer (disk.ts), set before each open. */
+  writeBufferSize = 4 * 1024 * 1024;
   compaction: Promise<void> = Promise.resolve();
   /** Which key sealed which seqs, as settled at start. */
   keyRanges: KeyRange[] = [];
@@ -79,9 +107,29 @@ export class QueueStore {
     quarantined: 0,
     droppedReadings: 0,
     droppedRecords: 0,
+    totals: zeroTotals(),
+    lostReadings: 0,
   };
 
   constructor(readonly opts: SealedQueueOptions) {}
+
+  /** Forgets what was read from the database (before it is opened again); session figures stay. */
+  reset(): void {
+    this.head = new HeadIndex(HEAD_CAP);
+    this.tombstones = new Tombstones();
+    this.quarantineBytes = 0;
+    this.deletesSinceCompact = 0;
+    this.broken = null;
+    Object.assign(this.s, {
+      records: 0,
+      readings: 0,
+      bytes: 0,
+      firstSeq: null,
+      oldestTs: null,
+      quarantined: 0,
+    });
+    this.s.totals = zeroTotals();
+  }
 
   get clock(): Clock {
     return this.opts.clock ?? systemClock;
@@ -118,18 +166,49 @@ export class QueueStore {
   }
 
   /**
-   * Writes a batch that puts META_FIGURES, with every pending tombstone: the figures were taken
-   * from memory, where those records are already gone.
+   * Writes a batch that puts META_FIGURES, with every pending tombstone (the figures were taken
+   * from memory, where those records are already gone) and the totals after `delta`, which is
+   * applied in memory once written. A failed write leaves the handle `broken`: LevelDB may have
+   * half-written its log, and appending to that log again loses what follows at the next open.
    */
-  async write(b: Batch, sync: boolean): Promise<void> {
+  async write(b: Batch, sync: boolean, delta: Partial<QueueTotals> = {}): Promise<void> {
+    const after = addTotals(this.s.totals, delta);
+    b.put(META_TOTALS, totalsValue(after));
     const taken = this.tombstones.take(b);
     try {
       await b.write({ sync });
     } catch (err) {
       this.tombstones.restore(taken);
+      this.broken = err;
       throw err;
     }
     this.tombstones.settle(taken);
+    this.s.totals = after;
+  }
+
+  /** Whether there are removed records whose space only a compaction gives back. */
+  get compactable(): boolean {
+    return this.deletesSinceCompact > 0 || this.tombstones.size > 0;
+  }
+
+  /** Compacts everything below the head now (the whenFull policy needs the space back). */
+  async compactNow(db: Db): Promise<void> {
+    await this.compaction;
+    const compactRange = compactRangeOf(db);
+    this.deletesSinceCompact = 0;
+    if (compactRange === undefined) return;
+    try {
+      await compactRange(queueKey(KIND_RECORD, 0), queueKey(KIND_RECORD, this.s.firstSeq ?? this.s.nextSeq));
+    } catch (err) {
+      // A failed compaction stops LevelDB's writes too (its background error): reopen first.
+      this.broken = err;
+      throw err;
+    }
+  }
+
+  /** Writes the pending tombstones in a batch of their own (not synced: a lost delete is a resend). */
+  async writeTombstones(db: Db): Promise<void> {
+    await this.write(db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)), false);
   }
 
   /** The entry of a stored record: from the head index, or read from disk beyond it. */
@@ -179,9 +258,7 @@ export class QueueStore {
   /** Compacts the tombstones below the head in the background (one at a time). */
   private compactAcked(db: Db): void {
     const end = queueKey(KIND_RECORD, this.s.firstSeq ?? this.s.nextSeq);
-    // `level` resolves to classic-level on Node, whose compactRange its typings do not declare.
-    const compactable = db as unknown as Partial<Compactable>;
-    const compactRange = compactable.compactRange?.bind(db);
+    const compactRange = compactRangeOf(db);
     if (compactRange === undefined) return;
     this.compaction = this.compaction
       .then(() => compactRange(queueKey(KIND_RECORD, 0), end))
@@ -193,4 +270,9 @@ export class QueueStore {
     this.s.firstSeq = first?.seq ?? null;
     this.s.oldestTs = first?.t0 ?? null;
   }
+}
+
+/** `level` resolves to classic-level on Node, whose compactRange its typings do not declare. */
+function compactRangeOf(db: Db): Compactable['compactRange'] | undefined {
+  return (db as unknown as Partial<Compactable>).compactRange?.bind(db);
 }

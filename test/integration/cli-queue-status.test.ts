@@ -104,7 +104,9 @@ describe('edgegw check-config, status, queue (child processes)', function () {
 
     const inspect = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
     assert.equal(inspect.code, 0, inspect.stderr);
-    const q = JSON.parse(inspect.stdout) as Record<string, number | null>;
+    const q = JSON.parse(inspect.stdout) as Record<string, number | null> & {
+      totals: Record<string, number>;
+    };
     assert.deepEqual(Object.keys(q).sort(), [
       'bytes',
       'firstSeq',
@@ -113,8 +115,10 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       'quarantined',
       'readings',
       'records',
+      'totals',
     ]);
     assert.ok(Number(q.records) >= 3, `records ${q.records}`);
+    assert.equal(q.totals.committedRecords, q.records, 'nothing delivered, dropped or quarantined yet');
     assert.equal(q.firstSeq, 1);
     assert.equal(q.nextSeq, Number(q.records) + 1);
     assert.equal(q.quarantined, 0);
