@@ -25,6 +25,10 @@ class VirtualClock implements Clock {
     return this.t;
   }
 
+  monotonic(): number {
+    return this.t;
+  }
+
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.nextId++;
     this.timers.set(id, { at: this.t + ms, fn });

@@ -3,8 +3,8 @@
 
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
-import { assertPrivateFile, readQueueKey } from './seal/keyfile.js';
-import { Sealer } from './seal/sealer.js';
+import { assertPrivateFile } from './seal/keyfile.js';
+import { Keyring } from './seal/keyring.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
@@ -18,6 +18,7 @@ import { createSensorGroups } from './sensors/acquisition.js';
 import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
+import { EdgegwError, Exit } from './errors.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -27,6 +28,11 @@ export interface DaemonOptions {
   drainMs?: number;
   /** Extra observer of readings (the demo's live line). */
   tap?: (r: Reading) => void;
+  /**
+   * The queue can neither write nor reopen its database. Default: stop cleanly, then exit
+   * non-zero (EX_IOERR) so systemd restarts the daemon.
+   */
+  onFatal?: () => void;
 }
 
 export class Daemon {
@@ -53,18 +59,21 @@ export class Daemon {
 
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
-    const queueKey = await readQueueKey(site.queue.keyFile);
+    const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
     const tls = await loadTlsFiles(site.uplink);
-    const sealer = await Sealer.create(queueKey);
-    queueKey.fill(0);
 
     const queue = new SealedQueue({
       dir: site.gateway.dataDir,
       maxBytes: site.queue.maxBytes,
       whenFull: site.queue.whenFull,
       durability: site.queue.durability,
-      seal: (seq, readings) => sealer.seal(seq, readings),
+      seal: (seq, readings) => keyring.seal(seq, readings),
       log: log.child({ stage: 'queue' }),
+      minFreeBytes: site.queue.minFreeBytes,
+      // Nothing the queue can do keeps more data: exit non-zero so systemd restarts the daemon.
+      onFatal: () => this.fatal(),
+      // A start whose keys cannot open every stored record is refused (EDGEGW_E_QUEUE_KEY).
+      keys: { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) },
     });
 
     let uplink: Uplink | null = null;
@@ -76,30 +85,26 @@ export class Daemon {
       uplink: () =>
         uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
       queue: () => queue.stats(),
+      queueCounters: () => queue.sinceStart(),
       clockIssue: () => guard.clockIssue(),
     });
     model.registerSensors(site.sensors.map((s) => s.id));
     this.model = model;
 
-    let droppedSeen = 0;
+    // The queue counts what it committed, dropped, lost and quarantined (status reads it there).
     const batcher = new Batcher({
       flushMs: site.queue.flush,
       maxReadings: site.queue.maxRecordReadings,
       clock: this.clock,
-      commit: async (readings) => {
-        const seq = await queue.append(readings);
-        if (seq !== null) model.committed(readings.length);
-        const dropped = queue.stats().droppedReadings;
-        if (dropped > droppedSeen) model.dropped(dropped - droppedSeen);
-        droppedSeen = dropped;
-      },
-      onError: (err) => log.error({ code: 'EDGEGW_E_QUEUE_OPEN', err: errorText(err) }, 'commit failed'),
+      commit: (readings) => queue.append(readings),
+      onError: (err) =>
+        log.error({ code: errorCode(err, 'EDGEGW_E_QUEUE_WRITE'), err: errorText(err) }, 'commit failed'),
     });
 
     const source = new QueueRecordSource(
       queue,
-      (rec) => sealer.open(rec),
-      () => model.quarantined(1),
+      (rec) => keyring.open(rec, queue.sealedBy(rec.seq)),
+      () => undefined,
     );
     uplink = new Uplink({
       gatewayId: site.gateway.id,
@@ -114,7 +119,6 @@ export class Daemon {
       source,
       log: log.child({ stage: 'uplink' }),
       clock: this.clock,
-      onDelivered: (_seqs, readings) => model.delivered(readings),
       onMessage: () => model.message(),
     });
 
@@ -161,6 +165,12 @@ export class Daemon {
     log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
   }
 
+  private fatal(): void {
+    if (this.opts.onFatal !== undefined) return this.opts.onFatal();
+    process.exitCode = Exit.IOERR;
+    void this.stop().finally(() => process.exit(Exit.IOERR));
+  }
+
   /** Clean stop (DESIGN.md §2.7): polling ends, readings are committed, PUBACKs awaited briefly. */
   stop(): Promise<void> {
     this.stopping ??= this.stopStages();
@@ -195,7 +205,14 @@ export class Daemon {
   }
 }
 
+/** The stable code of an EdgegwError, else `fallback`. */
+function errorCode(err: unknown, fallback: string): string {
+  return err instanceof EdgegwError ? err.code : fallback;
+}
+
 export function errorText(err: unknown): string {
+  // Our own messages name seqs, files and counts, never values: more use than the bare code.
+  if (err instanceof EdgegwError) return err.message;
   if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
   return String(err);
 }

@@ -11,7 +11,13 @@ export const ErrorCodes = {
     'keygen cannot create the key file (missing folder or no permission); the message says what to fix.',
   EDGEGW_E_QUEUE_OPEN: 'The queue database cannot be opened (in use by a running daemon, or damaged).',
   EDGEGW_E_QUEUE_FULL: 'The queue reached queue.maxBytes; readings were dropped by the whenFull policy.',
+  EDGEGW_E_QUEUE_WRITE:
+    'A queue write failed (disk full, I/O error); the readings it held are counted as dropped and its seq is never reused.',
   EDGEGW_E_QUEUE_TAMPERED: 'A queue record failed authentication and was quarantined.',
+  EDGEGW_E_QUEUE_KEY:
+    'The queue was sealed with a key the configuration does not hold (queue.keyFile, queue.previousKeyFiles); nothing was changed.',
+  EDGEGW_E_QUEUE_DAMAGED:
+    'The queue database is damaged and does not open; nothing was changed. Stop the daemon and run `edgegw queue repair`.',
   EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
   EDGEGW_E_UPLINK_TLS:
     'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
@@ -39,6 +45,7 @@ export const Exit = {
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   CANTCREAT: 73,
+  IOERR: 74,
   NOPERM: 77,
   CONFIG: 78,
 } as const;

@@ -39,15 +39,24 @@ export interface Lifecycle {
   stop(): Promise<void>;
 }
 
-/** Injectable clock and timers, so time-dependent code is tested without waiting. */
+/**
+ * Injectable clock and timers, so time-dependent code is tested without waiting. Two times: the
+ * wall clock, which NTP (or a board booting without an RTC) may step by hours, is for timestamps
+ * only; anything scheduled or measured (grids, backoff, rate limits, uptime) uses `monotonic()`,
+ * so a step cannot freeze or flood it.
+ */
 export interface Clock {
+  /** Wall-clock ms since the epoch: for timestamps only. May step backwards or forwards. */
   now(): number;
+  /** Ms since an arbitrary origin; never steps, advances with the timers. For scheduling. */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
@@ -59,8 +68,12 @@ export const systemClock: Clock = {
 export interface RecordSource {
   /** Up to `limit` records with seq > afterSeq, oldest first (fewer, or none, if not there yet). */
   next(afterSeq: number, limit: number): Promise<OpenRecord[]>;
-  /** The broker acknowledged this record: delete it for good. */
-  ack(seq: number): Promise<void>;
+  /**
+   * The broker acknowledged this record: delete it for good. True when it was still queued (now
+   * delivered); false when it was gone already (dropped by the full policy while in flight,
+   * quarantined, or acknowledged before), so it is not counted delivered.
+   */
+  ack(seq: number): Promise<boolean>;
   /** Calls `listener` whenever new records were committed; returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
   /** The highest seq committed so far (0 when none); lets the uplink send live records before a backlog. */

@@ -7,7 +7,7 @@ import { VERSION } from '../version.js';
 import { runCommand } from './run.js';
 import { checkConfigCommand, keygenCommand } from './config-commands.js';
 import { sensorsReadCommand } from './sensors-read.js';
-import { queueCommand } from './queue-commands.js';
+import { queueCommand, queueRepairCommand } from './queue-commands.js';
 import { statusCommand } from './status-command.js';
 import { demoCommand } from './demo.js';
 
@@ -63,6 +63,11 @@ function buildProgram(): Command {
       .option('--json', 'one JSON document')
       .action((o: { config?: string; json?: boolean }) => queueCommand(verb, o));
   }
+  queue
+    .command('repair')
+    .description('recover a damaged queue: keep a copy, rebuild, keep every record that authenticates')
+    .addOption(config())
+    .action((o: { config?: string }) => queueRepairCommand(o));
   program
     .command('demo')
     .description('the demo site: simulated sensors, a Modbus TCP simulator, an embedded TLS broker')

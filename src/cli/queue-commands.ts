@@ -1,18 +1,32 @@
 import { SealedQueue } from '../queue/sealed-queue.js';
-import { Sealer } from '../seal/sealer.js';
-import { readQueueKey } from '../seal/keyfile.js';
+import { repairQueue } from '../queue/repair.js';
+import { Keyring } from '../seal/keyring.js';
 import { createLogger } from '../log.js';
 import { Exit } from '../errors.js';
+import type { SiteConfig } from '../config/schema.js';
+import type { QueueKeys } from '../queue/key-ranges.js';
 import { loadFromArg } from './config-arg.js';
 
-/** `edgegw queue inspect|verify`: offline figures; verify authenticates every record. */
+function queueKeys(keyring: Keyring): QueueKeys {
+  return { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) };
+}
+
+function loadKeys(site: SiteConfig): Promise<Keyring> {
+  return Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
+}
+
+/**
+ * `edgegw queue inspect|verify`: offline figures; verify authenticates every record. Both read a
+ * private copy of the queue (nothing is written to dataDir); inspect needs no key, verify refuses
+ * a key set that cannot open the queue, like `run`.
+ */
 export async function queueCommand(
   verb: 'inspect' | 'verify',
   o: { config?: string; json?: boolean },
 ): Promise<void> {
   const { config: site } = await loadFromArg(o.config);
   const log = createLogger({ level: 'warn', destination: process.stderr });
-  const sealer = verb === 'verify' ? await Sealer.create(await readQueueKey(site.queue.keyFile)) : null;
+  const keyring = verb === 'verify' ? await loadKeys(site) : null;
   const queue = new SealedQueue({
     dir: site.gateway.dataDir,
     maxBytes: site.queue.maxBytes,
@@ -22,6 +36,8 @@ export async function queueCommand(
       throw new Error('read-only');
     },
     log,
+    readOnly: true,
+    ...(keyring === null ? {} : { keys: queueKeys(keyring) }),
   });
   await queue.start();
   try {
@@ -34,9 +50,12 @@ export async function queueCommand(
       nextSeq: s.nextSeq,
       oldestTs: s.oldestTs,
       quarantined: s.quarantined,
+      totals: s.totals,
     };
     let tampered: number[] = [];
-    if (sealer !== null) tampered = (await queue.verify((rec) => sealer.open(rec))).tampered;
+    if (keyring !== null) {
+      tampered = (await queue.verify((rec) => keyring.open(rec, queue.sealedBy(rec.seq)))).tampered;
+    }
     if (o.json === true) {
       const doc = verb === 'verify' ? { ...figures, tampered } : figures;
       process.stdout.write(`${JSON.stringify(doc)}\n`);
@@ -46,6 +65,8 @@ export async function queueCommand(
         `records ${s.records}  readings ${s.readings}  bytes ${s.bytes}  seq ${s.firstSeq ?? '-'}..${s.nextSeq - 1}` +
           `  next ${s.nextSeq}  oldest ${age}  quarantined ${s.quarantined}\n`,
       );
+      for (const r of queue.keyRanges())
+        process.stdout.write(`key id ${r.id} sealed from seq ${r.fromSeq}\n`);
       if (verb === 'verify') {
         process.stdout.write(
           tampered.length === 0
@@ -58,4 +79,27 @@ export async function queueCommand(
   } finally {
     await queue.stop();
   }
+}
+
+/** `edgegw queue repair`: explicit recovery of a damaged queue (src/queue/repair.ts); prints what it did. */
+export async function queueRepairCommand(o: { config?: string }): Promise<void> {
+  const { config: site } = await loadFromArg(o.config);
+  const keyring = await loadKeys(site);
+  const r = await repairQueue(site.gateway.dataDir, queueKeys(keyring));
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`copy of the files before repair: ${r.backup}`);
+  out(
+    r.rebuilt
+      ? `LevelDB rebuilt the database from its remaining tables and logs (damage: ${r.damage ?? 'unknown'})`
+      : 'the database opened and read as it was; no LevelDB repair was needed',
+  );
+  const range = r.firstSeq === null ? '' : ` (seq ${r.firstSeq}..${r.lastSeq})`;
+  out(`kept ${r.kept} records, ${r.keptReadings} readings${range}: every one authenticates`);
+  if (r.quarantined.length > 0) {
+    out(
+      `quarantined ${r.quarantined.length} record(s) that fail authentication: seq ${r.quarantined.join(', ')}`,
+    );
+  }
+  for (const k of r.keys) out(`key id ${k.id} sealed from seq ${k.fromSeq}`);
+  out(`next seq ${r.nextSeq} (past every seq seen: none is reused)`);
 }

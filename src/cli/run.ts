@@ -2,6 +2,7 @@ import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { loadFromArg } from './config-arg.js';
+import { installSignalHandlers } from './signals.js';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 
@@ -20,25 +21,31 @@ export function logWarnings(loaded: LoadedConfig, log: Logger): void {
   }
 }
 
-/** Starts the daemon, then stops it cleanly on the first SIGTERM/SIGINT; a second one forces exit. */
+/**
+ * Starts the daemon, then stops it cleanly on the first stop signal (SIGTERM, SIGINT, …; see
+ * signals.ts); a second one forces exit. SIGHUP calls `reload`; no signal bypasses the clean stop.
+ */
 export async function runUntilSignal(
   daemon: Daemon,
   log: Logger,
   extraStop?: () => Promise<void>,
+  reload: (sig: NodeJS.Signals) => void = (sig) => reloadNotSupported(log, sig),
 ): Promise<void> {
   let signalled: (sig: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
   let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    count++;
-    if (count > 1) {
-      log.warn({ signal: sig }, 'second signal: exiting without a clean stop');
-      process.exit(Exit.SOFTWARE);
-    }
-    signalled(sig);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const uninstall = installSignalHandlers({
+    stop: (sig) => {
+      count++;
+      if (count > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting without a clean stop');
+        process.exit(Exit.SOFTWARE);
+      }
+      signalled(sig);
+    },
+    reload,
+    ignore: (sig) => log.warn({ signal: sig }, `${sig} ignored: edgegw uses no such signal`),
+  });
   try {
     try {
       await daemon.start();
@@ -53,7 +60,11 @@ export async function runUntilSignal(
     await extraStop?.();
     await daemon.stop();
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    uninstall();
   }
+}
+
+/** SIGHUP until `edgegw reload` exists: keep running on the configuration already loaded. */
+function reloadNotSupported(log: Logger, sig: NodeJS.Signals): void {
+  log.warn({ signal: sig }, `${sig}: reloading the configuration is not supported yet; still running`);
 }

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { SiteSchema } from './schema.js';
-import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { DURATION_PATTERN, SIZE_PATTERN, rangeOf } from './units.js';
 
 const ROOT = new URL('../../../', import.meta.url);
 export const SCHEMA_FILE = fileURLToPath(new URL('config/site.schema.json', ROOT));
@@ -50,14 +50,17 @@ function typeOf(s: TSchema): string {
       return consts.map((c) => `\`${typeof c === 'string' ? c : JSON.stringify(c)}\``).join(' \\| ');
     return anyOf.map(typeOf).join(' \\| ');
   }
-  if (s.pattern === DURATION_PATTERN) return 'duration';
-  if (s.pattern === SIZE_PATTERN) return 'size';
+  const range = rangeOf(s);
+  const within = range ? ` ${range[0]}..${range[1]}` : '';
+  if (s.pattern === DURATION_PATTERN) return `duration${within}`;
+  if (s.pattern === SIZE_PATTERN) return `size${within}`;
   const type = s.type as string | undefined;
   if ((type === 'integer' || type === 'number') && (s.minimum !== undefined || s.maximum !== undefined)) {
     const lo = (s.minimum ?? s.exclusiveMinimum ?? '') as number | string;
     const hi = (s.maximum ?? '') as number | string;
     return `${type} ${lo}..${hi}`;
   }
+  if (type === 'string' && typeof s.maxLength === 'number') return `string ≤ ${s.maxLength} chars`;
   if (type === 'object' && s.patternProperties) return 'mapping of name → object';
   if (type === 'array') return 'list';
   return type ?? 'any';
@@ -104,8 +107,10 @@ export function renderConfigReference(): string {
   const top: Row[] = [];
   walk(rest, SiteSchema.required ?? [], '', top);
   const out = [
-    'Durations are written like `250ms`, `1s`, `2m`, `1h`; sizes like `512KiB`, `256MiB`. Relative paths',
-    "resolve against the config file's folder.",
+    'Durations are written like `250ms`, `1s`, `2m`, `1h`; sizes like `512KiB`, `256MiB`. Each has the',
+    'range its Type column shows (`check-config` refuses a value outside it). Relative paths',
+    "resolve against the config file's folder. Paths, names and other strings are bounded in length;",
+    'a value that looks like key material (a PEM block, a base64 or hex key) is refused and never printed.',
     '',
     table(top),
     '',

@@ -2,6 +2,7 @@
 
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
+import { looksLikeKeyMaterial } from './secrets.js';
 
 export type KeyPath = readonly (string | number)[];
 
@@ -35,8 +36,16 @@ export class ConfigError extends EdgegwError {
 
 export function formatPath(path: KeyPath): string {
   let out = '';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  for (const seg of path) {
+    out += typeof seg === 'number' ? `[${seg}]` : out === '' ? name(seg) : `.${name(seg)}`;
+  }
   return out === '' ? '(root)' : out;
+}
+
+/** A key as written, unless it is key material pasted as a key (never repeated) or very long. */
+function name(seg: string): string {
+  if (looksLikeKeyMaterial(seg)) return '<key material>';
+  return seg.length > 64 ? `${seg.slice(0, 61)}…` : seg;
 }
 
 interface Located {

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { LineCounter, isSeq, parseDocument, type Document } from 'yaml';
+import { LineCounter, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
@@ -63,7 +63,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
 
   applyOverrides(doc, opts.overrides ?? {});
-  const site = checkStructure(doc.toJS({ maxAliasCount: 100 }), issues);
+  const site = checkStructure(toPlain(doc, issues), issues);
   checkRules(site, issues);
   const profile = await loadSiteProfile(site, opts.profilesDir ?? DEFAULT_PROFILES_DIR, issues);
   resolveProfileNames(site, profile, issues);
@@ -80,6 +80,54 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   }
   return { file: abs, config: deepFreeze(decoded), profile, warnings: sorted(issues.warnings) };
 }
+
+/**
+ * The document as plain data. Aliases may expand to at most MAX_ALIAS_COUNT nodes in all: a
+ * "billion laughs" document (aliases of aliases of lists) would take gigabytes to expand, and the
+ * `yaml` package's guard throws a ReferenceError that is no config error unless it is made one here.
+ */
+function toPlain(doc: Document, issues: IssueList): unknown {
+  // An alias inside its own anchor (`x: &a [*a]`) makes a cycle that every later step would recurse
+  // into until the stack overflows; refuse it like a bomb.
+  let cycle: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      const target = node.resolve(doc);
+      const [from, to] = target?.range ?? [];
+      const at = node.range?.[0];
+      if (from !== undefined && to !== undefined && at !== undefined && at >= from && at < to) {
+        cycle = at;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (cycle !== undefined) {
+    issues.errorAtOffset(cycle, '(yaml)', 'this alias refers to the node that contains it: a cycle');
+    throw new ConfigError(issues.errors);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    let at: number | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        at = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    issues.errorAtOffset(
+      at ?? 0,
+      '(yaml)',
+      `aliases here expand past ${MAX_ALIAS_COUNT} nodes (a YAML alias bomb?); write the values out`,
+    );
+    throw new ConfigError(issues.errors);
+  }
+}
+
+/** Enough for anchors shared by a few dozen sensors; far below what hurts. */
+const MAX_ALIAS_COUNT = 100;
 
 function applyOverrides(doc: Document, overrides: Record<string, unknown>): void {
   for (const [dotted, value] of Object.entries(overrides)) {

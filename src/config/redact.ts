@@ -5,7 +5,7 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { Document, isScalar } from 'yaml';
+import { Document, isScalar, isSeq } from 'yaml';
 import { SiteSchema } from './schema.js';
 import type { LoadedConfig } from './load.js';
 
@@ -22,9 +22,9 @@ export function secretPaths(schema: TSchema = SiteSchema, prefix: string[] = [])
   return out;
 }
 
-/** `scheme://user:pass@host` → `scheme://***@host`, anywhere in a string. */
+/** `scheme://user:pass@host` (or `scheme:user:pass@host`, no //) → `scheme://***@host`, anywhere. */
 export function maskUserinfo(text: string): string {
-  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#@\s]*@/g, '$1***@');
+  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?)[^/?#@\s]*@/g, '$1***@');
 }
 
 function maskStrings(v: unknown): unknown {
@@ -44,6 +44,8 @@ export function renderResolvedConfig(loaded: LoadedConfig): string {
   for (const path of secretPaths()) {
     const node = doc.getIn(path, true);
     if (isScalar(node)) node.comment = SECRET_NOTE;
+    // A list of key files (queue.previousKeyFiles): each item is a secret file.
+    if (isSeq(node)) for (const item of node.items) if (isScalar(item)) item.comment = SECRET_NOTE;
   }
   return doc.toString({ lineWidth: 0 });
 }

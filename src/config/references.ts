@@ -7,6 +7,7 @@ import { EdgegwError } from '../errors.js';
 import { listProfiles, loadProfile, type BoardProfile } from './profile.js';
 import { didYouMean } from './suggest.js';
 import { isObj, show, type Obj } from './structure.js';
+import { KEY_MATERIAL_MESSAGE, hasPemBlock, looksLikeKeyMaterial } from './secrets.js';
 import type { IssueList, KeyPath } from './issues.js';
 
 /** Loads gateway.profile, if set; an unknown or broken profile is an error at its line. */
@@ -100,11 +101,24 @@ const PATH_KEYS: readonly KeyPath[] = [
   ['status', 'socket'],
 ];
 
+/** Lists of files: each item must exist and be readable, like a FILE_KEYS key. */
+const FILE_LIST_KEYS: readonly KeyPath[] = [['queue', 'previousKeyFiles']];
+
+function listItems(site: Obj, path: KeyPath): KeyPath[] {
+  let cur: unknown = site;
+  for (const seg of path) cur = isObj(cur) ? cur[String(seg)] : undefined;
+  return Array.isArray(cur) ? cur.map((_, i) => [...path, i]) : [];
+}
+
 function slot(site: Obj, path: KeyPath): { parent: Obj; key: string } | undefined {
   let cur: unknown = site;
-  for (const seg of path.slice(0, -1)) cur = isObj(cur) ? cur[String(seg)] : undefined;
+  for (const seg of path.slice(0, -1)) {
+    cur = isObj(cur) || Array.isArray(cur) ? (cur as Record<string, unknown>)[String(seg)] : undefined;
+  }
   const key = String(path.at(-1));
-  return isObj(cur) && typeof cur[key] === 'string' ? { parent: cur, key } : undefined;
+  // An array holding the file (a FILE_LIST_KEYS item) is written through like an object.
+  const parent = isObj(cur) || Array.isArray(cur) ? (cur as Obj) : undefined;
+  return parent !== undefined && typeof parent[key] === 'string' ? { parent, key } : undefined;
 }
 
 /** Makes relative paths absolute (against `dir`, the config file's folder) and checks named files. */
@@ -114,15 +128,21 @@ export async function resolvePaths(site: unknown, dir: string, issues: IssueList
     const s = slot(site, path);
     if (s) s.parent[s.key] = resolve(dir, s.parent[s.key] as string);
   }
+  const files = [...FILE_KEYS, ...FILE_LIST_KEYS.flatMap((p) => listItems(site, p))];
   await Promise.all(
-    FILE_KEYS.map(async (path) => {
+    files.map(async (path) => {
       const s = slot(site, path);
       if (!s) return;
       const written = s.parent[s.key] as string;
+      // A pasted PEM is reported by rules.ts (checkNoPem); the path below would repeat it.
+      if (hasPemBlock(written)) return;
       const abs = isAbsolute(written) ? written : resolve(dir, written);
       s.parent[s.key] = abs;
       const problem = await fileProblem(abs);
-      if (problem) issues.error(path, `${abs}: ${problem}`);
+      if (problem === undefined) return;
+      // A missing "file" named like base64 or hex is a pasted key: the path would repeat it.
+      if (looksLikeKeyMaterial(written)) return issues.error(path, KEY_MATERIAL_MESSAGE);
+      issues.error(path, `${abs}: ${problem}`);
     }),
   );
 }

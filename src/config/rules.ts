@@ -5,6 +5,7 @@
 import { parseDuration, parseSize } from './units.js';
 import { didYouMean } from './suggest.js';
 import { isObj, show, type Obj } from './structure.js';
+import { KEY_MATERIAL_MESSAGE, hasPemBlock } from './secrets.js';
 import type { IssueList } from './issues.js';
 import { REGISTER_WIDTH } from './data-types.js';
 
@@ -34,12 +35,28 @@ export const WIRE_MESSAGE_OVERHEAD = 512;
 
 const REGISTERS: Readonly<Record<string, number>> = REGISTER_WIDTH;
 
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/;
+// An e-mail address is looked for only at each `@`: one local-part character before it, then a
+// domain matched from just after it with bounded labels (RFC 1035: ≤ 63), so the whole search is
+// linear in the text. The unbounded `[…]+@[…]+(\.[…]+)+` it replaces rescanned the rest of the text
+// from every start position, and took 10 s on a 100 KB value.
+const EMAIL_LOCAL = /[A-Za-z0-9._%+-]/;
+const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/y;
+
+function hasEmail(text: string): boolean {
+  for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {
+    if (at === 0 || !EMAIL_LOCAL.test(text[at - 1] ?? '')) continue;
+    EMAIL_DOMAIN.lastIndex = at + 1;
+    if (EMAIL_DOMAIN.test(text)) return true;
+  }
+  return false;
+}
+
 // Nine or more digits, optionally led by + and split by spaces, dots or dashes: a phone number.
 const PHONE = /(^|[^0-9])\+?[0-9](?:[ .-]?[0-9]){8,14}($|[^0-9])/;
 
-function personalData(text: string): string | undefined {
-  if (EMAIL.test(text)) return 'an e-mail address';
+/** The kind of personal data `text` seems to hold, if any; linear in its length. */
+export function personalData(text: string): string | undefined {
+  if (hasEmail(text)) return 'an e-mail address';
   if (PHONE.test(text)) return 'a phone number';
   return undefined;
 }
@@ -57,6 +74,7 @@ function warnPersonal(issues: IssueList, path: (string | number)[], text: string
 
 export function checkRules(site: unknown, issues: IssueList): void {
   if (!isObj(site)) return;
+  checkNoPem(site, [], issues);
   const gatewayId = str(obj(site.gateway).id);
   warnPersonal(issues, ['gateway', 'id'], gatewayId, 'gateway id');
   checkUplink(obj(site.uplink), gatewayId, issues);
@@ -94,14 +112,7 @@ function checkUplink(up: Obj, gatewayId: string | undefined, issues: IssueList):
     warnPersonal(issues, ['uplink', 'topic'], topic, 'topic');
   }
 
-  const keepalive = ms(up.keepalive);
-  if (keepalive !== undefined && (keepalive < 30_000 || keepalive > 1_200_000)) {
-    issues.error(
-      ['uplink', 'keepalive'],
-      `${show(up.keepalive)} is outside 30s..20m, the keep-alive range IoT Core accepts`,
-    );
-  }
-
+  // keepalive's 30s..20m (IoT Core) is a schema range, checked with every other range.
   const backoff = obj(up.backoff);
   const min = ms(backoff.min);
   const max = ms(backoff.max);
@@ -109,40 +120,52 @@ function checkUplink(up: Obj, gatewayId: string | undefined, issues: IssueList):
     const at = issues.written(['uplink', 'backoff', 'min']) ? 'min' : 'max';
     issues.error(
       ['uplink', 'backoff', at],
-      `backoff.min (${String(backoff.min)}) is larger than backoff.max (${String(backoff.max)})`,
+      `backoff.min (${String(backoff.min)}) is larger than backoff.max (${String(backoff.max)}): ` +
+        'the first reconnect delay must not exceed the largest',
     );
   }
 }
 
+/**
+ * The URL is never quoted: it is where a password would be. Any `@` (also `%40`) means userinfo,
+ * however it is written — `mqtts://u:p@h`, `mqtts:u:p@h` (no //), percent-encoded — and WHATWG URL
+ * parsing would read some of those forms as a path, not as userinfo.
+ */
 function checkUrl(url: string, issues: IssueList): void {
   const path = ['uplink', 'url'];
-  // Look for userinfo before parsing, so a password is never echoed, even from an unparsable URL.
-  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
-  if (authority.includes('@')) {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]{0,15}):/.exec(url)?.[1];
+  const other = scheme !== undefined && scheme.toLowerCase() !== 'mqtts';
+  if (url.includes('@') || /%40/i.test(url)) {
     issues.error(
       path,
       'the URL carries user:password@; remove it: IoT Core authenticates the gateway by its client certificate',
     );
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
-    if (scheme !== undefined && scheme.toLowerCase() !== 'mqtts') {
-      issues.error(path, `the URL uses ${scheme}; only mqtts:// (MQTT over TLS) is allowed`);
-    }
+    if (other) issues.error(path, `the URL uses ${scheme}; only mqtts:// (MQTT over TLS) is allowed`);
     return;
   }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    issues.error(path, `${show(url)} is not a URL; write mqtts://HOST:PORT`);
+    issues.error(path, 'the value is not a URL; write mqtts://HOST:PORT');
     return;
   }
   if (u.protocol !== 'mqtts:') {
-    issues.error(
-      path,
-      `${show(url)} uses ${u.protocol.replace(/:$/, '')}; only mqtts:// (MQTT over TLS) is allowed`,
-    );
-  } else if (u.hostname === '') {
-    issues.error(path, `${show(url)} has no host; write mqtts://HOST:PORT`);
+    const used = other ? scheme : u.protocol.replace(/:$/, '');
+    issues.error(path, `the URL uses ${used}; only mqtts:// (MQTT over TLS) is allowed`);
+  } else if (!url.slice(scheme?.length ?? 0).startsWith('://') || u.hostname === '') {
+    issues.error(path, 'the URL has no host; write mqtts://HOST:PORT');
+  }
+}
+
+/** No value may hold a PEM block: certificates and keys are named by path, never inlined. */
+function checkNoPem(v: unknown, path: (string | number)[], issues: IssueList): void {
+  if (typeof v === 'string') {
+    if (hasPemBlock(v)) issues.error(path, KEY_MATERIAL_MESSAGE);
+  } else if (Array.isArray(v)) {
+    v.forEach((x, i) => checkNoPem(x, [...path, i], issues));
+  } else if (isObj(v)) {
+    for (const [k, x] of Object.entries(v)) checkNoPem(x, [...path, k], issues);
   }
 }
 
@@ -197,6 +220,10 @@ function checkSensors(sensors: unknown[], busNames: string[], issues: IssueList)
       warnPersonal(issues, ['sensors', i, 'id'], id, 'sensor id');
     }
     if ('bus' in raw && !('gpio' in raw) && !('sim' in raw)) checkModbus(raw, i, busNames, issues);
+    const sim = obj(raw.sim);
+    if (typeof sim.min === 'number' && typeof sim.max === 'number' && sim.min > sim.max) {
+      issues.error(['sensors', i, 'sim', 'min'], `sim.min (${sim.min}) is larger than sim.max (${sim.max})`);
+    }
   });
 }
 

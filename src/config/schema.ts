@@ -5,6 +5,7 @@
 import { Type, type StaticDecode, type StaticEncode } from '@sinclair/typebox';
 import {
   DURATION_PATTERN,
+  type Range,
   SIZE_PATTERN,
   formatDuration,
   formatSize,
@@ -12,17 +13,43 @@ import {
   parseSize,
 } from './units.js';
 
-const Duration = (def: string | undefined, description: string) =>
+/**
+ * A duration with its allowed range, written like the value (`['10ms', '24h']`). Every duration has
+ * one: 0ms spins a timer, and anything past 2^31 ms overflows Node's timers (they fire at once).
+ * The range is the custom keyword `range`, checked by ranges.ts and shown in the README reference.
+ */
+const Duration = (def: string | undefined, description: string, range: Range) =>
   Type.Transform(
-    Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) }),
+    Type.String({
+      pattern: DURATION_PATTERN,
+      description,
+      range,
+      ...(def === undefined ? {} : { default: def }),
+    }),
   )
     .Decode((s) => parseDuration(s))
     .Encode((ms) => formatDuration(ms));
 
-const Size = (def: string, description: string) =>
-  Type.Transform(Type.String({ pattern: SIZE_PATTERN, description, default: def }))
+/** A size; its range (`['1KiB', '128KiB']`) works as for durations. */
+const Size = (def: string, description: string, range?: Range) =>
+  Type.Transform(
+    Type.String({
+      pattern: SIZE_PATTERN,
+      description,
+      default: def,
+      ...(range === undefined ? {} : { range }),
+    }),
+  )
     .Decode((s) => parseSize(s))
     .Encode((b) => formatSize(b));
+
+/** A file or folder path: bounded like PATH_MAX, so no value is ever megabytes long. */
+const Path = (opts: Parameters<typeof Type.String>[0]) =>
+  Type.String({ minLength: 1, maxLength: 4096, ...opts });
+
+/** Free text (names, units, hosts): short, so every check on it stays cheap. */
+const Text = (maxLength: number, opts: Parameters<typeof Type.String>[0]) =>
+  Type.String({ maxLength, ...opts });
 
 const Strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string, extra = {}) =>
   Type.Object(props, { additionalProperties: false, description, ...extra });
@@ -35,18 +62,23 @@ const Gateway = Strict(
   {
     id: Type.String({ pattern: ID_PATTERN, description: 'Gateway id; also the MQTT client id.' }),
     profile: Type.Optional(
-      Type.String({ description: 'Board profile: hw-profiles/<name>.yaml (pin and serial-port names).' }),
+      Text(64, { description: 'Board profile: hw-profiles/<name>.yaml (pin and serial-port names).' }),
     ),
-    dataDir: Type.String({ default: '/var/lib/edgegw', description: 'Folder of the queue database.' }),
+    dataDir: Path({ default: '/var/lib/edgegw', description: 'Folder of the queue database.' }),
   },
   'The gateway itself.',
 );
 
 const Limits = Strict(
   {
-    publishesPerSecond: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Publish rate cap.' }),
-    bytesPerSecond: Size('512KiB', 'Payload byte rate cap.'),
-    maxPayloadBytes: Size('128KiB', 'Largest MQTT payload.'),
+    publishesPerSecond: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 100_000,
+      default: 100,
+      description: 'Publish rate cap.',
+    }),
+    bytesPerSecond: Size('512KiB', 'Payload byte rate cap.', ['1KiB', '1GiB']),
+    maxPayloadBytes: Size('128KiB', 'Largest MQTT payload (IoT Core allows 128 KiB).', ['1KiB', '128KiB']),
     inflight: Type.Integer({
       minimum: 1,
       maximum: 100,
@@ -60,48 +92,31 @@ const Limits = Strict(
 
 const Backoff = Strict(
   {
-    min: Duration('1s', 'First reconnect delay.'),
-    max: Duration('2m', 'Largest reconnect delay.'),
+    // At least 100ms: IoT Core takes at most one CONNECT per second per client id.
+    min: Duration('1s', 'First reconnect delay; at most backoff.max.', ['100ms', '10m']),
+    max: Duration('2m', 'Largest reconnect delay.', ['100ms', '1h']),
   },
   'Reconnect backoff: exponential with full jitter.',
   { default: {} },
 );
 
-/** uplink.ackTimeout's allowed range in ms (1s..10m): 0 would stall-detect every publish, past 2^31 ms timers overflow. */
-export const ACK_TIMEOUT_RANGE_MS = { min: 1_000, max: 600_000 } as const;
-
-// A duration with its own range, kept local to this key: the range is the `range` keyword (as the
-// value is written), and decoding refuses a value outside it.
-const AckTimeout = Type.Transform(
-  Type.String({
-    pattern: DURATION_PATTERN,
-    default: '20s',
-    range: ['1s', '10m'],
-    description: 'Longest wait for a PUBACK; then the uplink reconnects and resends (1s..10m).',
-  }),
-)
-  .Decode((s) => {
-    const ms = parseDuration(s);
-    if (ms < ACK_TIMEOUT_RANGE_MS.min || ms > ACK_TIMEOUT_RANGE_MS.max) {
-      throw new RangeError(`uplink.ackTimeout ${s} is outside 1s..10m`);
-    }
-    return ms;
-  })
-  .Encode((ms) => formatDuration(ms));
-
 const Uplink = Strict(
   {
-    url: Type.String({ description: 'mqtts://host:port of the broker; no user:pass@.' }),
-    alpn: Type.Optional(Type.String({ description: 'ALPN protocol, e.g. x-amzn-mqtt-ca on port 443.' })),
-    ca: Type.String({ description: 'CA bundle that signs the broker certificate (PEM).' }),
-    cert: Type.String({ description: 'Device certificate (PEM).' }),
-    key: Type.String({ description: 'Device private key (PEM); mode 0600 or 0400.', secret: true }),
-    topic: Type.String({
+    url: Text(2048, { description: 'mqtts://host:port of the broker; no user:pass@.' }),
+    alpn: Type.Optional(Text(255, { description: 'ALPN protocol, e.g. x-amzn-mqtt-ca on port 443.' })),
+    ca: Path({ description: 'Path of the CA bundle that signs the broker certificate (PEM).' }),
+    cert: Path({ description: 'Path of the device certificate (PEM).' }),
+    key: Path({ description: 'Path of the device private key (PEM); mode 0600 or 0400.', secret: true }),
+    topic: Text(1024, {
       default: 'dt/edgegw/{gateway}/telemetry',
       description: 'Topic; {gateway} is replaced by gateway.id.',
     }),
-    keepalive: Duration('60s', 'MQTT keep-alive (30s..20m for IoT Core).'),
-    ackTimeout: AckTimeout,
+    keepalive: Duration('60s', 'MQTT keep-alive (IoT Core accepts 30s..20m).', ['30s', '20m']),
+    ackTimeout: Duration(
+      '20s',
+      'Longest wait for a PUBACK; then the uplink reconnects and resends what was unacknowledged.',
+      ['1s', '10m'],
+    ),
     limits: Limits,
     backoff: Backoff,
   },
@@ -110,8 +125,27 @@ const Uplink = Strict(
 
 const Queue = Strict(
   {
-    keyFile: Type.String({ description: 'Queue key from `edgegw keygen`; mode 0600 or 0400.', secret: true }),
-    maxBytes: Size('256MiB', 'Largest queue size on disk.'),
+    keyFile: Path({
+      description: 'Path of the queue key from `edgegw keygen`; mode 0600 or 0400.',
+      secret: true,
+    }),
+    previousKeyFiles: Type.Array(Path({}), {
+      default: [],
+      maxItems: 16,
+      description:
+        'Older queue keys after a rotation: they only open records sealed before it, until those are drained; mode 0600 or 0400.',
+      secret: true,
+    }),
+    maxBytes: Size(
+      '256MiB',
+      'Largest size of the queue on disk, all its files counted (log, tables, tombstones).',
+      ['1MiB', '1024GiB'],
+    ),
+    minFreeBytes: Size(
+      '64MiB',
+      'Free space the queue leaves on the filesystem (whenFull applies before); at most 1/8 of the filesystem is kept.',
+      ['0B', '1024GiB'],
+    ),
     whenFull: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
       default: 'drop-oldest',
       description: 'What to drop when the queue is full.',
@@ -120,7 +154,7 @@ const Queue = Strict(
       default: 'fsync',
       description: 'fsync: each commit survives power loss.',
     }),
-    flush: Duration('200ms', 'Group-commit interval.'),
+    flush: Duration('200ms', 'Group-commit interval.', ['10ms', '10s']),
     maxRecordReadings: Type.Integer({
       minimum: 1,
       maximum: 100_000,
@@ -133,7 +167,7 @@ const Queue = Strict(
 
 const Rtu = Strict(
   {
-    port: Type.String({ description: 'Serial device or a board-profile alias such as serial0.' }),
+    port: Path({ description: 'Serial device or a board-profile alias such as serial0.' }),
     baudRate: Type.Integer({ minimum: 300, maximum: 921600, default: 9600, description: 'Baud rate.' }),
     parity: Type.Union([Type.Literal('none'), Type.Literal('even'), Type.Literal('odd')], {
       default: 'none',
@@ -147,7 +181,7 @@ const Rtu = Strict(
 
 const Tcp = Strict(
   {
-    host: Type.String({ description: 'Host name or address of the Modbus TCP device.' }),
+    host: Text(253, { minLength: 1, description: 'Host name or address of the Modbus TCP device.' }),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'TCP port.' }),
   },
   'Modbus TCP.',
@@ -157,9 +191,9 @@ const Bus = Strict(
   {
     rtu: Type.Optional(Rtu),
     tcp: Type.Optional(Tcp),
-    timeout: Duration('1s', 'Response timeout per request.'),
+    timeout: Duration('1s', 'Response timeout per request.', ['10ms', '60s']),
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries per request.' }),
-    interFrameDelay: Duration('5ms', 'Silence between requests on the bus.'),
+    interFrameDelay: Duration('5ms', 'Silence between requests on the bus.', ['0ms', '1s']),
     maxGap: Type.Integer({
       minimum: 0,
       maximum: 124,
@@ -191,9 +225,12 @@ const DataType = Type.Union(
 const Order = (d: string) =>
   Type.Union([Type.Literal('big'), Type.Literal('little')], { default: 'big', description: d });
 
+/** Poll periods: below 10ms a poll cannot finish before the next; a day is the longest useful. */
+const EVERY: Range = ['10ms', '24h'];
+
 const common = {
   id: Type.String({ pattern: SENSOR_ID_PATTERN, description: 'Sensor id, unique in the site.' }),
-  unit: Type.Optional(Type.String({ description: 'Engineering unit, for display (e.g. degC).' })),
+  unit: Type.Optional(Text(32, { description: 'Engineering unit, for display (e.g. degC).' })),
   decimals: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 12, description: 'Round the value to this many decimals.' }),
   ),
@@ -202,7 +239,7 @@ const common = {
 export const ModbusSensor = Strict(
   {
     ...common,
-    bus: Type.String({ description: 'Name of a bus in `buses`.' }),
+    bus: Text(64, { description: 'Name of a bus in `buses`.' }),
     unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Modbus unit (slave) id.' }),
     table: Table,
     address: Type.Integer({ minimum: 0, maximum: 65535, description: 'Zero-based protocol address.' }),
@@ -211,7 +248,7 @@ export const ModbusSensor = Strict(
     byteOrder: Order('big: high byte first in each register.'),
     scale: Type.Number({ default: 1, description: 'value = raw * scale + offset' }),
     offset: Type.Number({ default: 0, description: 'value = raw * scale + offset' }),
-    every: Duration('1s', 'Poll period.'),
+    every: Duration('1s', 'Poll period.', EVERY),
   },
   'A Modbus register or bit.',
 );
@@ -221,14 +258,14 @@ export const GpioSensor = Strict(
     ...common,
     gpio: Strict(
       {
-        pin: Type.Union([Type.String(), Type.Integer({ minimum: 0 })], {
+        pin: Type.Union([Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0, maximum: 65535 })], {
           description: 'Pin name from the board profile (GPIO17) or a sysfs GPIO number.',
         }),
         edge: Type.Union(
           [Type.Literal('rising'), Type.Literal('falling'), Type.Literal('both'), Type.Literal('none')],
           { default: 'both', description: 'Edges that produce readings or counts.' },
         ),
-        debounce: Duration('0ms', 'Ignore changes shorter than this.'),
+        debounce: Duration('0ms', 'Ignore changes shorter than this.', ['0ms', '10s']),
         activeLow: Type.Boolean({ default: false, description: 'Invert the pin value.' }),
         mode: Type.Union([Type.Literal('level'), Type.Literal('counter')], {
           default: 'level',
@@ -237,7 +274,7 @@ export const GpioSensor = Strict(
       },
       'A GPIO input.',
     ),
-    every: Type.Optional(Duration(undefined, 'counter: count interval; level: periodic re-read.')),
+    every: Type.Optional(Duration(undefined, 'counter: count interval; level: periodic re-read.', EVERY)),
   },
   'A GPIO input pin.',
 );
@@ -252,11 +289,11 @@ export const SimSensor = Strict(
         }),
         min: Type.Number({ default: 0, description: 'Lowest value.' }),
         max: Type.Number({ default: 100, description: 'Highest value.' }),
-        period: Duration('60s', 'Sine period.'),
+        period: Duration('60s', 'Sine period.', ['10ms', '168h']),
       },
       'A simulated signal.',
     ),
-    every: Duration('1s', 'Poll period.'),
+    every: Duration('1s', 'Poll period.', EVERY),
   },
   'A simulated sensor (demo, tests).',
 );
@@ -265,8 +302,8 @@ export const Sensor = Type.Union([ModbusSensor, GpioSensor, SimSensor]);
 
 const Status = Strict(
   {
-    socket: Type.String({ default: '/run/edgegw/status.sock', description: 'Control socket (mode 0660).' }),
-    metrics: Type.Optional(Type.String({ description: 'host:port of a Prometheus endpoint.' })),
+    socket: Path({ default: '/run/edgegw/status.sock', description: 'Control socket (mode 0660).' }),
+    metrics: Type.Optional(Text(300, { description: 'host:port of a Prometheus endpoint.' })),
   },
   'Status socket and metrics.',
   { default: {} },

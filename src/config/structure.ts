@@ -7,6 +7,8 @@ import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { GpioSensor, ID_PATTERN, ModbusSensor, SENSOR_ID_PATTERN, SimSensor, SiteSchema } from './schema.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
 import { didYouMean } from './suggest.js';
+import { checkRanges } from './ranges.js';
+import { looksLikeKeyMaterial } from './secrets.js';
 import type { IssueList, KeyPath } from './issues.js';
 
 /** SiteSchema with sensor items left open: they are checked by branch below. */
@@ -86,6 +88,7 @@ function report(schema: TSchema, value: unknown, prefix: KeyPath, issues: IssueL
     seen.add(e.path);
     toIssue(e, value, prefix, issues);
   }
+  checkRanges(schema, value, prefix, issues);
 }
 
 function segments(pointer: string, root: unknown): (string | number)[] {
@@ -104,11 +107,16 @@ function segments(pointer: string, root: unknown): (string | number)[] {
   return out;
 }
 
-/** A short description of a value for a message; never used for secret keys. */
+/**
+ * A short description of a value for a message; never used for secret keys. Every message that
+ * quotes a config value goes through here, so key material pasted anywhere is never repeated.
+ */
 export function show(v: unknown): string {
   if (v === null || v === undefined) return 'an empty value';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string' && looksLikeKeyMaterial(v))
+    return 'a value that looks like key material (not shown)';
   const s = typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? typeof v);
   return s.length > 60 ? `${s.slice(0, 57)}…"` : s;
 }
@@ -141,10 +149,23 @@ function toIssue(e: ValueError, root: unknown, prefix: KeyPath, issues: IssueLis
   }
   if (e.type === ValueErrorType.ObjectAdditionalProperties) {
     const known = Object.keys((e.schema as { properties?: object }).properties ?? {});
-    const hint = didYouMean(String(last), known);
+    const name = String(last);
+    if (looksLikeKeyMaterial(name) || name.length > 64) {
+      const what = looksLikeKeyMaterial(name)
+        ? 'that looks like key material'
+        : `of ${name.length} characters`;
+      return issues.error(path, `an unknown key ${what} (not shown); known keys: ${known.join(', ')}`, 'key');
+    }
+    const hint = didYouMean(name, known);
     const tail = hint ? `; did you mean \`${hint}\`?` : `; known keys: ${known.join(', ')}`;
-    return issues.error(path, `unknown key \`${String(last)}\`${tail}`, 'key');
+    return issues.error(path, `unknown key \`${name}\`${tail}`, 'key');
   }
+  if (e.type === ValueErrorType.StringMaxLength) {
+    const max = (e.schema as { maxLength?: number }).maxLength ?? 0;
+    const len = typeof e.value === 'string' ? e.value.length : 0;
+    return issues.error(path, `a value of ${len} characters is too long: at most ${max}`);
+  }
+  if (e.type === ValueErrorType.StringMinLength) return issues.error(path, 'must not be empty');
   if (e.type === ValueErrorType.StringPattern) {
     return issues.error(path, patternMessage((e.schema as { pattern?: string }).pattern, got));
   }

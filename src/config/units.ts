@@ -49,3 +49,12 @@ export function formatSize(bytes: number): string {
   }
   return `${bytes}B`;
 }
+
+/** The allowed [min, max] of a duration or size, as written in the config (`['10ms', '24h']`). */
+export type Range = readonly [min: string, max: string];
+
+/** The `range` keyword of a duration or size schema (schema.ts), if it has one. */
+export function rangeOf(schema: object): Range | undefined {
+  const r = (schema as { range?: unknown }).range;
+  return Array.isArray(r) && r.length === 2 ? (r as unknown as Range) : undefined;
+}

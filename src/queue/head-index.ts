@@ -48,6 +48,11 @@ export class HeadIndex {
     this.coveredTo = upTo;
   }
 
+  /** Seqs [from, to] hold no record (burned by a failed write): still contiguous after them. */
+  skip(from: number, to: number): void {
+    if (this.coveredTo === from - 1) this.coveredTo = to;
+  }
+
   find(seq: number): HeadEntry | undefined {
     let lo = this.head;
     let hi = this.entries.length - 1;

@@ -2,7 +2,8 @@
 // so records sort by seq and every seq up to 2^53 fits.
 //   0x00 seq  a record (the sealed value)
 //   0x01 ..   meta: next seq and the quarantined count (8-byte float64 values), and the stored
-//             figures (records, readings, record bytes, quarantine bytes: 4 float64 values)
+//             figures (records, readings, record bytes, quarantine bytes: 4 float64 values), and
+//             the lifetime totals (totals.ts: 8 float64 values)
 //   0x02 seq  a quarantined record
 
 import type { SealedRecord } from '../types.js';
@@ -13,6 +14,8 @@ export const KIND_QUARANTINE = 0x02;
 export const META_NEXT_SEQ = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 1);
 export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
 export const META_FIGURES = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 3);
+// 0x01..04 is META_KEYS (key-ranges.ts).
+export const META_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 5);
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
 

@@ -33,7 +33,7 @@ export class QueueRecordSource implements RecordSource {
     }
   }
 
-  ack(seq: number): Promise<void> {
+  ack(seq: number): Promise<boolean> {
     return this.queue.delete(seq);
   }
 

@@ -25,6 +25,11 @@ export class Tombstones {
     return this.pending.length;
   }
 
+  /** Deleted seqs not yet written (pending, or in a batch being written). */
+  pendingSeqs(): number[] {
+    return [...this.set];
+  }
+
   has(seq: number): boolean {
     return this.set.has(seq);
   }

@@ -10,7 +10,8 @@
 // Kinds: false, true (no payload); a decimal m / 10^e with m as uvarint and the sign in the kind,
 // which is exact for the shortest-decimal values sensors produce (21.6 → 216, two bytes);
 // float32 when the double is a float32 value; float64 otherwise. Round trip is exact (Object.is),
-// because the decoder performs the same division the encoder checked.
+// because the decoder performs the same division the encoder checked; the one exception is a value
+// that cannot be encoded (NaN, ±Infinity), which reads back as 0 with quality bad.
 //
 // `encodeReadings` prefixes count and t0 so a body can be decoded alone; the sealer keeps those
 // two in the plain record header instead (they are bound as associated data).
@@ -33,6 +34,23 @@ const MAX_TS = 2 ** 48;
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Readings the codec can carry: a timestamp that is not an integer ms in [0, 2^48) (a clock or
+ * driver bug) is rounded or clamped and its reading marked bad, so one reading can never fail the
+ * commit of a whole batch. Returns the same array when every reading is fine (the usual case).
+ */
+export function encodableReadings(readings: readonly Reading[]): readonly Reading[] {
+  if (readings.every((r) => Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS)) return readings;
+  return readings.map((r) => {
+    if (Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS) return r;
+    const rounded = Number.isFinite(r.ts) ? Math.round(r.ts) : 0;
+    const ts = Math.min(Math.max(rounded, 0), MAX_TS - 1);
+    // A fraction of a millisecond is only rounding; anything else means the time is not known.
+    const quality = ts === rounded && Number.isFinite(r.ts) ? r.quality : 'bad';
+    return { ...r, ts, quality };
+  });
+}
 
 /** The smallest t0 (base time) of a non-empty list of readings. */
 export function baseTime(readings: readonly Reading[]): number {
@@ -123,7 +141,14 @@ function writeNumber(
   v: number,
   q: number,
 ): void {
-  if (!Number.isFinite(v)) throw new RangeError(`reading of ${r.sensor}: value is not a finite number`);
+  if (!Number.isFinite(v)) {
+    // NaN/±Infinity cannot be carried (nor sent as JSON): it is written as value 0 with quality
+    // bad, the same as a driver's bad reading, instead of failing the whole record.
+    w.byte(KIND_DEC_POS | QUALITY_BITS.bad);
+    writeIndexAndTime(w, index, r, prevTs);
+    w.uvarint(0);
+    return;
+  }
   const dec = asDecimal(v);
   const f32 = Math.fround(v) === v && !Object.is(v, -0);
   if (dec !== null && (!f32 || uvarintLength(dec.m) <= 4)) {

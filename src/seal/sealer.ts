@@ -17,7 +17,7 @@ import sodium from 'libsodium-wrappers';
 import type { OpenRecord, Reading, SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
-import { baseTime, decodeBody, encodeBody } from './codec.js';
+import { baseTime, decodeBody, encodableReadings, encodeBody } from './codec.js';
 
 export const SEALED_FORMAT_VERSION = 1;
 const STORED_NONCE_BYTES = 8;
@@ -92,8 +92,9 @@ export class Sealer {
     return new Sealer(Uint8Array.from(key));
   }
 
-  seal(seq: number, readings: readonly Reading[]): SealedRecord {
-    if (readings.length === 0) throw new RangeError('a record holds at least one reading');
+  seal(seq: number, given: readonly Reading[]): SealedRecord {
+    if (given.length === 0) throw new RangeError('a record holds at least one reading');
+    const readings = encodableReadings(given);
     const t0 = baseTime(readings);
     const body = encodeBody(readings, t0);
 

@@ -2,6 +2,8 @@
 // from the grid (t0 + k * period), never from the previous callback, so delays do not add up to
 // drift. A tick that comes more than a period late (blocked event loop, or the previous async
 // tick still running) does not fire the missed slots in a burst: they are skipped and counted.
+// The grid runs on monotonic time: a wall-clock step (NTP, a board booting with an old time)
+// neither freezes it (step back) nor makes it report a day of skipped slots (step forward).
 
 import type { Clock } from '../types.js';
 
@@ -9,13 +11,16 @@ export interface FixedGridOptions {
   readonly clock: Clock;
   /** Grid spacing in ms (> 0). */
   readonly period: number;
-  /** Called at t0 + k * period with that scheduled time; a returned promise is awaited first. */
+  /**
+   * Called at t0 + k * period with that slot's wall-clock time (for timestamps); a returned
+   * promise is awaited first.
+   */
   readonly tick: (scheduledTs: number) => void | Promise<void>;
   /** Slots dropped because a tick came more than a period late. */
   readonly onSkip?: (skipped: number) => void;
   /** A tick threw or rejected; the grid keeps going. */
   readonly onError?: (err: unknown) => void;
-  /** First slot (ms, clock time); default: the time of start(). */
+  /** First slot (ms, on `clock.monotonic()`); default: the time of start(). */
   readonly t0?: number;
 }
 
@@ -41,7 +46,7 @@ export class FixedGrid {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.t0 = this.opts.t0 ?? this.opts.clock.now();
+    this.t0 = this.opts.t0 ?? this.opts.clock.monotonic();
     this.k = 0;
     this.schedule();
   }
@@ -62,7 +67,7 @@ export class FixedGrid {
 
   private schedule(): void {
     if (!this.running) return;
-    const delay = Math.max(0, this.slot(this.k) - this.opts.clock.now());
+    const delay = Math.max(0, this.slot(this.k) - this.opts.clock.monotonic());
     this.timer = this.opts.clock.setTimeout(() => this.fire(), delay);
   }
 
@@ -70,14 +75,18 @@ export class FixedGrid {
     this.timer = undefined;
     if (!this.running) return;
     const { period } = this.opts;
-    const late = this.opts.clock.now() - this.slot(this.k);
+    const { clock } = this.opts;
+    const mono = clock.monotonic();
+    const late = mono - this.slot(this.k);
     if (late > period) {
       // Jump to the latest slot that is already due; the ones before it are dropped.
       const skipped = Math.floor(late / period);
       this.k += skipped;
       this.report(() => this.opts.onSkip?.(skipped));
     }
-    const scheduled = this.slot(this.k);
+    // The slot as wall time: now, less how late this tick runs (a step moves timestamps only).
+    // Monotonic time has sub-ms precision; timestamps are integer ms.
+    const scheduled = Math.round(clock.now() - (mono - this.slot(this.k)));
     this.k += 1;
     let result: void | Promise<void>;
     try {

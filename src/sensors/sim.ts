@@ -5,7 +5,7 @@ import { isSimSensor, type SimSensorConfig } from '../config/schema.js';
 import type { Reading } from '../types.js';
 import { FixedGrid } from './schedule.js';
 import type { CommissionResult, SensorContext, SensorGroup } from './types.js';
-import { roundTo } from './value.js';
+import { BAD_VALUE, encodable, roundTo } from './value.js';
 
 export interface SimOptions {
   /** Uniform [0, 1) source for `random`; default Math.random. */
@@ -86,7 +86,12 @@ class SimGroup implements SensorGroup {
   }
 
   private sample(ts: number): Reading {
-    const value = simValue(this.sensor, ts, this.polls++, this.random);
+    const value = encodable(simValue(this.sensor, ts, this.polls++, this.random));
+    if (value === null) {
+      // e.g. min/max near ±1.8e308, whose span overflows: a bad reading, never a value JSON cannot hold.
+      this.ctx.observer.error(this.sensor.id, 'EDGEGW_E_SENSOR_READ', 'sim value is not a finite number');
+      return { sensor: this.sensor.id, ts, value: BAD_VALUE, quality: 'bad' };
+    }
     return { sensor: this.sensor.id, ts, value, quality: 'good' };
   }
 }

@@ -17,13 +17,28 @@ export function cleanDouble(x: number): number {
   return Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(15)) : x;
 }
 
+/**
+ * The value a reading may carry, or null when it has none: NaN and ±Infinity cannot be written on
+ * the wire (JSON, DESIGN.md §3) nor sealed, so a driver turns null into a `bad` reading of value 0
+ * (BAD_VALUE) at its source, and one broken sensor never fails a commit for the others.
+ */
+export function encodable(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+/** What a `bad` reading without a value carries: 0 (false for a bit), never an old value. */
+export const BAD_VALUE = 0;
+
 export interface ValueTransform {
   readonly scale: number;
   readonly offset: number;
   readonly decimals?: number | undefined;
 }
 
-/** value = raw * scale + offset, then rounded to `decimals` places when set. */
+/**
+ * value = raw * scale + offset, then rounded to `decimals` places when set. The result can be
+ * ±Infinity (a float64 near its limit times a scale): pass it through `encodable`.
+ */
 export function scaleValue(raw: number, t: ValueTransform, rawIsFloat32 = false): number {
   const base = rawIsFloat32 ? shortestFloat32(raw) : raw;
   const scaled = t.scale === 1 && t.offset === 0 ? base : cleanDouble(base * t.scale + t.offset);

@@ -33,7 +33,7 @@ export interface StatusCounters {
   committed: number;
   /** Readings whose record's PUBACK arrived. */
   delivered: number;
-  /** Readings dropped by the full-queue policy. */
+  /** Readings dropped: by the full-queue policy, or never kept (a failed queue write). */
   dropped: number;
   /** Records quarantined as tampered. */
   quarantined: number;
@@ -78,7 +78,23 @@ export interface StatusModelOptions {
   clock: Clock;
   uplink: () => UplinkStatus;
   queue: () => QueueStatus;
+  /**
+   * The queue's own figures since start (the queue owns them: sealed-queue.ts sinceStart()). When
+   * given, committed, delivered, dropped and quarantined come from here, never kept in parallel.
+   */
+  queueCounters?: () => QueueCounters;
   clockIssue?: () => string | null;
+}
+
+/** What the queue counted since start (readings, except quarantined: records). */
+export interface QueueCounters {
+  committedReadings: number;
+  deliveredReadings: number;
+  /** Committed readings dropped by the whenFull policy. */
+  droppedReadings: number;
+  /** Readings that were never kept (refused, or a failed write): dropped too, for the technician. */
+  lostReadings: number;
+  quarantinedRecords: number;
 }
 
 interface SensorState {
@@ -106,7 +122,7 @@ export class StatusModel implements SensorObserver {
 
   constructor(opts: StatusModelOptions) {
     this.opts = opts;
-    this.startedAt = opts.clock.now();
+    this.startedAt = opts.clock.monotonic();
   }
 
   /** Sensors that were never read still appear in the snapshot. */
@@ -162,7 +178,7 @@ export class StatusModel implements SensorObserver {
     return {
       gateway: this.opts.gateway,
       version: this.opts.version,
-      uptimeS: Math.max(0, Math.floor((this.opts.clock.now() - this.startedAt) / 1000)),
+      uptimeS: Math.max(0, Math.floor((this.opts.clock.monotonic() - this.startedAt) / 1000)),
       uplink: {
         state: u.state,
         broker: u.broker,
@@ -179,10 +195,22 @@ export class StatusModel implements SensorObserver {
         nextSeq: q.nextSeq,
         firstSeq: q.firstSeq ?? null,
       },
-      counters: { ...this.counters },
+      counters: this.countersNow(),
       sensors: [...this.sensors].map(([id, s]) => ({ id, ...s })),
       overruns: [...this.overruns].map(([scope, o]) => ({ scope, ...o })),
       clock: { ok: issue === null, issue },
+    };
+  }
+
+  private countersNow(): StatusCounters {
+    const q = this.opts.queueCounters?.();
+    if (q === undefined) return { ...this.counters };
+    return {
+      ...this.counters,
+      committed: q.committedReadings,
+      delivered: q.deliveredReadings,
+      dropped: q.droppedReadings + q.lostReadings,
+      quarantined: q.quarantinedRecords,
     };
   }
 

@@ -18,6 +18,19 @@ const IDLE_MS = 60_000;
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 const SOCKET_MODE = 0o660;
+/**
+ * Answers a connection may have waiting to be read: past this the server stops reading its
+ * requests until the client reads (backpressure), so a client that sends and never reads costs at
+ * most this plus one answer plus one read chunk, never memory that grows with its requests.
+ */
+const MAX_PENDING_BYTES = 64 * 1024;
+/** Connections at once; past it a stalled client makes room, else the newcomer is refused. */
+const MAX_CLIENTS = 16;
+
+interface Client {
+  /** Its answers are not being read: reading its requests is paused. */
+  stalled: boolean;
+}
 
 export interface StatusServerOptions {
   socketPath: string;
@@ -29,7 +42,8 @@ export class StatusServer implements Lifecycle {
   private readonly opts: StatusServerOptions;
   private server: Server | null = null;
   private inode: number | null = null;
-  private readonly clients = new Set<Socket>();
+  /** Insertion order: the oldest connection first. */
+  private readonly clients = new Map<Socket, Client>();
 
   constructor(opts: StatusServerOptions) {
     this.opts = opts;
@@ -65,7 +79,7 @@ export class StatusServer implements Lifecycle {
     this.server = null;
     if (server === null) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.clients) c.destroy();
+    for (const c of this.clients.keys()) c.destroy();
     await closed;
     // Unlink only our own socket, never one a later process put in its place.
     const st = await lstat(this.opts.socketPath).catch(() => null);
@@ -74,26 +88,67 @@ export class StatusServer implements Lifecycle {
     this.inode = null;
   }
 
+  /** Bytes of answers written but not yet taken by clients (bounded per connection). */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.clients.keys()) n += c.writableLength;
+    return n;
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
   private serve(socket: Socket): void {
-    this.clients.add(socket);
+    if (this.clients.size >= MAX_CLIENTS && !this.evictStalled()) {
+      socket.end(`${JSON.stringify({ error: 'too many status connections' })}\n`);
+      return;
+    }
+    const client: Client = { stalled: false };
+    this.clients.set(socket, client);
     socket.on('close', () => this.clients.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     socket.setEncoding('utf8');
     let buffer = '';
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
+    // Answers the complete lines buffered so far, until the client falls behind.
+    const work = () => {
       let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
+      while (socket.writableLength < MAX_PENDING_BYTES && (nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl).trim();
         buffer = buffer.slice(nl + 1);
         if (line !== '') socket.write(`${JSON.stringify(this.answer(line))}\n`);
       }
+      if (socket.writableLength >= MAX_PENDING_BYTES) {
+        // Stop reading: unread requests stay in the kernel and the client's writes block.
+        client.stalled = true;
+        socket.pause();
+        return;
+      }
+      client.stalled = false;
+      socket.resume();
       if (buffer.length > MAX_REQUEST_BYTES) {
         socket.end(`${JSON.stringify({ error: 'request too long' })}\n`);
         buffer = '';
       }
+    };
+    socket.on('drain', work);
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      work();
     });
+  }
+
+  /** Drops the longest-stalled client (one that does not read its answers) to admit another. */
+  private evictStalled(): boolean {
+    for (const [socket, c] of this.clients) {
+      if (!c.stalled) continue;
+      this.opts.log.debug('status socket: dropping a client that does not read its answers');
+      socket.destroy();
+      this.clients.delete(socket);
+      return true;
+    }
+    return false;
   }
 
   private answer(line: string): unknown {

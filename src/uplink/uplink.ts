@@ -354,8 +354,9 @@ export class Uplink implements Lifecycle {
 
   private async acked(entry: InFlight): Promise<void> {
     try {
-      await Promise.all(entry.seqs.map((seq) => this.opts.source.ack(seq)));
-      this.opts.onDelivered?.(entry.seqs, entry.readings);
+      const kept = await Promise.all(entry.seqs.map((seq) => this.opts.source.ack(seq)));
+      // `false`: gone before its PUBACK (dropped, quarantined): not delivered. Tolerates a void ack.
+      if (kept.every((k: boolean | void) => k !== false)) this.opts.onDelivered?.(entry.seqs, entry.readings);
     } catch (err) {
       // The record stays queued and is sent again later (at-least-once).
       this.opts.log.error({ err: err instanceof Error ? err.message : String(err) }, 'ack failed');

@@ -1,5 +1,7 @@
 // A Clock whose time moves only when a test says so: advance(ms) runs the timers that fall due, in
-// due order, with now() set to each timer's due time (timers they set fire too if due).
+// due order, with both clocks set to each timer's due time (timers they set fire too if due).
+// Timers run on monotonic time; the wall clock is monotonic time plus an offset that set() steps,
+// like NTP does, without moving monotonic time or firing anything.
 
 import type { Clock } from '../../src/types.js';
 
@@ -10,7 +12,9 @@ interface Timer {
 }
 
 export class FakeClock implements Clock {
+  /** Monotonic time; starts equal to the wall clock so unstepped tests read one time. */
   private t: number;
+  private wallOffset = 0;
   private seq = 0;
   private timers: Timer[] = [];
 
@@ -19,6 +23,10 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
+    return this.t + this.wallOffset;
+  }
+
+  monotonic(): number {
     return this.t;
   }
 
@@ -64,9 +72,14 @@ export class FakeClock implements Clock {
     await flush();
   }
 
-  /** Sets the wall clock without firing timers (an NTP step, or a blocked event loop). */
+  /** Steps the wall clock to `t` (an NTP step): monotonic time stays, no timer fires. */
   set(t: number): void {
-    this.t = t;
+    this.wallOffset = t - this.t;
+  }
+
+  /** Lets `ms` pass on both clocks without firing timers (a blocked event loop). */
+  stall(ms: number): void {
+    this.t += Math.max(0, ms);
   }
 
   private nextDue(end: number): Timer | undefined {

@@ -72,10 +72,10 @@ export function recordSourceContract(name: string, make: MakeHarness): void {
       const h3 = await open({ records: 10, tamper: [4] });
       const { source, acked } = h3;
       await readAll(source);
-      await source.ack(2);
-      await source.ack(2);
-      await source.ack(4);
-      await source.ack(999);
+      assert.equal(await source.ack(2), true, 'still queued: delivered');
+      assert.equal(await source.ack(2), false, 'acknowledged before');
+      assert.equal(await source.ack(4), false, 'quarantined');
+      assert.equal(await source.ack(999), false, 'never there');
       assert.deepEqual(acked, [2, 2, 4, 999]);
       assert.deepEqual(await readAll(source), [1, 3, ...range(5, 10)]);
       assert.equal(await h3.held(), 8);

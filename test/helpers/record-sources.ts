@@ -1,8 +1,7 @@
 // The two RecordSources the uplink is tested against, behind one harness: the in-memory source
 // (test/unit/uplink/memory-source.ts) and the real one (SealedQueue on disk + QueueRecordSource +
 // a libsodium Sealer), with records tampered on disk where a test asks. The harness wraps `ack` to
-// see what was acknowledged; the wrapper returns whatever the source's ack returns (void today,
-// possibly whether the record was still there), so it stays valid either way.
+// see what was acknowledged and returns what the source's ack returned (whether it was still queued).
 
 import { Level } from 'level';
 import { QueueRecordSource } from '../../src/queue/record-source.js';

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { queueKey, KIND_RECORD } from '../../src/queue/keys.js';
+import { queryStatus } from '../../src/status/server.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
 
@@ -89,13 +90,23 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       yaml.replace(/url: mqtts:\/\/localhost:\d+/, 'url: mqtts://localhost:1'),
     );
     const first = startCli(['run', '-c', site.configFile]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stop once a few records are on disk (not after a fixed time, which a loaded machine outruns).
+    await waitFor(
+      async () => {
+        const st = await queryStatus(join(site.dir, 'status.sock')).catch(() => null);
+        return st !== null && st.queue.records >= 3;
+      },
+      20_000,
+      'three records committed',
+    );
     first.child.kill('SIGTERM');
     assert.equal((await first.done).code, 0);
 
     const inspect = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
     assert.equal(inspect.code, 0, inspect.stderr);
-    const q = JSON.parse(inspect.stdout) as Record<string, number | null>;
+    const q = JSON.parse(inspect.stdout) as Record<string, number | null> & {
+      totals: Record<string, number>;
+    };
     assert.deepEqual(Object.keys(q).sort(), [
       'bytes',
       'firstSeq',
@@ -104,8 +115,10 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       'quarantined',
       'readings',
       'records',
+      'totals',
     ]);
     assert.ok(Number(q.records) >= 3, `records ${q.records}`);
+    assert.equal(q.totals.committedRecords, q.records, 'nothing delivered, dropped or quarantined yet');
     assert.equal(q.firstSeq, 1);
     assert.equal(q.nextSeq, Number(q.records) + 1);
     assert.equal(q.quarantined, 0);

@@ -89,7 +89,13 @@ describe('GPIO in the running daemon (fake sysfs in a mount namespace)', functio
       }
       const counted = () => readings('water-pulses').reduce((a, r) => a + Number(r.value), 0);
       await waitFor(() => counted() >= 3, 10_000, 'three pulses counted');
-      await new Promise((r) => setTimeout(r, 700));
+      // A 300 ms report stamped well after the last pulse arrived: no edge is still to be counted.
+      const lastPulse = Date.now();
+      await waitFor(
+        () => readings('water-pulses').some((r) => r.ts > lastPulse + 300),
+        10_000,
+        'a pulse report after the pulses',
+      );
       assert.equal(counted(), 3, 'each rising edge counted exactly once');
       assert.ok(messages.flatMap(decodeWire).every((r) => r.quality === 'good'));
     } finally {

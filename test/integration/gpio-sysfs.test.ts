@@ -91,7 +91,12 @@ describe('GPIO on a fake sysfs tree through onoff (mount namespace)', function (
     // Debounce: a glitch far shorter than 250 ms is ignored; a held level is accepted.
     f.setValue(19, 1);
     f.setValue(19, 0);
-    await new Promise((r) => setTimeout(r, 400));
+    const glitchAt = Date.now();
+    // The child's own clock passed the 250 ms window: a 50 ms meter report stamped after it came.
+    await c.waitFor(
+      (e) => readings(e, 'meter').some((r) => (r.ts as number) > glitchAt + 300),
+      'a meter report after the debounce window',
+    );
     assert.deepEqual(values(c.events, 'bouncy'), [false]);
     f.setValue(19, 1);
     await c.waitFor((e) => values(e, 'bouncy').length === 2, 'bouncy held high');
@@ -105,7 +110,8 @@ describe('GPIO on a fake sysfs tree through onoff (mount namespace)', function (
       await c.waitFor((e) => sum(e, 'meter') >= 2 * i, `meter edge ${2 * i}`);
     }
     await c.waitFor((e) => sum(e, 'rises') >= 3, 'three rising edges');
-    await new Promise((r) => setTimeout(r, 120)); // a few more 50 ms reports
+    const reports = readings(c.events, 'meter').length;
+    await c.waitFor((e) => readings(e, 'meter').length >= reports + 3, 'a few more 50 ms reports'); // no late extra edge
     assert.equal(sum(c.events, 'meter'), 6);
     assert.equal(sum(c.events, 'rises'), 3);
     assert.ok(readings(c.events, 'meter').every((r) => typeof r.value === 'number' && r.quality === 'good'));

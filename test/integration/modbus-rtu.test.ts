@@ -86,9 +86,12 @@ describe('modbus over RTU (socat pty pair)', function () {
     const faultAt = Date.now();
     slave.setMode('badCrc', 2);
     await waitFor('unit 2 bad', () => obs.of('u2-level').some((r) => r.ts > faultAt && r.quality === 'bad'));
-    await new Promise((r) => setTimeout(r, 800));
-    const u1 = obs.of('speed').filter((r) => r.ts > faultAt);
-    assert.ok(u1.length >= 4 && u1.every((r) => r.quality === 'good'), `unit 1: ${u1.length} readings`);
+    const u1 = () => obs.of('speed').filter((r) => r.ts > faultAt);
+    await waitFor('unit 1 keeps polling', () => u1().length >= 4, 10_000);
+    assert.ok(
+      u1().every((r) => r.quality === 'good'),
+      `unit 1: ${u1().length} readings`,
+    );
     assert.ok(obs.errors.some((e) => e.sensor === 'u2-level' && /CRC error/.test(e.message)));
     assert.ok(!obs.errors.some((e) => e.sensor !== 'u2-level'));
     slave.setMode('ok', 2);
@@ -110,7 +113,9 @@ describe('modbus over RTU (socat pty pair)', function () {
       sensors.every((s) => obs.of(s.id).some((r) => r.ts > goneAt && r.quality === 'bad')),
     );
     await waitFor('serial error logged', () => logs.lines.some((l) => l.code === 'EDGEGW_E_SERIAL'));
-    await new Promise((r) => setTimeout(r, 300));
+    // A few more polls while unplugged (counted, not timed): every one of them is bad.
+    const seen = obs.of('speed').length;
+    await waitFor('more polls while unplugged', () => obs.of('speed').length >= seen + 3, 10_000);
     assert.ok(
       obs
         .of('speed')

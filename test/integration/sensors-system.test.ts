@@ -115,11 +115,18 @@ describe('sensors through the CLI and the daemon (real Modbus TCP servers)', fun
         15_000,
         'bad tank-level readings',
       );
-      await new Promise((r) => setTimeout(r, 500)); // let the other bus's readings of that time arrive
-      const during = readings().slice(mark);
-      const badOnes = during.filter((r) => r.sensor === 'tank-level' && r.quality === 'bad');
+      const badOnes = readings()
+        .slice(mark)
+        .filter((r) => r.sensor === 'tank-level' && r.quality === 'bad');
       const from = badOnes[0]!.ts;
       const to = badOnes.at(-1)!.ts;
+      // Let the other bus's readings of that time arrive: wait for one stamped after it.
+      await waitFor(
+        () => readings().some((r) => r.sensor === 'boiler-temp' && r.ts > to),
+        15_000,
+        'boiler-temp readings past the fault window',
+      );
+      const during = readings().slice(mark);
       const boiler = during.filter((r) => r.sensor === 'boiler-temp' && r.ts >= from && r.ts <= to);
       assert.ok(
         boiler.every((r) => r.quality === 'good'),

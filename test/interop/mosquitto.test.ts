@@ -112,7 +112,7 @@ describe('interop: Mosquitto over TLS with client certificates', function () {
     try {
       await waitFor(() => readings().length >= 30, 20_000, 'readings through mosquitto');
       await stopMosquitto();
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor(() => daemon.status.snapshot().uplink.state !== 'connected', 10_000, 'the outage seen');
       await startMosquitto();
       const before = readings().length;
       await waitFor(() => readings().length >= before + 30, 30_000, 'readings after the broker restart');

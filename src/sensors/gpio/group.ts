@@ -168,7 +168,7 @@ export class GpioGroup implements SensorGroup {
       return new FixedGrid({
         clock,
         period,
-        t0: clock.now() + period,
+        t0: clock.monotonic() + period,
         onSkip,
         tick: (ts) => {
           const n = this.count;
@@ -181,7 +181,7 @@ export class GpioGroup implements SensorGroup {
     return new FixedGrid({
       clock,
       period: sensor.every,
-      t0: clock.now() + sensor.every,
+      t0: clock.monotonic() + sensor.every,
       onSkip,
       tick: (ts) => {
         const v = this.safeRead(port, where);

@@ -82,7 +82,8 @@ export class ModbusBus {
   private async readNow(block: ReadBlock): Promise<BlockOutcome> {
     if (this.closed) return this.fail(new ReadFailure('disconnected', 'bus stopped'));
     const unit = this.units.get(block.unitId);
-    const now = this.clock.now();
+    // Pauses and frame gaps run on monotonic time: a wall-clock step must not stretch them.
+    const now = this.clock.monotonic();
     if (unit !== undefined && now < unit.retryAt) {
       const wait = Math.ceil(unit.retryAt - now);
       return this.fail(
@@ -98,11 +99,11 @@ export class ModbusBus {
       await this.frameGap();
       try {
         const data = await this.link.read(block.unitId, block.table, block.start, block.count);
-        this.lastFrameEnd = this.clock.now();
+        this.lastFrameEnd = this.clock.monotonic();
         this.unitAnswered(block.unitId);
-        return { ok: true, data, ts: this.lastFrameEnd };
+        return { ok: true, data, ts: this.clock.now() };
       } catch (err) {
-        this.lastFrameEnd = this.clock.now();
+        this.lastFrameEnd = this.clock.monotonic();
         failure = classify(err, this.config.timeout);
         if (failure.kind === 'exception' && PERMANENT_EXCEPTIONS.has(failure.exceptionCode ?? 0)) break;
       }
@@ -122,7 +123,7 @@ export class ModbusBus {
   /** null when the link is open; otherwise why not. Reopens with backoff. */
   private async ensureOpen(): Promise<ReadFailure | null> {
     if (this.link.isOpen) return null;
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (!this.outage) {
       // First sign of trouble: try again at once, back off only if that fails.
       this.outage = true;
@@ -139,7 +140,7 @@ export class ModbusBus {
       await this.link.open();
     } catch (err) {
       const first = this.reconnect.attempts === 0;
-      this.reconnectAt = this.clock.now() + this.reconnect.next();
+      this.reconnectAt = this.clock.monotonic() + this.reconnect.next();
       const failure = classify(err, this.config.timeout);
       if (first) {
         const code = this.link.isSerial ? 'EDGEGW_E_SERIAL' : 'EDGEGW_E_SENSOR_READ';
@@ -160,7 +161,7 @@ export class ModbusBus {
   }
 
   private frameGap(): Promise<void> {
-    const wait = this.lastFrameEnd + this.config.interFrameDelay - this.clock.now();
+    const wait = this.lastFrameEnd + this.config.interFrameDelay - this.clock.monotonic();
     if (!(wait > 0)) return Promise.resolve();
     return new Promise((resolve) => this.clock.setTimeout(resolve, wait));
   }
@@ -181,7 +182,7 @@ export class ModbusBus {
       this.units.set(block.unitId, unit);
     }
     const pause = unit.delay.next();
-    unit.retryAt = this.clock.now() + pause;
+    unit.retryAt = this.clock.monotonic() + pause;
     if (unit.delay.attempts === 1) {
       this.log.warn(
         {

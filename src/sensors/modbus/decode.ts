@@ -52,7 +52,9 @@ function swapBytes(w: number): number {
 
 /**
  * The raw value held by `words` (no scale/offset). `bool` on registers is "non-zero".
- * float32 comes back as the exact double of the float32; value.ts shortens it.
+ * float32 comes back as the exact double of the float32; value.ts shortens it. A float register
+ * may hold NaN or ±Infinity, returned as is: extract.ts turns it into a bad reading (value.ts
+ * `encodable`), since neither the sealed record nor the JSON wire format can carry it.
  */
 export function decodeRegisters(words: readonly number[], layout: Layout): number {
   const b = toBigEndianBytes(words, layout);

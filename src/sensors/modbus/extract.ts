@@ -3,7 +3,7 @@
 // `decimals` when set. float32 leaves as its shortest decimal (21.6, not 21.600000381469727).
 
 import type { ModbusSensorConfig } from '../../config/schema.js';
-import { scaleValue } from '../value.js';
+import { encodable, scaleValue } from '../value.js';
 import { decodeRegisters } from './decode.js';
 import { isBitTable, sensorType, sensorWidth, type ReadBlock } from './plan.js';
 
@@ -31,7 +31,8 @@ export function extract(
   if (type === 'bool') return { raw: words, value: raw !== 0 };
   if (!Number.isFinite(raw)) return { raw: words, value: null };
   const transform = { scale: sensor.scale, offset: sensor.offset, decimals: sensor.decimals };
-  return { raw: words, value: scaleValue(raw, transform, type === 'float32') };
+  // A finite raw value can still scale past the largest double (1e300 * scale 1e10).
+  return { raw: words, value: encodable(scaleValue(raw, transform, type === 'float32')) };
 }
 
 /** The value a bad reading carries: 0, or false for a bit. Never an old value (DESIGN.md §4). */

@@ -47,7 +47,7 @@ export class ModbusBusGroup implements SensorGroup {
     const bus = this.newBus();
     this.bus = bus;
     const periods = [...new Set(this.sensors.map((s) => s.every))].sort((a, b) => a - b);
-    const t0 = this.ctx.clock.now();
+    const t0 = this.ctx.clock.monotonic();
     this.grids = periods.map((every) => {
       const plan = this.plan(this.sensors.filter((s) => s.every === every));
       return new FixedGrid({
@@ -206,7 +206,7 @@ export class ModbusBusGroup implements SensorGroup {
   private overrun(skipped: number): void {
     this.ctx.observer.overrun(this.busName, skipped);
     this.overrunUnlogged += skipped;
-    const now = this.ctx.clock.now();
+    const now = this.ctx.clock.monotonic();
     if (now - this.overrunLoggedAt < OVERRUN_LOG_EVERY_MS) return;
     this.ctx.log.warn(
       { code: 'EDGEGW_E_SENSOR_OVERRUN', bus: this.busName, skipped: this.overrunUnlogged },

@@ -102,6 +102,7 @@ describe('renderResolvedConfig', () => {
     assert.deepEqual(secretPaths(), [
       ['uplink', 'key'],
       ['queue', 'keyFile'],
+      ['queue', 'previousKeyFiles'],
     ]);
   });
 

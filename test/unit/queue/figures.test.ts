@@ -6,6 +6,7 @@ import {
   KIND_QUARANTINE,
   KIND_RECORD,
   META_FIGURES,
+  META_TOTALS,
   QUARANTINE_END,
   RECORD_END,
   figuresValue,
@@ -15,10 +16,13 @@ import {
   toRecord,
   type StoredFigures,
 } from '../../../src/queue/keys.js';
+import { readTotals, type QueueTotals } from '../../../src/queue/totals.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 
 /** The figures counted the slow way, from every stored record. */
-async function scan(dir: string): Promise<StoredFigures & { stored: StoredFigures | null }> {
+async function scan(
+  dir: string,
+): Promise<StoredFigures & { stored: StoredFigures | null; totals: QueueTotals | null }> {
   const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
   try {
@@ -31,7 +35,11 @@ async function scan(dir: string): Promise<StoredFigures & { stored: StoredFigure
     for await (const [k, v] of db.iterator({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
       f.quarantineBytes += k.length + v.length;
     }
-    return { ...f, stored: readFigures(await db.get(META_FIGURES)) };
+    return {
+      ...f,
+      stored: readFigures(await db.get(META_FIGURES)),
+      totals: readTotals(await db.get(META_TOTALS)),
+    };
   } finally {
     await db.close();
   }
@@ -146,8 +154,22 @@ describe('queue/SealedQueue stored figures', () => {
         recordBytes: s.recordBytes,
         quarantineBytes: 0,
       });
+      // The totals on disk balance with what is on disk, whenever the process died.
+      const t = s.totals;
+      assert.ok(t !== null, 'the totals are stored');
+      assert.ok(t.deliveredRecords > 0, 'acks ran');
+      if (killAfter === 260) assert.ok(t.droppedRecords > 0, 'drops ran');
+      assert.equal(
+        t.committedRecords,
+        t.deliveredRecords + t.droppedRecords + t.quarantinedRecords + s.records,
+      );
+      assert.equal(
+        t.committedReadings,
+        t.deliveredReadings + t.droppedReadings + t.quarantinedReadings + s.readings,
+      );
       const q = fx.make({ maxBytes: 8 * 1024 });
       await q.start();
+      assert.deepEqual(q.stats().totals, t);
       assert.equal(q.stats().records, s.records);
       assert.equal(q.stats().readings, s.readings);
       assert.equal(q.stats().bytes, s.recordBytes);

@@ -27,6 +27,17 @@ describe('queue/SealedQueue', () => {
       quarantined: 0,
       droppedReadings: 0,
       droppedRecords: 0,
+      totals: {
+        committedRecords: 0,
+        committedReadings: 0,
+        deliveredRecords: 0,
+        deliveredReadings: 0,
+        droppedRecords: 0,
+        droppedReadings: 0,
+        quarantinedRecords: 0,
+        quarantinedReadings: 0,
+      },
+      lostReadings: 0,
     });
     assert.equal((await stat(fx.dir)).mode & 0o777, 0o700);
   });
@@ -132,15 +143,35 @@ describe('queue/SealedQueue', () => {
       (await full.read(0, 10)).map((r) => r.seq),
       [5, 6, 7, 8],
     );
-    const warn = fx.logs.lines.find((l) => l.code === 'EDGEGW_E_QUEUE_FULL');
+    const summaries = () => fx.logs.lines.filter((l) => l.msg === 'queue full: records dropped');
+    const warn = summaries()[0];
     assert.ok(warn, 'a full-queue warning was logged');
+    assert.equal(warn.code, 'EDGEGW_E_QUEUE_FULL');
     assert.equal(warn.level, 40);
     assert.equal(warn.droppedRecords, 1, 'the first drop is logged at once');
     await full.stop();
     // Later drops within the log interval are summed into one line at stop.
-    const last = fx.logs.lines.filter((l) => l.code === 'EDGEGW_E_QUEUE_FULL').at(-1)!;
+    const last = summaries().at(-1)!;
     assert.equal(last.totalDroppedRecords, 3);
     assert.equal(last.totalDroppedReadings, 15);
+    // Every seq given up is in exactly one range line, adjacent ranges coalesced.
+    const ranges = fx.logs.lines
+      .filter((l) => l.msg === 'queue gave up records')
+      .map((l) => [l.code, l.seqFrom, l.seqTo, l.records, l.readingCount, l.reason]);
+    assert.deepEqual(ranges, [
+      ['EDGEGW_E_QUEUE_FULL', 2, 2, 1, 5, 'whenFull'],
+      ['EDGEGW_E_QUEUE_FULL', 3, 4, 2, 10, 'whenFull'],
+    ]);
+    assert.deepEqual(s.totals, {
+      committedRecords: 8,
+      committedReadings: 40,
+      deliveredRecords: 1,
+      deliveredReadings: 5,
+      droppedRecords: 3,
+      droppedReadings: 15,
+      quarantinedRecords: 0,
+      quarantinedReadings: 0,
+    });
     assert.doesNotMatch(fx.logs.text(), /20\.5/, 'no values in the log');
   });
 

@@ -68,13 +68,21 @@ describe('seal/codec', () => {
     assertSame(decodeReadings(encodeReadings(readings)).readings, readings);
   });
 
-  it('refuses non-finite values, naming the sensor but not the value', () => {
+  it('a value that cannot be encoded becomes 0 with quality bad, and the rest of the record is intact', () => {
     for (const value of [NaN, Infinity, -Infinity]) {
-      assert.throws(
-        () => encodeReadings([{ sensor: 'boiler-temp', ts: 1, value, quality: 'good' }]),
-        (err: unknown) =>
-          err instanceof RangeError && /boiler-temp/.test(err.message) && !/NaN|Infinity/.test(err.message),
-      );
+      const readings: Reading[] = [
+        { sensor: 'boiler-temp', ts: 1000, value: 21.5, quality: 'good' },
+        { sensor: 'broken', ts: 1000, value, quality: 'good' },
+        { sensor: 'door-1', ts: 1010, value: true, quality: 'stale' },
+        { sensor: 'boiler-temp', ts: 2000, value: 21.6, quality: 'good' },
+      ];
+      const decoded = decodeReadings(encodeReadings(readings)).readings;
+      assertSame(decoded, [
+        readings[0]!,
+        { sensor: 'broken', ts: 1000, value: 0, quality: 'bad' },
+        readings[2]!,
+        readings[3]!,
+      ]);
     }
   });
 

@@ -21,6 +21,29 @@ describe('seal/sealer', () => {
     assert.deepEqual(opened.readings, readings);
   });
 
+  it('seals a reading whose timestamp cannot be encoded as a bad reading, never failing the batch', () => {
+    const good = { sensor: 'ok-1', ts: 1_764_380_000_000, value: 1.5, quality: 'good' as const };
+    const odd = [
+      { sensor: 'frac', ts: 1_764_380_000_000.4, value: 1, quality: 'good' as const },
+      { sensor: 'nan', ts: Number.NaN, value: 2, quality: 'good' as const },
+      { sensor: 'neg', ts: -5, value: 3, quality: 'good' as const },
+      { sensor: 'huge', ts: 2 ** 60, value: 4, quality: 'good' as const },
+    ];
+    const opened = sealer.open(sealer.seal(7, [good, ...odd])).readings;
+    assert.deepEqual(opened[0], good);
+    assert.deepEqual(
+      opened.slice(1).map((r) => [r.sensor, r.value, r.quality]),
+      [
+        ['frac', 1, 'good'],
+        ['nan', 2, 'bad'],
+        ['neg', 3, 'bad'],
+        ['huge', 4, 'bad'],
+      ],
+    );
+    assert.equal(opened[1]!.ts, 1_764_380_000_000);
+    for (const r of opened) assert.ok(Number.isSafeInteger(r.ts) && r.ts >= 0);
+  });
+
   it('keeps no plaintext sensor id in the sealed bytes', () => {
     const text = Buffer.from(sealer.seal(1, readings).bytes).toString('latin1');
     for (const id of SITE_IDS) assert.ok(!text.includes(id.slice(0, 6)), id);

@@ -22,7 +22,7 @@ describe('FixedGrid', () => {
       tick: (ts) => {
         ticks.push(ts);
         fired.push(clock.now());
-        clock.set(clock.now() + 30); // each tick costs 30 ms of the period
+        clock.stall(30); // each tick costs 30 ms of the period
       },
     });
     grid.start();
@@ -55,7 +55,7 @@ describe('FixedGrid', () => {
     });
     grid.start();
     clock.advance(100); // ticks 0, 100
-    clock.set(clock.now() + 350); // blocked: slot 200 fires at 450
+    clock.stall(350); // blocked: slot 200 fires at 450
     clock.advance(0);
     assert.deepEqual(skips, [2]); // 200 and 300 dropped
     assert.deepEqual(ticks, [0, 100, 400]);
@@ -75,7 +75,7 @@ describe('FixedGrid', () => {
     });
     grid.start();
     clock.advance(0);
-    clock.set(190);
+    clock.stall(190);
     clock.advance(0);
     assert.deepEqual(ticks, [0, 100]);
     assert.deepEqual(skips, []);
@@ -109,6 +109,81 @@ describe('FixedGrid', () => {
     assert.deepEqual(skips, [2]);
     assert.equal(maxActive, 1);
     await grid.stop();
+  });
+
+  it('keeps polling on time when the wall clock steps back an hour (stamps the stepped time)', () => {
+    const clock = new FakeClock(Date.UTC(2027, 0, 1));
+    const fired: number[] = [];
+    const ticks: number[] = [];
+    const skips: number[] = [];
+    const grid = new FixedGrid({
+      clock,
+      period: 1000,
+      tick: (ts) => {
+        ticks.push(ts);
+        fired.push(clock.monotonic());
+      },
+      onSkip: (n) => skips.push(n),
+    });
+    grid.start();
+    clock.advance(2500); // slots 0, 1000, 2000
+    const mono = clock.monotonic();
+    const wall = clock.now();
+    clock.set(wall - 3_600_000); // NTP steps the wall clock back 1 h
+    clock.advance(3000);
+    assert.equal(ticks.length, 6, 'three more polls in the next 3 s, not a frozen grid');
+    assert.deepEqual(
+      fired.slice(3).map((m) => m - mono),
+      [500, 1500, 2500],
+      'on the same grid as before the step',
+    );
+    assert.deepEqual(
+      ticks.slice(3).map((ts) => ts - (wall - 3_600_000)),
+      [500, 1500, 2500],
+      'timestamps follow the stepped wall clock',
+    );
+    assert.deepEqual(skips, []);
+  });
+
+  it('does not report a day of skipped slots when the wall clock jumps forward a day', () => {
+    const clock = new FakeClock(Date.UTC(2027, 0, 1));
+    const ticks: number[] = [];
+    const skips: number[] = [];
+    const grid = new FixedGrid({
+      clock,
+      period: 100,
+      tick: (ts) => void ticks.push(ts),
+      onSkip: (n) => skips.push(n),
+    });
+    grid.start();
+    clock.advance(150);
+    const wall = clock.now();
+    clock.set(wall + 86_400_000);
+    clock.advance(200);
+    assert.deepEqual(skips, [], 'monotonic time moved 200 ms: nothing was skipped');
+    assert.equal(ticks.length, 4);
+    assert.deepEqual(
+      ticks.slice(2).map((ts) => ts - wall - 86_400_000),
+      [50, 150],
+    );
+  });
+
+  it('hands ticks integer wall-clock ms even though monotonic time has fractions', () => {
+    const fake = new FakeClock(Date.UTC(2027, 0, 1));
+    const clock = {
+      now: () => fake.now(),
+      monotonic: () => fake.monotonic() + 0.375, // like performance.now()
+      setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => fake.clearTimeout(h),
+    };
+    const ticks: number[] = [];
+    const grid = new FixedGrid({ clock, period: 100, tick: (ts) => void ticks.push(ts) });
+    grid.start();
+    fake.advance(250);
+    fake.stall(30);
+    fake.advance(100);
+    assert.equal(ticks.length, 4);
+    assert.ok(ticks.every(Number.isInteger), `integer ms: ${ticks.join(', ')}`);
   });
 
   it('keeps going after a tick throws, and reports the error', () => {

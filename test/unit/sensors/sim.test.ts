@@ -99,7 +99,7 @@ describe('sim sensors', () => {
     const [g] = createSimGroups(ctx);
     await g!.start();
     clock.advance(0);
-    clock.set(550);
+    clock.stall(550);
     clock.advance(0);
     await g!.stop();
     assert.deepEqual(obs.overruns, [{ scope: 'c', skipped: 4 }]);
@@ -107,5 +107,35 @@ describe('sim sensors', () => {
       obs.of('c').map((r) => r.ts),
       [0, 500],
     );
+  });
+
+  it('a value that overflows (span of ±1.8e308) is a bad reading of 0, counted as an error', async () => {
+    const clock = new FakeClock(Date.UTC(2027, 0, 1));
+    const { ctx, obs } = makeContext(
+      [
+        sim('huge', { wave: 'sine', min: -1.7e308, max: 1.7e308 }, { every: 1000 }),
+        sim('wild', { wave: 'random', min: -1.7e308, max: 1.7e308 }, { every: 1000 }),
+        sim('fine', { wave: 'counter' }, { every: 1000 }),
+      ],
+      clock,
+    );
+    const groups = createSimGroups(ctx, { random: () => 0.25 });
+    for (const g of groups) await g.start();
+    clock.advance(2000);
+    for (const g of groups) await g.stop();
+    for (const id of ['huge', 'wild']) {
+      assert.equal(obs.of(id).length, 3, id);
+      assert.ok(
+        obs.of(id).every((r) => r.value === 0 && r.quality === 'bad'),
+        JSON.stringify(obs.of(id)),
+      );
+      assert.equal(obs.errors.filter((e) => e.sensor === id && e.code === 'EDGEGW_E_SENSOR_READ').length, 3);
+    }
+    assert.deepEqual(obs.values('fine'), [0, 1, 2]);
+    assert.ok(obs.of('fine').every((r) => r.quality === 'good'));
+    // Commissioning shows the same: no NaN in `sensors read` either.
+    const rows = await groups[0]!.readOnce();
+    assert.equal(rows[0]!.quality, 'bad');
+    assert.equal(rows[0]!.value, 0);
   });
 });

@@ -60,10 +60,10 @@ export class MemorySource implements RecordSource {
     return Promise.resolve(out);
   }
 
-  ack(seq: number): Promise<void> {
-    this.records.delete(seq);
+  ack(seq: number): Promise<boolean> {
+    const had = this.records.delete(seq);
     this.acked.push(seq);
-    return Promise.resolve();
+    return Promise.resolve(had);
   }
 
   onAppend(listener: () => void): () => void {

@@ -1,0 +1,86 @@
+// Deletes of acknowledged records. A delete is applied in memory at once (gone for reads and
+// figures); its tombstone is written with the next batch (see tombstones.ts), so a crash may only
+// bring the record back once. Deletes that arrive together are applied in one serialized step.
+
+import type { Db, QueueStore } from './store.js';
+import { TOMBSTONE_BATCH, TOMBSTONE_MS } from './tombstones.js';
+import { causeText } from './keys.js';
+
+interface PendingDelete {
+  seq: number;
+  resolve: (removed: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+export class AckDeletes {
+  private pending: PendingDelete[] = [];
+  private timer: unknown = null;
+
+  constructor(
+    private readonly store: QueueStore,
+    /** The queue's mutation chain: every write runs through it, one at a time. */
+    private readonly serial: <T>(fn: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  /** True when the record was still queued; false when it was gone already (dropped, quarantined, acked). */
+  delete(seq: number): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.pending.push({ seq, resolve, reject });
+      if (this.pending.length === 1) void this.serial(() => this.flush());
+    });
+  }
+
+  /** Writes the tombstones still pending (at stop); the caller holds the mutation chain. */
+  async settle(db: Db): Promise<void> {
+    this.disarm();
+    if (this.store.tombstones.size > 0) await this.store.writeTombstones(db);
+  }
+
+  private async flush(): Promise<void> {
+    const store = this.store;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const db = store.open();
+      const removed: boolean[] = [];
+      for (const { seq } of batch) {
+        const e = await store.entryOf(db, seq);
+        removed.push(e !== undefined);
+        // Already gone (dropped by whenFull while in flight, quarantined, acked twice): it was
+        // counted where it went, so it is not counted delivered too.
+        if (e === undefined) continue;
+        store.forget(e);
+        store.tombstones.add(seq);
+        // In memory now, on disk with the tombstone: both are written by the same batch.
+        store.s.totals.deliveredRecords++;
+        store.s.totals.deliveredReadings += e.count;
+      }
+      if (store.tombstones.size >= TOMBSTONE_BATCH) await store.writeTombstones(db);
+      else if (store.tombstones.size > 0) this.arm();
+      await store.afterRemoval(db, removed.filter(Boolean).length);
+      batch.forEach((d, i) => d.resolve(removed[i]!));
+    } catch (err) {
+      for (const d of batch) d.reject(err);
+    }
+  }
+
+  private arm(): void {
+    if (this.timer !== null) return;
+    const store = this.store;
+    this.timer = store.clock.setTimeout(() => {
+      this.timer = null;
+      void this.serial(async () => {
+        if (store.db !== null && store.tombstones.size > 0) await store.writeTombstones(store.db);
+      }).catch((err: unknown) => {
+        // Still pending: the next batch takes them.
+        store.log.warn({ err: causeText(err) }, 'queue delete write failed');
+      });
+    }, TOMBSTONE_MS);
+  }
+
+  private disarm(): void {
+    if (this.timer === null) return;
+    this.store.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,139 @@
+// Which key sealed which records. The queue stores, in its meta, the ranges {keyId, fromSeq}: a
+// record with seq s was sealed by the range with the largest fromSeq ≤ s. A start with a new
+// current key adds a range at nextSeq; a range whose records are all gone is forgotten at the
+// next start. So opening a record needs no trial decryption, and a start whose keys cannot open
+// some stored record is refused before anything is touched (issue 6, break 3).
+//
+// Value of META_KEYS: per range, the 16-byte key id then fromSeq as a float64.
+
+import { EdgegwError, Exit } from '../errors.js';
+import type { SealedRecord } from '../types.js';
+import { KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
+import type { Db } from './store.js';
+
+export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
+const ID_BYTES = 16;
+const ENTRY_BYTES = ID_BYTES + 8;
+/** Records tried, oldest first, to learn the key of a queue written before key ids were kept. */
+const LEGACY_PROBES = 16;
+
+export interface KeyRange {
+  readonly id: string;
+  readonly fromSeq: number;
+}
+
+/** The keys a queue is opened with (from the seal stage's Keyring); none for `queue inspect`. */
+export interface QueueKeys {
+  /** The key id new records are sealed with. */
+  readonly current: string;
+  /** Every key id held, current first, with the file it came from (for messages). */
+  readonly files: ReadonlyMap<string, string>;
+  /** Trial decryption: the held key that opens a record, or null (only for a legacy queue). */
+  identify(rec: SealedRecord): string | null;
+}
+
+export function encodeRanges(ranges: readonly KeyRange[]): Uint8Array {
+  const b = new Uint8Array(ranges.length * ENTRY_BYTES);
+  const v = new DataView(b.buffer);
+  ranges.forEach((r, i) => {
+    b.set(Buffer.from(r.id, 'hex'), i * ENTRY_BYTES);
+    v.setFloat64(i * ENTRY_BYTES + ID_BYTES, r.fromSeq);
+  });
+  return b;
+}
+
+/** The stored ranges, or null when absent or malformed. */
+export function decodeRanges(b: Uint8Array | undefined): KeyRange[] | null {
+  if (b === undefined || b.length === 0 || b.length % ENTRY_BYTES !== 0) return null;
+  const v = new DataView(b.buffer, b.byteOffset, b.length);
+  const out: KeyRange[] = [];
+  for (let at = 0; at < b.length; at += ENTRY_BYTES) {
+    const fromSeq = v.getFloat64(at + ID_BYTES);
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) return null;
+    out.push({ id: Buffer.from(b.subarray(at, at + ID_BYTES)).toString('hex'), fromSeq });
+  }
+  return out;
+}
+
+/** The id of the key that sealed `seq`, or null when no range covers it. */
+export function sealedBy(ranges: readonly KeyRange[], seq: number): string | null {
+  for (let i = ranges.length - 1; i >= 0; i--) if (ranges[i]!.fromSeq <= seq) return ranges[i]!.id;
+  return null;
+}
+
+export function keyError(dir: string, keys: QueueKeys, missing: readonly string[]): EdgegwError {
+  const file = keys.files.get(keys.current) ?? '?';
+  const which =
+    missing.length === 0
+      ? 'a key none of the configured key files holds (its records carry no key id; none of the oldest opens)'
+      : `key id ${missing.join(', ')}, which neither queue.keyFile nor queue.previousKeyFiles holds`;
+  return new EdgegwError(
+    'EDGEGW_E_QUEUE_KEY',
+    `the queue at ${dir} was sealed with ${which}; queue.keyFile ${file} has key id ${keys.current}. ` +
+      'Put the key file that wrote the queue back as queue.keyFile, or, after a key rotation, list the old key ' +
+      'file in queue.previousKeyFiles. Nothing in the queue was changed',
+    Exit.CONFIG,
+  );
+}
+
+interface Held {
+  readonly records: number;
+  readonly firstSeq: number | null;
+  readonly nextSeq: number;
+}
+
+/**
+ * The key ranges of an opened queue, settled for a start with `keys`: ranges without records
+ * forgotten, every remaining key checked (refused with EDGEGW_E_QUEUE_KEY before anything is
+ * written), and a range for the current key added. Without keys (inspect), only read.
+ */
+export async function settleKeys(
+  db: Db,
+  dir: string,
+  held: Held,
+  keys: QueueKeys | undefined,
+  sync: boolean,
+): Promise<KeyRange[]> {
+  const stored = decodeRanges(await db.get(META_KEYS));
+  let ranges = stored ?? [];
+  if (stored === null && held.records > 0) {
+    if (keys === undefined) return [];
+    // Written before key ids were kept: learn the key once from the oldest records.
+    const id = await identifyLegacy(db, held.firstSeq ?? 0, keys);
+    if (id === null) throw keyError(dir, keys, []);
+    ranges = [{ id, fromSeq: 0 }];
+  }
+  const live: KeyRange[] = [];
+  for (const [i, r] of ranges.entries()) {
+    const end = ranges[i + 1]?.fromSeq ?? held.nextSeq;
+    if (await hasRecords(db, Math.max(r.fromSeq, held.firstSeq ?? held.nextSeq), end)) live.push(r);
+  }
+  if (keys === undefined) return live;
+  const missing = [...new Set(live.map((r) => r.id).filter((id) => !keys.files.has(id)))];
+  if (missing.length > 0) throw keyError(dir, keys, missing);
+  if (live.at(-1)?.id !== keys.current) live.push({ id: keys.current, fromSeq: held.nextSeq });
+  const value = encodeRanges(live);
+  if (stored === null || !Buffer.from(value).equals(encodeRanges(stored))) {
+    await db.put(META_KEYS, value, { sync });
+  }
+  return live;
+}
+
+async function hasRecords(db: Db, from: number, end: number): Promise<boolean> {
+  if (from >= end) return false;
+  const k = await db
+    .keys({ gte: queueKey(KIND_RECORD, from), lt: queueKey(KIND_RECORD, end), limit: 1 })
+    .all();
+  return k.length > 0;
+}
+
+async function identifyLegacy(db: Db, firstSeq: number, keys: QueueKeys): Promise<string | null> {
+  const rows = await db
+    .iterator({ gte: queueKey(KIND_RECORD, firstSeq), lt: RECORD_END, limit: LEGACY_PROBES })
+    .all();
+  for (const [k, v] of rows) {
+    const id = keys.identify(toRecord(seqOfKey(k), v));
+    if (id !== null) return id;
+  }
+  return null;
+}

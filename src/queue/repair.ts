@@ -1,0 +1,232 @@
+// `edgegw queue repair` (DESIGN.md §5): explicit recovery of a damaged queue, keeping every record
+// that authenticates. In order: keep a copy of the damaged files next to dataDir; open the queue,
+// and where LevelDB cannot open or read it, run LevelDB's own repair (it rebuilds the MANIFEST
+// and CURRENT from the tables and logs that remain); authenticate every stored record with the
+// keys held; move the ones that fail to the quarantine; and set the next seq past every seq seen,
+// so no seq is ever reused. Nothing is deleted but records that fail authentication, which move.
+
+import { constants } from 'node:fs';
+import { copyFile, mkdtemp, readdir } from 'node:fs/promises';
+import { Level } from 'level';
+import { EdgegwError, Exit } from '../errors.js';
+import { folderState, foreignFolderError, inUseError, isLocked } from './db-folder.js';
+import { META_KEYS, encodeRanges, type KeyRange, type QueueKeys } from './key-ranges.js';
+import {
+  KIND_QUARANTINE,
+  KIND_RECORD,
+  META_FIGURES,
+  META_NEXT_SEQ,
+  META_QUARANTINED,
+  QUARANTINE_END,
+  RECORD_END,
+  causeText,
+  numberValue,
+  queueKey,
+  readNumber,
+  seqOfKey,
+  toRecord,
+} from './keys.js';
+import type { Db } from './store.js';
+
+export interface RepairReport {
+  /** Where the files were copied before anything was changed. */
+  backup: string;
+  /** Whether LevelDB's repair had to run (the database did not open or read). */
+  rebuilt: boolean;
+  /** LevelDB's reason, when it did. */
+  damage: string | null;
+  kept: number;
+  keptReadings: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  /** Seqs that failed authentication, now in the quarantine. */
+  quarantined: number[];
+  nextSeq: number;
+  keys: KeyRange[];
+}
+
+const WRITE_CHUNK = 1000;
+
+/** LevelDB's RepairDB: `level` resolves to classic-level on Node, whose static repair its typings omit. */
+async function levelRepair(dir: string): Promise<void> {
+  const repair = (Level as unknown as { repair?: (location: string) => Promise<void> }).repair;
+  if (repair === undefined) throw new Error('this LevelDB binding has no repair');
+  await repair.call(Level, dir);
+}
+
+export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()): Promise<RepairReport> {
+  const state = await folderState(dir);
+  if (state === 'foreign') throw foreignFolderError(dir);
+  if (state !== 'leveldb') {
+    throw new EdgegwError(
+      'EDGEGW_E_QUEUE_OPEN',
+      `there is no queue at ${dir}: nothing to repair`,
+      Exit.FAILURE,
+    );
+  }
+  if (await isLocked(dir)) throw inUseError(dir);
+  const backup = await keepCopy(dir, now);
+
+  let rebuilt = false;
+  let damage: string | null = null;
+  const first = await openInPlace(dir);
+  let db = 'db' in first ? first.db : null;
+  let scan: Scan | null = null;
+  if (db !== null) {
+    try {
+      scan = await scanRecords(db, keys);
+    } catch (err) {
+      damage = causeText(err);
+      await db.close();
+      db = null;
+    }
+  } else if ('error' in first) {
+    damage = first.error;
+  }
+  if (db === null || scan === null) {
+    try {
+      await levelRepair(dir);
+    } catch (err) {
+      throw new EdgegwError(
+        'EDGEGW_E_QUEUE_DAMAGED',
+        `LevelDB cannot repair the queue at ${dir} (${causeText(err)}); the damaged files are kept in ${backup}`,
+        Exit.FAILURE,
+        { cause: err },
+      );
+    }
+    rebuilt = true;
+    const again = await openInPlace(dir);
+    if ('error' in again) {
+      throw new EdgegwError(
+        'EDGEGW_E_QUEUE_DAMAGED',
+        `the queue at ${dir} does not open even after LevelDB's repair (${again.error}); the damaged files are kept in ${backup}`,
+        Exit.FAILURE,
+      );
+    }
+    db = again.db;
+    try {
+      scan = await scanRecords(db, keys);
+    } catch (err) {
+      await db.close();
+      throw new EdgegwError(
+        'EDGEGW_E_QUEUE_DAMAGED',
+        `the queue at ${dir} cannot be read even after LevelDB's repair (${causeText(err)}); the damaged files are kept in ${backup}`,
+        Exit.FAILURE,
+        { cause: err },
+      );
+    }
+  }
+  const s = scan;
+  try {
+    await rewrite(db, s);
+  } finally {
+    await db.close();
+  }
+  return {
+    backup,
+    rebuilt,
+    damage,
+    kept: s.authentic.length,
+    keptReadings: s.keptReadings,
+    firstSeq: s.authentic[0]?.seq ?? null,
+    lastSeq: s.authentic.at(-1)?.seq ?? null,
+    quarantined: s.failed.map((f) => f.seq),
+    nextSeq: s.nextSeq,
+    keys: s.ranges,
+  };
+}
+
+/** Copies every file of `dir` into `<dir>.damaged-<time>-<random>` (a new folder, mode 0700). */
+async function keepCopy(dir: string, now: Date): Promise<string> {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const prefix = `${dir.replace(/\/+$/, '')}.damaged-${stamp}-`;
+  let backup = `${prefix}XXXXXX`;
+  try {
+    backup = await mkdtemp(prefix);
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.isFile()) await copyFile(`${dir}/${e.name}`, `${backup}/${e.name}`, constants.COPYFILE_EXCL);
+    }
+  } catch (err) {
+    throw new EdgegwError(
+      'EDGEGW_E_QUEUE_OPEN',
+      `cannot keep a copy of the queue in ${backup} (${String((err as { code?: unknown }).code)}); ` +
+        'nothing was changed. Free some room there, then repair again',
+      Exit.FAILURE,
+      { cause: err },
+    );
+  }
+  return backup;
+}
+
+/** The queue opened in place (never created), or LevelDB's reason why it does not open. */
+async function openInPlace(dir: string): Promise<{ db: Db } | { error: string }> {
+  const db = new Level<Uint8Array, Uint8Array>(dir, {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    compression: false,
+    createIfMissing: false,
+  });
+  try {
+    await db.open();
+    return { db };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') throw inUseError(dir, err);
+    return { error: causeText(err) };
+  }
+}
+
+interface Scan {
+  authentic: { seq: number; id: string }[];
+  failed: { seq: number; value: Uint8Array }[];
+  keptReadings: number;
+  nextSeq: number;
+  ranges: KeyRange[];
+}
+
+async function scanRecords(db: Db, keys: QueueKeys): Promise<Scan> {
+  const authentic: Scan['authentic'] = [];
+  const failed: Scan['failed'] = [];
+  let keptReadings = 0;
+  let highest = 0;
+  for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
+    const seq = seqOfKey(k);
+    highest = Math.max(highest, seq);
+    const rec = toRecord(seq, v);
+    // Trial decryption: the key ranges may be lost with the damage, and a record is kept only if
+    // some held key authenticates it.
+    const id = keys.identify(rec);
+    if (id === null) failed.push({ seq, value: v });
+    else {
+      authentic.push({ seq, id });
+      keptReadings += rec.count;
+    }
+  }
+  for await (const k of db.keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
+    highest = Math.max(highest, seqOfKey(k));
+  }
+  const stored = readNumber(await db.get(META_NEXT_SEQ));
+  const ranges: KeyRange[] = [];
+  for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
+  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, 1), ranges };
+}
+
+async function rewrite(db: Db, s: Scan): Promise<void> {
+  for (let i = 0; i < s.failed.length; i += WRITE_CHUNK) {
+    const b = db.batch();
+    for (const f of s.failed.slice(i, i + WRITE_CHUNK)) {
+      b.del(queueKey(KIND_RECORD, f.seq)).put(queueKey(KIND_QUARANTINE, f.seq), f.value);
+    }
+    await b.write({ sync: true });
+  }
+  const quarantined = readNumber(await db.get(META_QUARANTINED));
+  const b = db
+    .batch()
+    .put(META_NEXT_SEQ, numberValue(s.nextSeq))
+    .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
+    // The next open counts the figures again from what is stored (open.ts).
+    .del(META_FIGURES);
+  if (s.ranges.length > 0) b.put(META_KEYS, encodeRanges(s.ranges));
+  else b.del(META_KEYS);
+  await b.write({ sync: true });
+}

@@ -1,0 +1,278 @@
+// The state every part of the queue shares (sealed-queue.ts is the façade): the open database,
+// the figures in memory, the head index, the recent records and the pending tombstones, with the
+// helpers each job needs to change them consistently.
+//
+// `bytes` counts stored key + value bytes of records and quarantined records, and the whenFull
+// policy keeps it ≤ maxBytes. Deleted keys stay as tombstones until compaction, so reads seek past
+// the head (never from the start of the range), and the acknowledged range is compacted every
+// COMPACT_EVERY deletes.
+
+import type { Level } from 'level';
+import type { Logger } from 'pino';
+import { systemClock, type Clock, type Reading, type SealedRecord } from '../types.js';
+import { EdgegwError, Exit } from '../errors.js';
+import { HeadIndex, type HeadEntry } from './head-index.js';
+import { RecentRecords } from './recent.js';
+import { Tombstones } from './tombstones.js';
+import {
+  KIND_RECORD,
+  META_FIGURES,
+  META_TOTALS,
+  RECORD_END,
+  figuresValue,
+  queueKey,
+  seqOfKey,
+  toRecord,
+} from './keys.js';
+import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.js';
+import type { KeyRange, QueueKeys } from './key-ranges.js';
+
+export interface QueueStats {
+  records: number;
+  readings: number;
+  bytes: number;
+  firstSeq: number | null;
+  nextSeq: number;
+  oldestTs: number | null;
+  quarantined: number;
+  /** Since start: what the whenFull policy dropped or refused. */
+  droppedReadings: number;
+  droppedRecords: number;
+  /** Lifetime figures, persisted with every change (totals.ts). */
+  totals: QueueTotals;
+  /** Since start: readings that never got a seq kept (refused by the policy, or a failed write). */
+  lostReadings: number;
+}
+
+export interface SealedQueueOptions {
+  dir: string;
+  maxBytes: number;
+  whenFull: 'drop-oldest' | 'reject-new';
+  durability: 'fsync' | 'os';
+  seal: (seq: number, readings: readonly Reading[]) => SealedRecord;
+  log: Logger;
+  /** Free space the queue leaves on the filesystem (disk.ts); default 64 MiB. */
+  minFreeBytes?: number;
+  /** For rate-limiting the full-queue warning; defaults to the system clock. */
+  clock?: Clock;
+  /**
+   * The queue cannot write and cannot reopen its database: nothing it can do keeps more data.
+   * The daemon exits non-zero so systemd restarts it.
+   */
+  onFatal?: (err: unknown) => void;
+  /** Open a private copy of dataDir, so nothing is written there (inspect, verify). */
+  readOnly?: boolean;
+  /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
+  keys?: QueueKeys;
+}
+
+export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
+
+export type Db = Level<Uint8Array, Uint8Array>;
+export type Batch = ReturnType<Db['batch']>;
+
+export const HEAD_CAP = 4096;
+const COMPACT_EVERY = 10_000;
+/** The newest records kept in memory for the uplink's live reads (at most these many, these bytes). */
+const RECENT_CAP = 64;
+const RECENT_BYTES = 1024 * 1024;
+
+interface Compactable {
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
+}
+
+export class QueueStore {
+  db: Db | null = null;
+  /** The write that failed, when the handle must not be written again before a reopen. */
+  broken: unknown = null;
+  head = new HeadIndex(HEAD_CAP);
+  tombstones = new Tombstones();
+  recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
+  quarantineBytes = 0;
+  /** LevelDB's write buffer (disk.ts), set before each open. */
+  writeBufferSize = 4 * 1024 * 1024;
+  compaction: Promise<void> = Promise.resolve();
+  /** Which key sealed which seqs, as settled at start. */
+  keyRanges: KeyRange[] = [];
+  /** The private copy a read-only queue opened (removed at stop), or null. */
+  copyDir: string | null = null;
+  private deletesSinceCompact = 0;
+  readonly s: QueueStats = {
+    records: 0,
+    readings: 0,
+    bytes: 0,
+    firstSeq: null,
+    nextSeq: 1,
+    oldestTs: null,
+    quarantined: 0,
+    droppedReadings: 0,
+    droppedRecords: 0,
+    totals: zeroTotals(),
+    lostReadings: 0,
+  };
+
+  constructor(readonly opts: SealedQueueOptions) {}
+
+  /** Forgets what was read from the database (before it is opened again); session figures stay. */
+  reset(): void {
+    this.head = new HeadIndex(HEAD_CAP);
+    this.tombstones = new Tombstones();
+    this.quarantineBytes = 0;
+    this.deletesSinceCompact = 0;
+    this.broken = null;
+    Object.assign(this.s, {
+      records: 0,
+      readings: 0,
+      bytes: 0,
+      firstSeq: null,
+      oldestTs: null,
+      quarantined: 0,
+    });
+    this.s.totals = zeroTotals();
+  }
+
+  get clock(): Clock {
+    return this.opts.clock ?? systemClock;
+  }
+
+  get sync(): boolean {
+    return this.opts.durability === 'fsync';
+  }
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  /** The recent-records cache starts over at `nextSeq` (after recovery). */
+  resetRecent(nextSeq: number): void {
+    this.recent = new RecentRecords(nextSeq, RECENT_CAP, RECENT_BYTES);
+  }
+
+  open(): Db {
+    if (this.db === null)
+      throw new EdgegwError('EDGEGW_E_QUEUE_OPEN', 'the queue is not open', Exit.SOFTWARE);
+    return this.db;
+  }
+
+  /** The stored figures once a change of these amounts is written (put in that change's batch). */
+  figuresAfter(records: number, readings: number, recordBytes: number, quarantineBytes = 0): Uint8Array {
+    const s = this.s;
+    return figuresValue({
+      records: s.records + records,
+      readings: s.readings + readings,
+      recordBytes: s.bytes - this.quarantineBytes + recordBytes,
+      quarantineBytes: this.quarantineBytes + quarantineBytes,
+    });
+  }
+
+  /**
+   * Writes a batch that puts META_FIGURES, with every pending tombstone (the figures were taken
+   * from memory, where those records are already gone) and the totals after `delta`, which is
+   * applied in memory once written. A failed write leaves the handle `broken`: LevelDB may have
+   * half-written its log, and appending to that log again loses what follows at the next open.
+   */
+  async write(b: Batch, sync: boolean, delta: Partial<QueueTotals> = {}): Promise<void> {
+    const after = addTotals(this.s.totals, delta);
+    b.put(META_TOTALS, totalsValue(after));
+    const taken = this.tombstones.take(b);
+    try {
+      await b.write({ sync });
+    } catch (err) {
+      this.tombstones.restore(taken);
+      this.broken = err;
+      throw err;
+    }
+    this.tombstones.settle(taken);
+    this.s.totals = after;
+  }
+
+  /** Whether there are removed records whose space only a compaction gives back. */
+  get compactable(): boolean {
+    return this.deletesSinceCompact > 0 || this.tombstones.size > 0;
+  }
+
+  /** Compacts everything below the head now (the whenFull policy needs the space back). */
+  async compactNow(db: Db): Promise<void> {
+    await this.compaction;
+    const compactRange = compactRangeOf(db);
+    this.deletesSinceCompact = 0;
+    if (compactRange === undefined) return;
+    try {
+      await compactRange(queueKey(KIND_RECORD, 0), queueKey(KIND_RECORD, this.s.firstSeq ?? this.s.nextSeq));
+    } catch (err) {
+      // A failed compaction stops LevelDB's writes too (its background error): reopen first.
+      this.broken = err;
+      throw err;
+    }
+  }
+
+  /** Writes the pending tombstones in a batch of their own (not synced: a lost delete is a resend). */
+  async writeTombstones(db: Db): Promise<void> {
+    await this.write(db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)), false);
+  }
+
+  /** The entry of a stored record: from the head index, or read from disk beyond it. */
+  async entryOf(db: Db, seq: number): Promise<HeadEntry | undefined> {
+    if (seq <= this.head.coveredTo) return this.head.find(seq);
+    if (this.tombstones.has(seq)) return undefined;
+    const key = queueKey(KIND_RECORD, seq);
+    const v = await db.get(key);
+    if (v === undefined) return undefined;
+    const rec = toRecord(seq, v);
+    return { seq, count: rec.count, t0: rec.t0, size: key.length + v.length, live: true };
+  }
+
+  /** Takes a removed record out of the figures (not the store). */
+  forget(e: HeadEntry): void {
+    this.s.records--;
+    this.s.readings -= e.count;
+    this.s.bytes -= e.size;
+    this.head.remove(e);
+    this.recent.drop(e.seq);
+  }
+
+  async afterRemoval(db: Db, removed: number): Promise<void> {
+    if (this.head.live === 0 && this.s.records > 0) {
+      const from = this.head.coveredTo + 1;
+      const rows = await db
+        .iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: this.head.cap })
+        .all();
+      const loaded = rows
+        .filter(([k]) => !this.tombstones.has(seqOfKey(k)))
+        .map(([k, v]) => {
+          const rec = toRecord(seqOfKey(k), v);
+          return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
+        });
+      const last = rows[rows.length - 1];
+      const upTo = rows.length < this.head.cap || last === undefined ? this.s.nextSeq - 1 : seqOfKey(last[0]);
+      this.head.refill(loaded, upTo);
+    }
+    this.refreshHeadFigures();
+    this.deletesSinceCompact += removed;
+    if (this.deletesSinceCompact >= COMPACT_EVERY) {
+      this.deletesSinceCompact = 0;
+      this.compactAcked(db);
+    }
+  }
+
+  /** Compacts the tombstones below the head in the background (one at a time). */
+  private compactAcked(db: Db): void {
+    const end = queueKey(KIND_RECORD, this.s.firstSeq ?? this.s.nextSeq);
+    const compactRange = compactRangeOf(db);
+    if (compactRange === undefined) return;
+    this.compaction = this.compaction
+      .then(() => compactRange(queueKey(KIND_RECORD, 0), end))
+      .catch((err: unknown) => this.opts.log.warn({ err: String(err) }, 'queue compaction failed'));
+  }
+
+  refreshHeadFigures(): void {
+    const first = this.s.records > 0 ? this.head.first : undefined;
+    this.s.firstSeq = first?.seq ?? null;
+    this.s.oldestTs = first?.t0 ?? null;
+  }
+}
+
+/** `level` resolves to classic-level on Node, whose compactRange its typings do not declare. */
+function compactRangeOf(db: Db): Compactable['compactRange'] | undefined {
+  return (db as unknown as Partial<Compactable>).compactRange?.bind(db);
+}

@@ -1,0 +1,110 @@
+// The queue keys a process holds: the current key (queue.keyFile), which seals every new record,
+// and the previous keys (queue.previousKeyFiles), which only open records sealed before a
+// rotation. Each key is known to the queue by its key id (see keyIdOf), never by its bytes.
+
+import sodium from 'libsodium-wrappers';
+import type { OpenRecord, Reading, SealedRecord } from '../types.js';
+import { readQueueKey } from './keyfile.js';
+import { Sealer } from './sealer.js';
+
+/** Bytes of a key id. */
+export const KEY_ID_BYTES = 16;
+// A fixed context, so a key id is a keyed BLAKE2b (a MAC) of a constant: it identifies the key
+// and tells nothing about it, and it cannot collide with any other use of the key.
+const KEY_ID_CONTEXT = 'edgegw queue key id v1';
+
+/** The key id of a queue key: 16 bytes of BLAKE2b keyed with it, as 32 hex digits. */
+export async function keyIdOf(key: Uint8Array): Promise<string> {
+  await sodium.ready;
+  return sodium.to_hex(sodium.crypto_generichash(KEY_ID_BYTES, KEY_ID_CONTEXT, key));
+}
+
+interface HeldKey {
+  readonly id: string;
+  readonly file: string;
+  readonly sealer: Sealer;
+}
+
+export class Keyring {
+  private readonly byId: ReadonlyMap<string, HeldKey>;
+
+  private constructor(
+    private readonly current: HeldKey,
+    previous: readonly HeldKey[],
+  ) {
+    const m = new Map<string, HeldKey>();
+    // The current key wins when a previous file holds the same key.
+    for (const k of [current, ...previous]) if (!m.has(k.id)) m.set(k.id, k);
+    this.byId = m;
+  }
+
+  /** Reads every key file (each checked like queue.keyFile: mode, size); wipes the bytes read. */
+  static async load(keyFile: string, previousKeyFiles: readonly string[] = []): Promise<Keyring> {
+    const current = await holdKey(keyFile);
+    const previous: HeldKey[] = [];
+    for (const file of previousKeyFiles) previous.push(await holdKey(file));
+    return new Keyring(current, previous);
+  }
+
+  /** From key bytes already in memory (tests, the demo); `file` names each key in messages. */
+  static async fromKeys(
+    current: { key: Uint8Array; file: string },
+    previous: readonly { key: Uint8Array; file: string }[] = [],
+  ): Promise<Keyring> {
+    const hold = async (k: { key: Uint8Array; file: string }): Promise<HeldKey> => ({
+      id: await keyIdOf(k.key),
+      file: k.file,
+      sealer: await Sealer.create(k.key),
+    });
+    const prev: HeldKey[] = [];
+    for (const k of previous) prev.push(await hold(k));
+    return new Keyring(await hold(current), prev);
+  }
+
+  get currentId(): string {
+    return this.current.id;
+  }
+
+  /** Key id → the file it was read from, current key first. */
+  files(): ReadonlyMap<string, string> {
+    return new Map([...this.byId].map(([id, k]) => [id, k.file]));
+  }
+
+  seal(seq: number, readings: readonly Reading[]): SealedRecord {
+    return this.current.sealer.seal(seq, readings);
+  }
+
+  /**
+   * Opens a record with the key that sealed it (the queue knows which: no trial decryption).
+   * An unknown id, or null, means the current key. Throws TamperedRecordError like Sealer.open.
+   */
+  open(rec: SealedRecord, keyId: string | null): OpenRecord {
+    const k = (keyId === null ? undefined : this.byId.get(keyId)) ?? this.current;
+    return k.sealer.open(rec);
+  }
+
+  /**
+   * The id of the held key that authenticates this record, or null. Trial decryption: only for
+   * what has no key ids to go by (a queue written before they were kept, `queue repair`).
+   */
+  identify(rec: SealedRecord): string | null {
+    for (const k of this.byId.values()) {
+      try {
+        k.sealer.open(rec);
+        return k.id;
+      } catch {
+        // Not this key (or not authentic at all).
+      }
+    }
+    return null;
+  }
+}
+
+async function holdKey(file: string): Promise<HeldKey> {
+  const key = await readQueueKey(file);
+  try {
+    return { id: await keyIdOf(key), file, sealer: await Sealer.create(key) };
+  } finally {
+    key.fill(0);
+  }
+}

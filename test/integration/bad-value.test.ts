@@ -1,0 +1,45 @@
+// One sensor whose value cannot be encoded (±Infinity from an overflowing sim span) must not take
+// the other sensors' readings with it: they are committed and delivered, and it arrives as bad.
+
+import assert from 'node:assert/strict';
+import { startCli } from '../helpers/cli.js';
+import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+
+describe('a sensor with a non-finite value (edgegw run)', function () {
+  this.timeout(60_000);
+  let site: TestSite;
+  const messages: WireMessage[] = [];
+  let unsubscribe: () => Promise<void>;
+
+  beforeEach(async () => {
+    messages.length = 0;
+    site = await makeSite({
+      sensors:
+        '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n' +
+        '  - { id: overflow-1, sim: { wave: sine, min: -1.7e308, max: 1.7e308 }, every: 20ms }',
+    });
+    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
+      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
+    });
+  });
+  afterEach(async () => {
+    await unsubscribe();
+    await site.cleanup();
+  });
+
+  it("commits and delivers the other sensors' readings; the broken one arrives as 0, bad", async () => {
+    const { child, done } = startCli(['run', '-c', site.configFile]);
+    const readings = () => messages.flatMap(decodeWire);
+    const of = (id: string) => readings().filter((r) => r.sensor === id);
+    try {
+      await waitFor(() => of('counter-1').length >= 20 && of('overflow-1').length >= 5, 20_000, 'readings');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(of('counter-1').every((x) => x.quality === 'good' && typeof x.value === 'number'));
+    assert.deepEqual([...new Set(of('overflow-1').map((x) => `${String(x.value)}/${x.quality}`))], ['0/bad']);
+    assert.doesNotMatch(r.stdout + r.stderr, /commit failed/);
+  });
+});
