@@ -26,6 +26,7 @@ export class ChaosProxy {
   private mode: Mode = { kind: 'pass' };
   private tick: NodeJS.Timeout | null = null;
   private flapTimer: NodeJS.Timeout | null = null;
+  private tearNext: (() => void) | null = null;
   /** Connections accepted, and connections this proxy cut. */
   accepted = 0;
   cuts = 0;
@@ -72,6 +73,23 @@ export class ChaosProxy {
     this.links.clear();
   }
 
+  /**
+   * Waits for the next chunk in either direction, forwards its first half only, then cuts: a TLS
+   * record torn in the middle. Cuts anyway after `ms` of silence.
+   */
+  cutMidPacket(ms = 3000): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.tearNext = null;
+        this.cut();
+        resolve();
+      };
+      this.tearNext = done;
+    });
+  }
+
   /** Cuts every `periodMs` until `steady()`. */
   flap(periodMs: number): void {
     this.steady();
@@ -116,6 +134,12 @@ export class ChaosProxy {
     };
     for (const p of link.pipes) {
       p.from.on('data', (chunk: Buffer) => {
+        const tear = this.tearNext;
+        if (tear !== null && chunk.length > 1) {
+          p.to.write(chunk.subarray(0, chunk.length >> 1));
+          tear();
+          return;
+        }
         if (this.mode.kind === 'pass' && p.queue.length === 0) p.to.write(chunk);
         else p.queue.push(chunk);
       });

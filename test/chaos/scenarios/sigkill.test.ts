@@ -46,10 +46,10 @@ describe('chaos: SIGKILL', function () {
   scenario(
     'SIGKILL during a quota-lifted drain',
     'at-least-once delivery of a backlog across crashes',
-    { uplink: `  ${LIFTED}` },
+    { uplink: `  ${LIFTED}`, flush: '50ms' },
     async ({ site, note }) => {
       await site.daemon.start();
-      await backlogAtLeast(site, 120);
+      await backlogAtLeast(site, 100);
       await site.broker.start();
       for (let i = 0; i < KILLS; i++) {
         // The drain is under way once the broker acknowledged something on this connection.
