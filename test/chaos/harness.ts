@@ -224,6 +224,8 @@ export class ChaosSite {
   readonly daemon: DaemonProcess;
   proxy: ChaosProxy | null = null;
   private mounted = false;
+  /** The tmpfs mount point (dataDir is `disk/data` inside it), or null without tmpfs. */
+  disk: string | null = null;
 
   private constructor(
     readonly dir: string,
@@ -245,7 +247,7 @@ export class ChaosSite {
     await writeDemoPki(join(dir, 'pki'), pki);
     await writeNewKeyFile(join(dir, 'pki', 'queue.key'));
     const brokerPort = await freePort();
-    const dataDir = join(dir, 'data');
+    const dataDir = spec.tmpfs === undefined ? join(dir, 'data') : join(dir, 'disk', 'data');
     const inflight = Number(/inflight:\s*(\d+)/.exec(spec.uplink ?? '')?.[1] ?? 16);
     const site = new ChaosSite(
       dir,
@@ -264,13 +266,14 @@ export class ChaosSite {
       uplinkPort = site.proxy.port;
     }
     if (spec.tmpfs !== undefined) {
-      await mkdir(dataDir, { mode: 0o700 });
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${spec.tmpfs},mode=0700`, 'tmpfs', dataDir]);
+      site.disk = join(dir, 'disk');
+      await mkdir(site.disk, { mode: 0o700 });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${spec.tmpfs},mode=0700`, 'tmpfs', site.disk]);
       site.mounted = true;
     }
     const yaml = `gateway:
   id: chaos-gw1
-  dataDir: ./data
+  dataDir: ${spec.tmpfs === undefined ? './data' : './disk/data'}
 uplink:
   url: mqtts://localhost:${uplinkPort}
   ca: pki/ca.pem
@@ -304,7 +307,7 @@ log: { level: info }
     await this.broker.kill();
     await this.proxy?.stop();
     if (this.mounted) {
-      execFileSync('umount', ['-l', this.dataDir]);
+      execFileSync('umount', ['-l', this.disk!]);
       this.mounted = false;
     }
     if (process.env.CHAOS_KEEP === undefined) await rm(this.dir, { recursive: true, force: true });

@@ -119,6 +119,8 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   const readingsOf = new Map<number, number>();
   const dupByEpoch = new Map<number, number>();
   let maxRecsPerMessage = 1;
+  const outside = new Set<number>();
+  const mismatched = new Set<number>();
   for (const m of ledger.messages) {
     maxRecsPerMessage = Math.max(maxRecsPerMessage, m.recs.length);
     for (const rec of m.recs) {
@@ -126,12 +128,21 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
       if (seen === undefined) readingsOf.set(rec.seq, rec.readings);
       else {
         dupByEpoch.set(m.epoch, (dupByEpoch.get(m.epoch) ?? 0) + 1);
-        if (seen !== rec.readings) problems.push(`seq ${rec.seq} acknowledged with ${seen} and ${rec.readings} readings`);
+        if (seen !== rec.readings) mismatched.add(rec.seq);
       }
-      if (rec.seq < 1 || rec.seq >= inspect.nextSeq) {
-        problems.push(`seq ${rec.seq} acknowledged but outside 1..${inspect.nextSeq - 1}`);
-      }
+      if (rec.seq < 1 || rec.seq >= inspect.nextSeq) outside.add(rec.seq);
     }
+  }
+  const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
+  if (outside.size > 0) {
+    problems.push(
+      `${outside.size} seqs acknowledged but outside 1..${inspect.nextSeq - 1} (seq reused or records lost): ${ranges(sorted(outside))}`,
+    );
+  }
+  if (mismatched.size > 0) {
+    problems.push(
+      `${mismatched.size} seqs acknowledged twice with different readings (seq reused): ${ranges(sorted(mismatched))}`,
+    );
   }
   if (ledger.unreadable > 0) problems.push(`${ledger.unreadable} acknowledged messages are not telemetry`);
   const allowedPerEpoch = site.inflight * maxRecsPerMessage;
