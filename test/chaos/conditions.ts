@@ -16,10 +16,16 @@ export async function delivers(site: ChaosSite, n: number, ms = 20_000): Promise
   await waitFor(() => ackedSeqs(site.ledger).size >= before + n, ms, `${n} more records acknowledged by the broker`);
 }
 
+const breath = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
+
 /** Waits until the daemon's status shows at least `n` queued records. */
 export async function backlogAtLeast(site: ChaosSite, n: number, ms = 30_000): Promise<void> {
   await waitFor(
-    async () => ((await site.daemon.status())?.queue.records ?? -1) >= n,
+    async () => {
+      if (!site.daemon.running) throw new Error(`the daemon exited while waiting for a backlog of ${n}`);
+      await breath();
+      return ((await site.daemon.status())?.queue.records ?? -1) >= n;
+    },
     ms,
     `a backlog of ${n} records`,
   );
@@ -29,6 +35,8 @@ export async function backlogAtLeast(site: ChaosSite, n: number, ms = 30_000): P
 export async function backlogAtMost(site: ChaosSite, n: number, ms = 60_000): Promise<void> {
   await waitFor(
     async () => {
+      if (!site.daemon.running) throw new Error(`the daemon exited while waiting for the backlog to drain to ${n}`);
+      await breath();
       const s = await site.daemon.status();
       return s !== null && s.queue.records <= n;
     },

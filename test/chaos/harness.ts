@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDemoPki, writeDemoPki } from '../../src/demo/pki.js';
 import { writeNewKeyFile } from '../../src/seal/keyfile.js';
+import { queryStatus } from '../../src/status/server.js';
 import { BIN, runCli, type CliResult } from '../helpers/cli.js';
 import { waitFor } from '../helpers/site.js';
 import { ChaosProxy } from './proxy.js';
@@ -105,6 +106,7 @@ export class DaemonProcess {
   constructor(
     readonly configFile: string,
     readonly logFile: string,
+    readonly statusSocket: string,
     readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
@@ -112,8 +114,11 @@ export class DaemonProcess {
     return this.child !== null;
   }
 
-  /** Starts `edgegw run`; waits until it logged "edgegw started" (or exited: returns its exit). */
-  async start(opts: { wait?: boolean } = {}): Promise<DaemonExit | null> {
+  /**
+   * Starts `edgegw run`; waits until it logged "edgegw started". If it exits first, returns its
+   * exit when `mayFail`, else throws with its stderr.
+   */
+  async start(opts: { wait?: boolean; mayFail?: boolean } = {}): Promise<DaemonExit | null> {
     if (this.child !== null) throw new Error('daemon already running');
     const before = this.logText().length;
     const fd = openSync(this.logFile, 'a');
@@ -138,8 +143,10 @@ export class DaemonProcess {
       20_000,
       'the daemon to start',
     );
-    if (this.child !== child) return this.exitP;
-    return null;
+    if (this.child === child) return null;
+    const exit = await this.exitP;
+    if (opts.mayFail === true) return exit;
+    throw new Error(`daemon exited ${String(exit.code ?? exit.signal)} at start: ${exit.stderr.trim()}`);
   }
 
   /** The exit of a daemon that is expected to stop on its own. */
@@ -186,10 +193,14 @@ export class DaemonProcess {
     return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
+  /** The daemon's status over its socket (what `edgegw status --json` prints), or null if none answers. */
   async status(): Promise<StatusDoc | null> {
-    const r = await runCli(['status', '--json', '-c', this.configFile]);
-    if (r.code !== 0) return null;
-    return JSON.parse(r.stdout) as StatusDoc;
+    if (this.child === null) return null;
+    try {
+      return (await queryStatus(this.statusSocket, 2000)) as unknown as StatusDoc;
+    } catch {
+      return null;
+    }
   }
 }
 
@@ -237,7 +248,7 @@ export class ChaosSite {
     env: NodeJS.ProcessEnv,
   ) {
     this.broker = new BrokerProcess(join(dir, 'pki'), brokerPort, ledger);
-    this.daemon = new DaemonProcess(configFile, join(dir, 'daemon.log'), env);
+    this.daemon = new DaemonProcess(configFile, join(dir, 'daemon.log'), join(dir, 'status.sock'), env);
   }
 
   static async create(spec: SiteSpec = {}): Promise<ChaosSite> {

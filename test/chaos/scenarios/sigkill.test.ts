@@ -46,7 +46,7 @@ describe('chaos: SIGKILL', function () {
   scenario(
     'SIGKILL during a quota-lifted drain',
     'at-least-once delivery of a backlog across crashes',
-    { uplink: `  ${LIFTED}`, flush: '50ms' },
+    { uplink: `  ${LIFTED}`, flush: '50ms', queue: '  maxRecordReadings: 30' },
     async ({ site, note }) => {
       await site.daemon.start();
       await backlogAtLeast(site, 100);
