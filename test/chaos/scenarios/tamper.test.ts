@@ -16,8 +16,11 @@ import type { ChaosSite } from '../harness.js';
 import { backlogAtLeast, backlogAtMost, delivers } from '../conditions.js';
 import { scenario } from '../scenario.js';
 
+// Live readings (about 10 records/s) stay well under what the paced uplink drains (4 messages/s
+// of up to ~8 small records), so a backlog drains, slowly enough for a damage to meet it.
 const SLOW_DRAIN = {
-  flush: '50ms',
+  sensors: '  - { id: counter-1, sim: { wave: counter }, every: 100ms }',
+  flush: '100ms',
   queue: '  maxRecordReadings: 10',
   uplink: '  limits: { publishesPerSecond: 4, maxPayloadBytes: 1KiB, inflight: 4 }',
 };
