@@ -27,7 +27,7 @@ const pki: DemoPki = {
   serverKey: read('server.key'),
   clientCert: read('client.pem'),
   clientKey: read('client.key'),
-} as DemoPki;
+};
 
 /** `recs[].seq` and `recs[].r.length` of a telemetry payload (DESIGN.md §3); unknown shapes: "?". */
 function ledgerLine(payload: Buffer): string {

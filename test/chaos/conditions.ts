@@ -13,7 +13,11 @@ export function randomMoment(minMs: number, maxMs: number): Promise<void> {
 /** Waits until the broker acknowledged `n` more distinct seqs than now (the uplink makes progress). */
 export async function delivers(site: ChaosSite, n: number, ms = 20_000): Promise<void> {
   const before = ackedSeqs(site.ledger).size;
-  await waitFor(() => ackedSeqs(site.ledger).size >= before + n, ms, `${n} more records acknowledged by the broker`);
+  await waitFor(
+    () => ackedSeqs(site.ledger).size >= before + n,
+    ms,
+    `${n} more records acknowledged by the broker`,
+  );
 }
 
 const breath = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
@@ -35,7 +39,8 @@ export async function backlogAtLeast(site: ChaosSite, n: number, ms = 30_000): P
 export async function backlogAtMost(site: ChaosSite, n: number, ms = 60_000): Promise<void> {
   await waitFor(
     async () => {
-      if (!site.daemon.running) throw new Error(`the daemon exited while waiting for the backlog to drain to ${n}`);
+      if (!site.daemon.running)
+        throw new Error(`the daemon exited while waiting for the backlog to drain to ${n}`);
       await breath();
       const s = await site.daemon.status();
       return s !== null && s.queue.records <= n;

@@ -57,12 +57,16 @@ export class BrokerProcess {
     this.child = child;
     this.starts++;
     this.out = '';
-    child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (this.out += d.toString()));
     this.exited = new Promise((resolve) => child.on('exit', () => resolve()));
     void this.exited.then(() => {
       if (this.child === child) this.child = null;
     });
-    await waitFor(() => this.out.includes('ready ') || this.child !== child, 15_000, 'the broker process to listen');
+    await waitFor(
+      () => this.out.includes('ready ') || this.child !== child,
+      15_000,
+      'the broker process to listen',
+    );
     if (this.child !== child) throw new Error(`broker process exited before listening on ${this.port}`);
   }
 
@@ -72,7 +76,11 @@ export class BrokerProcess {
     if (child === null) throw new Error(`broker not running for "${line}"`);
     const before = this.out.length;
     child.stdin!.write(`${line}\n`);
-    await waitFor(() => this.out.slice(before).includes(` ${line}\n`), 5000, `the broker to answer "${line}"`);
+    await waitFor(
+      () => this.out.slice(before).includes(` ${line}\n`),
+      5000,
+      `the broker to answer "${line}"`,
+    );
     if (this.out.slice(before).includes(`err ${line}`)) throw new Error(`broker refused "${line}"`);
   }
 

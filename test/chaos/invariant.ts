@@ -151,9 +151,12 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   for (const [epoch, n] of dupByEpoch) {
     duplicates += n;
     worst = Math.max(worst, n);
-    if (epoch <= 1) problems.push(`${n} duplicate acknowledgements on the first connection (no crash or reconnect yet)`);
+    if (epoch <= 1)
+      problems.push(`${n} duplicate acknowledgements on the first connection (no crash or reconnect yet)`);
     if (n > allowedPerEpoch) {
-      problems.push(`${n} duplicates after one reconnect, more than the in-flight window (${allowedPerEpoch})`);
+      problems.push(
+        `${n} duplicates after one reconnect, more than the in-flight window (${allowedPerEpoch})`,
+      );
     }
   }
 
@@ -165,27 +168,38 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   for (let s = 1; s < queuedFrom; s++) {
     if (!readingsOf.has(s) && !droppedSeqs.has(s) && !losses.quarantined.has(s)) gaps.push(s);
   }
-  if (gaps.length > 0) problems.push(`${gaps.length} seqs unexplained (not acknowledged, queued, dropped or quarantined): ${ranges(gaps)}`);
+  if (gaps.length > 0)
+    problems.push(
+      `${gaps.length} seqs unexplained (not acknowledged, queued, dropped or quarantined): ${ranges(gaps)}`,
+    );
 
   let ackedReadings = 0;
   for (const v of readingsOf.values()) ackedReadings += v;
   if (totals === null) {
-    problems.push('inspect has no totals: the lifetime committed/delivered/dropped/quarantined figures are missing');
+    problems.push(
+      'inspect has no totals: the lifetime committed/delivered/dropped/quarantined figures are missing',
+    );
   } else {
     const t = totals;
     const rec = t.deliveredRecords + t.droppedRecords + t.quarantinedRecords + inspect.records;
     const rdg = t.deliveredReadings + t.droppedReadings + t.quarantinedReadings + inspect.readings;
     if (t.committedRecords !== rec) {
-      problems.push(`records: committed ${t.committedRecords} ≠ delivered + dropped + quarantined + queued = ${rec}`);
+      problems.push(
+        `records: committed ${t.committedRecords} ≠ delivered + dropped + quarantined + queued = ${rec}`,
+      );
     }
     if (t.committedReadings !== rdg) {
-      problems.push(`readings: committed ${t.committedReadings} ≠ delivered + dropped + quarantined + queued = ${rdg}`);
+      problems.push(
+        `readings: committed ${t.committedReadings} ≠ delivered + dropped + quarantined + queued = ${rdg}`,
+      );
     }
     if (t.committedRecords !== inspect.nextSeq - 1) {
       problems.push(`committed records ${t.committedRecords} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}`);
     }
     if (t.deliveredRecords > readingsOf.size) {
-      problems.push(`delivered ${t.deliveredRecords} records but the broker acknowledged only ${readingsOf.size}`);
+      problems.push(
+        `delivered ${t.deliveredRecords} records but the broker acknowledged only ${readingsOf.size}`,
+      );
     }
     if (t.quarantinedRecords < losses.quarantined.size) {
       problems.push(`${losses.quarantined.size} quarantines logged but totals count ${t.quarantinedRecords}`);

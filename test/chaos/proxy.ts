@@ -64,7 +64,8 @@ export class ChaosProxy {
     for (const link of this.links) {
       for (const p of link.pipes) {
         const head = p.queue.shift();
-        if (head !== undefined && head.length > 1 && !p.to.destroyed) p.to.write(head.subarray(0, head.length >> 1));
+        if (head !== undefined && head.length > 1 && !p.to.destroyed)
+          p.to.write(head.subarray(0, head.length >> 1));
       }
       this.cuts++;
       link.client.destroy();

@@ -72,7 +72,10 @@ export function rewriteReliability(doc: LastRun): void {
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   const section = renderSection(doc);
-  const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : `${text.trimEnd()}\n\n${section}\n`;
+  const next =
+    a >= 0 && b > a
+      ? text.slice(0, a) + section + text.slice(b + END.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(RELIABILITY, next);
 }
 

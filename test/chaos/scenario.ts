@@ -11,7 +11,7 @@ export interface ScenarioContext {
   site: ChaosSite;
   run: number;
   /** What the body did (kills, faults), for the record. */
-  note(key: string, value: number | string): void;
+  note: (key: string, value: number | string) => void;
 }
 
 export interface ScenarioOptions {
@@ -44,9 +44,17 @@ export function scenario(
       } finally {
         await site.cleanup();
       }
-      recordRun(name, guarantee, { run, ms: Date.now() - started, ok: failure === null, failure, figures, notes });
+      recordRun(name, guarantee, {
+        run,
+        ms: Date.now() - started,
+        ok: failure === null,
+        failure,
+        figures,
+        notes,
+      });
       if (failure !== null) failures.push(`run ${run}: ${failure}`);
     }
-    if (failures.length > 0) throw new Error(`${name}: ${failures.length}/${RUNS} runs failed\n${failures.join('\n')}`);
+    if (failures.length > 0)
+      throw new Error(`${name}: ${failures.length}/${RUNS} runs failed\n${failures.join('\n')}`);
   });
 }

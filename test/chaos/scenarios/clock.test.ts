@@ -20,7 +20,8 @@ const SENSORS = `  - { id: counter-1, sim: { wave: counter }, every: 20ms }
 
 function fakeClockSpec(extra: SiteSpec = {}): () => SiteSpec {
   return () => {
-    if (!existsSync(LIBFAKETIME)) throw new Error(`libfaketime missing (${LIBFAKETIME}): apt-get install faketime`);
+    if (!existsSync(LIBFAKETIME))
+      throw new Error(`libfaketime missing (${LIBFAKETIME}): apt-get install faketime`);
     const file = join('/tmp', `edgegw-faketime-${process.pid}-${Math.random().toString(16).slice(2)}`);
     return {
       sensors: SENSORS,
@@ -44,7 +45,11 @@ async function pollsAtRate(site: ChaosSite, seconds: number): Promise<void> {
   const readings = async (): Promise<number> => (await site.daemon.status())?.counters.readings ?? -1;
   const start = await readings();
   const want = start + Math.round((RATE * seconds) / 2);
-  await waitFor(async () => (await readings()) >= want, seconds * 1000 + 1500, `polling at the configured rate (${want - start} readings in ${seconds} s)`);
+  await waitFor(
+    async () => (await readings()) >= want,
+    seconds * 1000 + 1500,
+    `polling at the configured rate (${want - start} readings in ${seconds} s)`,
+  );
 }
 
 async function skippedPolls(site: ChaosSite): Promise<number> {

@@ -57,7 +57,7 @@ describe('chaos: network and broker faults', function () {
 
       // 1 in 5 dropped: far more than the 16-publish window is withheld on one connection.
       await site.broker.control('every 5');
-      await delivers(site, 150, 60_000);
+      await delivers(site, 150, 45_000);
       await site.broker.control('resume');
 
       await site.broker.control('pause');

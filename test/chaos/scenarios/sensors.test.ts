@@ -83,7 +83,10 @@ describe('chaos: sensor faults', function () {
   scenario(
     'a burst of 100× the normal reading rate',
     'a burst is committed and delivered whole, within bounded resources',
-    { sensors: '  - { id: burst-1, sim: { wave: counter }, every: 500ms }\n  - { id: burst-2, sim: { wave: random, min: 0, max: 9 }, every: 500ms }' },
+    {
+      sensors:
+        '  - { id: burst-1, sim: { wave: counter }, every: 500ms }\n  - { id: burst-2, sim: { wave: random, min: 0, max: 9 }, every: 500ms }',
+    },
     async ({ site, note }) => {
       // No sensor can be driven faster from outside the daemon: the burst is the same sensors at
       // 100× the rate (500 ms → 5 ms) between two clean restarts.

@@ -8,7 +8,8 @@ import { scenario } from '../scenario.js';
 
 const KILLS = 8;
 // Small messages, so a backlog drains in many publishes that a kill can land between.
-const LIFTED = 'limits: { publishesPerSecond: 1000, bytesPerSecond: 8MiB, maxPayloadBytes: 2KiB, inflight: 16 }';
+const LIFTED =
+  'limits: { publishesPerSecond: 1000, bytesPerSecond: 8MiB, maxPayloadBytes: 2KiB, inflight: 16 }';
 
 describe('chaos: SIGKILL', function () {
   this.timeout(0);

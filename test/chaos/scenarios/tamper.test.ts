@@ -67,14 +67,19 @@ function valueDamage(
   name: string,
   damage: (db: Level<Uint8Array, Uint8Array>, recs: [number, Uint8Array][]) => Promise<void>,
 ): void {
-  scenario(`tamper mid-drain: ${name}`, 'a record moved or altered is quarantined, never delivered', SLOW_DRAIN, async ({ site }) => {
-    await midDrain(site);
-    await withDb(site, async (db) => damage(db, await records(db)));
-    await site.broker.start();
-    const exit = await site.daemon.start({ mayFail: true });
-    assert.equal(exit, null, `daemon refused a queue with a damaged value: ${exit?.stderr ?? ''}`);
-    await backlogAtMost(site, 5, 90_000);
-  });
+  scenario(
+    `tamper mid-drain: ${name}`,
+    'a record moved or altered is quarantined, never delivered',
+    SLOW_DRAIN,
+    async ({ site }) => {
+      await midDrain(site);
+      await withDb(site, async (db) => damage(db, await records(db)));
+      await site.broker.start();
+      const exit = await site.daemon.start({ mayFail: true });
+      assert.equal(exit, null, `daemon refused a queue with a damaged value: ${exit?.stderr ?? ''}`);
+      await backlogAtMost(site, 5, 25_000);
+    },
+  );
 }
 
 /** Files of the queue folder with sizes: a read-only command must leave them as they were. */
@@ -98,7 +103,11 @@ describe('chaos: tampered queue', function () {
   valueDamage('two values swapped', async (db, recs) => {
     const [a, va] = middle(recs, 0.3);
     const [b, vb] = middle(recs, 0.7);
-    await db.batch().put(queueKey(KIND_RECORD, a), vb).put(queueKey(KIND_RECORD, b), va).write({ sync: true });
+    await db
+      .batch()
+      .put(queueKey(KIND_RECORD, a), vb)
+      .put(queueKey(KIND_RECORD, b), va)
+      .write({ sync: true });
   });
 
   valueDamage('a value replayed under another seq', async (db, recs) => {
@@ -135,11 +144,14 @@ describe('chaos: tampered queue', function () {
         assert.notEqual(exit.code, 0, 'a refused start must exit non-zero');
         note('refused', String(exit.code));
         const repair = await site.queueCli('repair');
-        assert.ok(repair.code === 0 || repair.code === 1, `queue repair exited ${String(repair.code)}: ${repair.stderr}`);
+        assert.ok(
+          repair.code === 0 || repair.code === 1,
+          `queue repair exited ${String(repair.code)}: ${repair.stderr}`,
+        );
         const again = await site.daemon.start({ mayFail: true });
         assert.equal(again, null, `daemon refused after queue repair: ${again?.stderr ?? ''}`);
       }
-      await backlogAtMost(site, 5, 90_000);
+      await backlogAtMost(site, 5, 25_000);
     },
   );
 
@@ -158,13 +170,17 @@ describe('chaos: tampered queue', function () {
         const r = await site.queueCli(verb);
         assert.notEqual(r.code, 0, `queue ${verb} exited 0 on a queue without CURRENT`);
       }
-      assert.equal(listing(site.dataDir), before, 'a refused run or a read-only command changed the queue folder');
+      assert.equal(
+        listing(site.dataDir),
+        before,
+        'a refused run or a read-only command changed the queue folder',
+      );
       const repair = await site.queueCli('repair');
       assert.equal(repair.code, 0, `queue repair exited ${String(repair.code)}: ${repair.stderr}`);
       await site.broker.start();
       const again = await site.daemon.start({ mayFail: true });
       assert.equal(again, null, `daemon refused after queue repair: ${again?.stderr ?? ''}`);
-      await backlogAtMost(site, 5, 90_000);
+      await backlogAtMost(site, 5, 25_000);
     },
   );
 
@@ -181,14 +197,18 @@ describe('chaos: tampered queue', function () {
       const run = await site.daemon.start({ mayFail: true });
       assert.notEqual(run, null, 'run started with the wrong queue key');
       assert.notEqual(run!.code, 0, 'a wrong key must exit non-zero');
-      assert.match(run!.stderr + site.daemon.logText(), /queue\.key|keyFile/, 'the refusal names the key file');
+      assert.match(
+        run!.stderr + site.daemon.logText(),
+        /queue\.key|keyFile/,
+        'the refusal names the key file',
+      );
       await rm(keyFile);
       await rename(`${keyFile}.right`, keyFile);
       const verify = await site.queueCli('verify');
       assert.equal(verify.code, 0, `verify with the right key back: ${verify.stdout}${verify.stderr}`);
       const again = await site.daemon.start({ mayFail: true });
       assert.equal(again, null, `daemon refused with the right key back: ${again?.stderr ?? ''}`);
-      await backlogAtMost(site, 5, 90_000);
+      await backlogAtMost(site, 5, 25_000);
     },
   );
 });
