@@ -2,7 +2,6 @@
 // test/chaos/last-run.json at the end, and the figures section of RELIABILITY.md regenerated
 // from it (reliability-report.ts).
 
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './invariant.js';
 
@@ -37,13 +36,12 @@ export function recordRun(name: string, guarantee: string, outcome: RunOutcome):
   scenarios.set(name, s);
 }
 
-export function writeLastRun(runsPerScenario: number): LastRun | null {
+export function lastRun(runsPerScenario: number): LastRun | null {
   if (scenarios.size === 0) return null;
   const doc: LastRun = {
     finishedAt: new Date().toISOString(),
     runsPerScenario,
     scenarios: [...scenarios.values()],
   };
-  writeFileSync(LAST_RUN, `${JSON.stringify(doc, null, 2)}\n`);
   return doc;
 }

@@ -3,6 +3,7 @@
 //   node dist/test/chaos/reliability-report.js
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import prettier from 'prettier';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LAST_RUN, type LastRun, type ScenarioRecord } from './record.js';
 
@@ -67,7 +68,13 @@ function firstLines(text: string): string {
     .slice(0, 400);
 }
 
-export function rewriteReliability(doc: LastRun): void {
+/** Formats as `npm run check` expects (the repo's prettier config), so generated files pass it. */
+export async function formatted(file: string, text: string): Promise<string> {
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  return prettier.format(text, { ...options, filepath: file });
+}
+
+export async function rewriteReliability(doc: LastRun): Promise<void> {
   const text = readFileSync(RELIABILITY, 'utf8');
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
@@ -76,9 +83,9 @@ export function rewriteReliability(doc: LastRun): void {
     a >= 0 && b > a
       ? text.slice(0, a) + section + text.slice(b + END.length)
       : `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(RELIABILITY, next);
+  writeFileSync(RELIABILITY, await formatted(RELIABILITY, next));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  rewriteReliability(JSON.parse(readFileSync(LAST_RUN, 'utf8')) as LastRun);
+  await rewriteReliability(JSON.parse(readFileSync(LAST_RUN, 'utf8')) as LastRun);
 }
