@@ -1,0 +1,240 @@
+// The invariant every chaos scenario ends with (issue 6, DESIGN.md §2.1–2.2):
+//   committed = delivered + dropped + quarantined + queued   (records and readings, lifetime totals)
+// and the broker's acknowledged seq stream covers 1..nextSeq-1 except seqs still queued, ranges the
+// daemon logged as dropped and seqs it logged as quarantined; duplicates only after a crash or a
+// reconnect, at most one in-flight window (uplink.limits.inflight × records per message) each.
+// Before it reads anything, the daemon is stopped cleanly with the broker up.
+
+import { readLedger } from './ledger.js';
+import type { ChaosSite } from './harness.js';
+
+export interface Totals {
+  committedRecords: number;
+  committedReadings: number;
+  deliveredRecords: number;
+  deliveredReadings: number;
+  droppedRecords: number;
+  droppedReadings: number;
+  quarantinedRecords: number;
+  quarantinedReadings: number;
+}
+
+export interface Inspect {
+  records: number;
+  readings: number;
+  bytes: number;
+  firstSeq: number | null;
+  nextSeq: number;
+  quarantined: number;
+  totals?: Totals;
+}
+
+export interface Figures {
+  nextSeq: number;
+  queuedRecords: number;
+  queuedReadings: number;
+  totals: Totals | null;
+  ackedRecords: number;
+  ackedReadings: number;
+  duplicates: number;
+  worstEpochDuplicates: number;
+  allowedPerEpoch: number;
+  epochs: number;
+  droppedLogged: number;
+  quarantinedLogged: number;
+  unexplained: number;
+  kills: number;
+  starts: number;
+}
+
+export class InvariantError extends Error {
+  constructor(
+    readonly problems: string[],
+    readonly figures: Figures,
+  ) {
+    super(`invariant broken:\n  - ${problems.join('\n  - ')}\n  figures: ${JSON.stringify(figures)}`);
+  }
+}
+
+interface LogLine {
+  code?: string;
+  seq?: number;
+  seqFrom?: number;
+  seqTo?: number;
+  records?: number;
+  readings?: number;
+  reason?: string;
+}
+
+/** Dropped seq ranges and quarantined seqs, as the daemon logged them. */
+export function loggedLosses(logText: string): {
+  dropped: { from: number; to: number; records: number; readings: number; reason: string }[];
+  quarantined: Set<number>;
+} {
+  const dropped: { from: number; to: number; records: number; readings: number; reason: string }[] = [];
+  const quarantined = new Set<number>();
+  for (const line of logText.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let l: LogLine;
+    try {
+      l = JSON.parse(line) as LogLine;
+    } catch {
+      continue; // a line torn by SIGKILL
+    }
+    if (typeof l.seqFrom === 'number' && typeof l.seqTo === 'number') {
+      dropped.push({
+        from: l.seqFrom,
+        to: l.seqTo,
+        records: l.records ?? 0,
+        readings: l.readings ?? 0,
+        reason: l.reason ?? '',
+      });
+    } else if (l.code === 'EDGEGW_E_QUEUE_TAMPERED' && typeof l.seq === 'number') quarantined.add(l.seq);
+  }
+  return { dropped, quarantined };
+}
+
+/** Stops the daemon cleanly (broker up), reads the queue offline, checks; throws InvariantError. */
+export async function checkInvariant(site: ChaosSite): Promise<Figures> {
+  const problems: string[] = [];
+  if (!site.broker.running) await site.broker.start();
+  site.proxy?.steady();
+  site.proxy?.pass();
+  if (site.daemon.running) {
+    const exit = await site.daemon.stop();
+    if (exit.code !== 0) problems.push(`clean stop exited ${String(exit.code ?? exit.signal)}`);
+  }
+  const r = await site.queueCli('inspect');
+  if (r.code !== 0) throw new Error(`queue inspect exited ${String(r.code)}: ${r.stderr.trim()}`);
+  const inspect = JSON.parse(r.stdout) as Inspect;
+  return judge(site, inspect, problems);
+}
+
+export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Figures {
+  const ledger = readLedger(site.ledger);
+  const losses = loggedLosses(site.daemon.logText());
+  const totals = inspect.totals ?? null;
+
+  // Distinct acknowledged records, duplicates per epoch, readings agreeing across copies.
+  const readingsOf = new Map<number, number>();
+  const dupByEpoch = new Map<number, number>();
+  let maxRecsPerMessage = 1;
+  const outside = new Set<number>();
+  const mismatched = new Set<number>();
+  for (const m of ledger.messages) {
+    maxRecsPerMessage = Math.max(maxRecsPerMessage, m.recs.length);
+    for (const rec of m.recs) {
+      const seen = readingsOf.get(rec.seq);
+      if (seen === undefined) readingsOf.set(rec.seq, rec.readings);
+      else {
+        dupByEpoch.set(m.epoch, (dupByEpoch.get(m.epoch) ?? 0) + 1);
+        if (seen !== rec.readings) mismatched.add(rec.seq);
+      }
+      if (rec.seq < 1 || rec.seq >= inspect.nextSeq) outside.add(rec.seq);
+    }
+  }
+  const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
+  if (outside.size > 0) {
+    problems.push(
+      `${outside.size} seqs acknowledged but outside 1..${inspect.nextSeq - 1} (seq reused or records lost): ${ranges(sorted(outside))}`,
+    );
+  }
+  if (mismatched.size > 0) {
+    problems.push(
+      `${mismatched.size} seqs acknowledged twice with different readings (seq reused): ${ranges(sorted(mismatched))}`,
+    );
+  }
+  if (ledger.unreadable > 0) problems.push(`${ledger.unreadable} acknowledged messages are not telemetry`);
+  const allowedPerEpoch = site.inflight * maxRecsPerMessage;
+  let duplicates = 0;
+  let worst = 0;
+  for (const [epoch, n] of dupByEpoch) {
+    duplicates += n;
+    worst = Math.max(worst, n);
+    if (epoch <= 1)
+      problems.push(`${n} duplicate acknowledgements on the first connection (no crash or reconnect yet)`);
+    if (n > allowedPerEpoch) {
+      problems.push(
+        `${n} duplicates after one reconnect, more than the in-flight window (${allowedPerEpoch})`,
+      );
+    }
+  }
+
+  // The seq stream: every seq is acknowledged, still queued, logged dropped or logged quarantined.
+  const droppedSeqs = new Set<number>();
+  for (const d of losses.dropped) for (let s = d.from; s <= d.to; s++) droppedSeqs.add(s);
+  const queuedFrom = inspect.firstSeq ?? inspect.nextSeq;
+  const gaps: number[] = [];
+  for (let s = 1; s < queuedFrom; s++) {
+    if (!readingsOf.has(s) && !droppedSeqs.has(s) && !losses.quarantined.has(s)) gaps.push(s);
+  }
+  if (gaps.length > 0)
+    problems.push(
+      `${gaps.length} seqs unexplained (not acknowledged, queued, dropped or quarantined): ${ranges(gaps)}`,
+    );
+
+  let ackedReadings = 0;
+  for (const v of readingsOf.values()) ackedReadings += v;
+  if (totals === null) {
+    problems.push(
+      'inspect has no totals: the lifetime committed/delivered/dropped/quarantined figures are missing',
+    );
+  } else {
+    const t = totals;
+    const rec = t.deliveredRecords + t.droppedRecords + t.quarantinedRecords + inspect.records;
+    const rdg = t.deliveredReadings + t.droppedReadings + t.quarantinedReadings + inspect.readings;
+    if (t.committedRecords !== rec) {
+      problems.push(
+        `records: committed ${t.committedRecords} ≠ delivered + dropped + quarantined + queued = ${rec}`,
+      );
+    }
+    if (t.committedReadings !== rdg) {
+      problems.push(
+        `readings: committed ${t.committedReadings} ≠ delivered + dropped + quarantined + queued = ${rdg}`,
+      );
+    }
+    if (t.committedRecords !== inspect.nextSeq - 1) {
+      problems.push(`committed records ${t.committedRecords} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}`);
+    }
+    if (t.deliveredRecords > readingsOf.size) {
+      problems.push(
+        `delivered ${t.deliveredRecords} records but the broker acknowledged only ${readingsOf.size}`,
+      );
+    }
+    if (t.quarantinedRecords < losses.quarantined.size) {
+      problems.push(`${losses.quarantined.size} quarantines logged but totals count ${t.quarantinedRecords}`);
+    }
+  }
+  const figures: Figures = {
+    nextSeq: inspect.nextSeq,
+    queuedRecords: inspect.records,
+    queuedReadings: inspect.readings,
+    totals,
+    ackedRecords: readingsOf.size,
+    ackedReadings,
+    duplicates,
+    worstEpochDuplicates: worst,
+    allowedPerEpoch,
+    epochs: ledger.epochs,
+    droppedLogged: droppedSeqs.size,
+    quarantinedLogged: losses.quarantined.size,
+    unexplained: gaps.length,
+    kills: site.daemon.kills,
+    starts: site.daemon.starts,
+  };
+  if (problems.length > 0) throw new InvariantError(problems, figures);
+  return figures;
+}
+
+/** 1,2,3,7,9,10 → "1–3, 7, 9–10" (first 12 ranges). */
+export function ranges(seqs: number[]): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < seqs.length) {
+    let j = i;
+    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+    out.push(i === j ? `${seqs[i]}` : `${seqs[i]}–${seqs[j]}`);
+    i = j + 1;
+  }
+  return out.length > 12 ? `${out.slice(0, 12).join(', ')}, … (${out.length} ranges)` : out.join(', ');
+}
