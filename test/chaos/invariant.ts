@@ -62,7 +62,8 @@ interface LogLine {
   seqFrom?: number;
   seqTo?: number;
   records?: number;
-  readings?: number;
+  /** The logger redacts any field named `readings`: the queue logs the count as readingCount. */
+  readingCount?: number;
   reason?: string;
 }
 
@@ -86,7 +87,7 @@ export function loggedLosses(logText: string): {
         from: l.seqFrom,
         to: l.seqTo,
         records: l.records ?? 0,
-        readings: l.readings ?? 0,
+        readings: l.readingCount ?? 0,
         reason: l.reason ?? '',
       });
     } else if (l.code === 'EDGEGW_E_QUEUE_TAMPERED' && typeof l.seq === 'number') quarantined.add(l.seq);
