@@ -2,7 +2,10 @@
 // cursors, each with its own packer, so a message always holds whole records in seq order.
 // - The live cursor starts at the newest record committed when the connection was attempted and
 //   follows new commits (onAppend); its messages go first, so live readings do not wait behind a
-//   backlog.
+//   backlog — but never twice in a row while a backlog message is ready: when the publish quota is
+//   what binds, live messages would otherwise take every slot and the backlog would never drain.
+//   Live records keep accumulating in the queue meanwhile, so the next live message carries them
+//   all (latency stays within a publish slot or two).
 // - The backlog cursor walks (from, split]: from the lowest unacknowledged seq up to where the
 //   live cursor started, with the capacity live records leave.
 // The two regions never overlap, so no record is pulled twice in a session, and every seq is in
@@ -34,6 +37,8 @@ export class Feed {
   /** Bumped by every onAppend: a short live pull ends the live cursor's turn only if none came since. */
   private appends = 0;
   private liveMore = false;
+  /** The last message published was live: a ready backlog message goes next. */
+  private lastLive = false;
   /** Bumped by rewind: a pull that was waiting on the source when it happened is dropped. */
   private gen = 0;
   /** Stopping: only live records up to this seq are served; the rest stays queued (kept for rewind). */
@@ -104,16 +109,17 @@ export class Feed {
     this.liveMore = true;
   }
 
-  /** The next message to publish: live messages first. */
+  /** The next message to publish: live messages first, alternating with a ready backlog message. */
   peek(): NextMessage | null {
     const live = this.liveReady[0];
-    if (live !== undefined) return { msg: live, live: true };
     const old = this.tailUntil === null ? this.backlogReady[0] : undefined;
+    if (live !== undefined && (old === undefined || !this.lastLive)) return { msg: live, live: true };
     return old === undefined ? null : { msg: old, live: false };
   }
 
   /** Removes the message peek() returned (it is being published). */
   shift(live: boolean): void {
+    this.lastLive = live;
     if (live) this.liveReady.shift();
     else this.backlogReady.shift();
   }

@@ -83,6 +83,38 @@ describe('Feed (live cursor first, then the backlog)', () => {
     assertEachMessageInOrder(sent);
   });
 
+  it('alternates live and backlog messages while both are ready (live in every slot starved the drain)', async () => {
+    const source = new MemorySource();
+    source.append(200);
+    const feed = new Feed(source, 'gw', 1000);
+    feed.restart();
+    const sent: Sent[] = [];
+    // One publish slot at a time, as a quota-bound uplink has them; a new record every slot.
+    for (let slot = 0; slot < 1000 && (feed.draining || sent.length === 0); slot++) {
+      while (feed.liveWaiting) await feed.pull(0);
+      while (await feed.pull(2)) if (feed.liveWaiting) break;
+      const next = feed.peek();
+      if (next === null) continue;
+      feed.shift(next.live);
+      sent.push({ seqs: next.msg.seqs, live: next.live });
+      source.append(1);
+      feed.appended();
+    }
+    assert.equal(feed.draining, false, 'the backlog drained while live records flowed');
+    const backlogMessages = sent.filter((m) => !m.live).length;
+    const liveMessages = sent.length - backlogMessages;
+    assert.ok(backlogMessages > 0 && liveMessages > 0);
+    for (let i = 1; i < sent.length; i++)
+      assert.ok(!(sent[i - 1]!.live && sent[i]!.live), `two live messages in a row at ${i}`);
+    assertEachMessageInOrder(sent);
+    const all = sent.flatMap((m) => m.seqs);
+    assert.equal(new Set(all).size, all.length, 'no seq twice');
+    assert.ok(
+      range(1, 200).every((q) => all.includes(q)),
+      'every backlog seq sent',
+    );
+  });
+
   it('rewind after a disconnect resends everything unacknowledged, from both cursors', async () => {
     const source = new MemorySource();
     source.append(100);
