@@ -32,6 +32,30 @@ export async function folderState(dir: string): Promise<FolderState> {
   return names.some((n) => LEVELDB_FILE.test(n)) ? 'leveldb' : 'foreign';
 }
 
+/**
+ * Damage LevelDB would only find after it has already written to the folder (its info log is
+ * rotated at every open): CURRENT missing, or naming a MANIFEST that is not there. A reason, or
+ * null when both are in place. Checked before any open, so a refused start changes nothing.
+ */
+export async function missingEssentials(dir: string): Promise<string | null> {
+  let current: string;
+  try {
+    current = await readFile(join(dir, 'CURRENT'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'its CURRENT file is missing';
+    throw folderError(dir, err);
+  }
+  const manifest = current.trim();
+  if (!/^MANIFEST-\d+$/.test(manifest)) return 'its CURRENT file does not name a MANIFEST';
+  try {
+    await stat(join(dir, manifest));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return `${manifest}, named by CURRENT, is missing`;
+    throw folderError(dir, err);
+  }
+  return null;
+}
+
 export function folderError(dir: string, err: unknown): EdgegwError {
   const why = (err as { code?: unknown }).code;
   return new EdgegwError(

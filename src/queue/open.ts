@@ -12,6 +12,7 @@ import { HEAD_CAP, type Db, type QueueStore } from './store.js';
 import {
   damagedError,
   folderState,
+  missingEssentials,
   foreignFolderError,
   inUseError,
   isLocked,
@@ -46,6 +47,10 @@ export async function openQueue(store: QueueStore): Promise<void> {
   const state = await folderState(dir);
   if (state === 'foreign') throw foreignFolderError(dir);
   const exists = state === 'leveldb';
+  if (exists) {
+    const missing = await missingEssentials(dir);
+    if (missing !== null) throw damagedError(dir, missing);
+  }
   let location = dir;
   if (store.opts.readOnly === true) {
     if (exists && (await isLocked(dir))) throw inUseError(dir);

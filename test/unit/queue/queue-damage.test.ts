@@ -101,6 +101,7 @@ describe('queue damage: refuse, read-only, repair', () => {
     await fill();
     await unlink(join(dir, 'CURRENT'));
     const data = (await readdir(dir)).filter((n) => /\.(ldb|log)$/.test(n)).sort();
+    const untouched = await snapshot(dir, 'content');
 
     const err = await refusal(queue());
     assert.equal(err.code, 'EDGEGW_E_QUEUE_DAMAGED');
@@ -109,6 +110,8 @@ describe('queue damage: refuse, read-only, repair', () => {
     assert.match(err.message, /CURRENT|does not exist/);
     // The tables and logs are all still there: nothing was re-created over them.
     assert.deepEqual((await readdir(dir)).filter((n) => /\.(ldb|log)$/.test(n)).sort(), data);
+    // Refused before LevelDB opened it: not even its info log was rotated.
+    assert.deepEqual(await snapshot(dir, 'content'), untouched);
 
     const before = await snapshot(dir, 'content');
     const r = await repairQueue(dir, keys);
