@@ -318,7 +318,9 @@ log: { level: info }
 
   /** `edgegw queue <verb> --json` (the daemon must be stopped: LevelDB takes one process). */
   queueCli(verb: string, extra: string[] = []): Promise<CliResult> {
-    return runCli(['queue', verb, '--json', '-c', this.configFile, ...extra]);
+    // inspect and verify answer in JSON; repair prints what it did as text.
+    const json = verb === 'repair' ? [] : ['--json'];
+    return runCli(['queue', verb, ...json, '-c', this.configFile, ...extra]);
   }
 
   async cleanup(): Promise<void> {

@@ -13,10 +13,10 @@ import type { ChaosSite } from '../harness.js';
 import { randomMoment } from '../conditions.js';
 import { scenario } from '../scenario.js';
 
-const FAST = `  - { id: fast-1, sim: { wave: counter }, every: 5ms }
-  - { id: fast-2, sim: { wave: random, min: 0, max: 1000 }, every: 5ms }
-  - { id: fast-3, sim: { wave: random, min: 0, max: 1000 }, every: 5ms }
-  - { id: fast-4, sim: { wave: sine, min: 0, max: 100, period: 5s }, every: 5ms }`;
+const FAST = `  - { id: fast-1, sim: { wave: counter }, every: 10ms }
+  - { id: fast-2, sim: { wave: random, min: 0, max: 1000 }, every: 10ms }
+  - { id: fast-3, sim: { wave: random, min: 0, max: 1000 }, every: 10ms }
+  - { id: fast-4, sim: { wave: sine, min: 0, max: 100, period: 5s }, every: 10ms }`;
 
 function freeBytes(dir: string): number {
   const s = statfsSync(dir);

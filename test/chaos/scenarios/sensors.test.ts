@@ -85,17 +85,17 @@ describe('chaos: sensor faults', function () {
     'a burst is committed and delivered whole, within bounded resources',
     {
       sensors:
-        '  - { id: burst-1, sim: { wave: counter }, every: 500ms }\n  - { id: burst-2, sim: { wave: random, min: 0, max: 9 }, every: 500ms }',
+        '  - { id: burst-1, sim: { wave: counter }, every: 1s }\n  - { id: burst-2, sim: { wave: random, min: 0, max: 9 }, every: 1s }',
     },
     async ({ site, note }) => {
       // No sensor can be driven faster from outside the daemon: the burst is the same sensors at
-      // 100× the rate (500 ms → 5 ms) between two clean restarts.
+      // 100× the rate (1 s → 10 ms) between two clean restarts.
       await site.broker.start();
       await site.daemon.start();
       await delivers(site, 3);
       await site.daemon.stop();
       const normal = await readFile(site.configFile, 'utf8');
-      await writeFile(site.configFile, normal.replace(/every: 500ms/g, 'every: 5ms'));
+      await writeFile(site.configFile, normal.replace(/every: 1s/g, 'every: 10ms'));
       await site.daemon.start();
       await randomMoment(3000, 5000);
       const s = await site.daemon.status();
