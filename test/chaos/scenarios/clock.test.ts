@@ -3,16 +3,15 @@
 // during a drain. Polling must go on at the configured rate (issue 6 break 6: grids run on the
 // monotonic clock), a forward jump must not count a day of skipped polls, and nothing is lost.
 
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '../../helpers/site.js';
 import type { ChaosSite } from '../harness.js';
 import { backlogAtLeast, backlogAtMost, delivers } from '../conditions.js';
 import { scenario } from '../scenario.js';
+import { libfaketime } from '../../helpers/faketime.js';
 import type { SiteSpec } from '../harness.js';
 
-export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 /** Two sensors at 20 ms and 50 ms: 70 readings per second configured. */
 const RATE = 70;
 const SENSORS = `  - { id: counter-1, sim: { wave: counter }, every: 20ms }
@@ -20,14 +19,12 @@ const SENSORS = `  - { id: counter-1, sim: { wave: counter }, every: 20ms }
 
 function fakeClockSpec(extra: SiteSpec = {}): () => SiteSpec {
   return () => {
-    if (!existsSync(LIBFAKETIME))
-      throw new Error(`libfaketime missing (${LIBFAKETIME}): apt-get install faketime`);
     const file = join('/tmp', `edgegw-faketime-${process.pid}-${Math.random().toString(16).slice(2)}`);
     return {
       sensors: SENSORS,
       ...extra,
       env: {
-        LD_PRELOAD: LIBFAKETIME,
+        LD_PRELOAD: libfaketime(),
         FAKETIME_TIMESTAMP_FILE: file,
         FAKETIME_NO_CACHE: '1',
         FAKETIME_DONT_FAKE_MONOTONIC: '1',
