@@ -19,6 +19,7 @@ import type { FullQueueReport } from './full-report.js';
 import type { QueueDisk } from './disk.js';
 import type { Db, QueueStore } from './store.js';
 import { KIND_RECORD, META_FIGURES, META_NEXT_SEQ, causeText, numberValue, queueKey } from './keys.js';
+import { MARK_STEP, writeSeqMark } from './seq-mark.js';
 
 /** A failed append whose seq was burned and whose readings were counted lost already. */
 export class BurnedSeqError extends EdgegwError {}
@@ -49,6 +50,10 @@ export class Appender {
     }
     if (s.bytes + size > opts.maxBytes) await this.dropOldest(db, s.bytes + size - opts.maxBytes);
     if (!(await this.diskRoom(db, size))) {
+      this.full.refused(rec.count, s);
+      return null;
+    }
+    if (!(await this.markAbove(seq))) {
       this.full.refused(rec.count, s);
       return null;
     }
@@ -93,6 +98,25 @@ export class Appender {
       Exit.IOERR,
       { cause: failure },
     );
+  }
+
+  /** Raises the seq mark before `seq` reaches it (seq-mark.ts); false when it cannot be written. */
+  private async markAbove(seq: number): Promise<boolean> {
+    const store = this.store;
+    if (seq < store.seqCeiling) return true;
+    const ceiling = seq + MARK_STEP;
+    try {
+      await writeSeqMark(store.opts.dir, ceiling);
+    } catch (err) {
+      // Without the mark a later repair could hand this seq out again: keep nothing under it.
+      store.opts.log.warn(
+        { code: 'EDGEGW_E_QUEUE_WRITE', seq, err: causeText(err) },
+        'seq mark write failed',
+      );
+      return false;
+    }
+    store.seqCeiling = ceiling;
+    return true;
   }
 
   private async commit(db: Db, rec: SealedRecord, key: Uint8Array, size: number): Promise<void> {

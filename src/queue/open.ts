@@ -36,6 +36,7 @@ import {
   toRecord,
   type StoredFigures,
 } from './keys.js';
+import { readSeqMark } from './seq-mark.js';
 
 /**
  * Opens the database and recovers the store's figures and key ranges from it. Only an absent or
@@ -147,6 +148,8 @@ async function recover(db: Db, store: QueueStore): Promise<void> {
   s.bytes = f.recordBytes + f.quarantineBytes;
   s.quarantined = readNumber(await db.get(META_QUARANTINED));
   s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, 1);
+  // The mark is checked, never trusted over the database: a queue from before marks has none.
+  if (store.opts.readOnly !== true) store.seqCeiling = await readSeqMark(store.opts.dir);
   const covered = loaded.length < HEAD_CAP ? s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;
   store.head.refill(loaded, covered);
   store.resetRecent(s.nextSeq);

@@ -27,6 +27,7 @@ import {
   toRecord,
 } from './keys.js';
 import type { Db } from './store.js';
+import { readSeqMark } from './seq-mark.js';
 
 export interface RepairReport {
   /** Where the files were copied before anything was changed. */
@@ -74,7 +75,7 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
   let scan: Scan | null = null;
   if (db !== null) {
     try {
-      scan = await scanRecords(db, keys);
+      scan = await scanRecords(db, keys, dir);
     } catch (err) {
       damage = causeText(err);
       await db.close();
@@ -105,7 +106,7 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
     }
     db = again.db;
     try {
-      scan = await scanRecords(db, keys);
+      scan = await scanRecords(db, keys, dir);
     } catch (err) {
       await db.close();
       throw new EdgegwError(
@@ -184,7 +185,7 @@ interface Scan {
   ranges: KeyRange[];
 }
 
-async function scanRecords(db: Db, keys: QueueKeys): Promise<Scan> {
+async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
   const authentic: Scan['authentic'] = [];
   const failed: Scan['failed'] = [];
   let keptReadings = 0;
@@ -208,7 +209,9 @@ async function scanRecords(db: Db, keys: QueueKeys): Promise<Scan> {
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
-  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, 1), ranges };
+  // The mark outlives damage to the tables: seqs below it may have been used (and delivered).
+  const mark = await readSeqMark(dir);
+  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, mark, 1), ranges };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {

@@ -96,6 +96,8 @@ export class QueueStore {
   keyRanges: KeyRange[] = [];
   /** The private copy a read-only queue opened (removed at stop), or null. */
   copyDir: string | null = null;
+  /** No seq ≥ this was ever used (seq-mark.ts); raised before a seq reaches it. */
+  seqCeiling = 0;
   private deletesSinceCompact = 0;
   readonly s: QueueStats = {
     records: 0,

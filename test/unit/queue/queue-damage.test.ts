@@ -13,6 +13,7 @@ import { Keyring } from '../../../src/seal/keyring.js';
 import { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import { repairQueue } from '../../../src/queue/repair.js';
 import { KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
+import { MARK_STEP, SEQ_MARK_FILE } from '../../../src/queue/seq-mark.js';
 import type { QueueKeys } from '../../../src/queue/key-ranges.js';
 import { captureLog, fixedReadings } from '../../helpers/queue.js';
 
@@ -121,8 +122,9 @@ describe('queue damage: refuse, read-only, repair', () => {
     assert.ok(basename(r.backup).startsWith('data.damaged-'));
     assert.equal(r.kept, 13);
     assert.deepEqual(r.quarantined, []);
-    assert.equal(r.nextSeq, 16);
-    assert.deepEqual(await opened(), { seqs: range(3, 15), nextSeq: 16 });
+    // Above every seq the queue may have used before the damage (the seq mark), never back.
+    assert.equal(r.nextSeq, 1 + MARK_STEP);
+    assert.deepEqual(await opened(), { seqs: range(3, 15), nextSeq: 1 + MARK_STEP });
   });
 
   it('a deleted table file is refused; repair keeps what remains and the next seq never goes back', async () => {
@@ -141,13 +143,34 @@ describe('queue damage: refuse, read-only, repair', () => {
     assert.ok(after.nextSeq >= 16, `nextSeq ${after.nextSeq}`);
   });
 
+  it('a lost table that held the newest records and the stored next seq: repair continues above the seq mark', async () => {
+    await fill();
+    // Everything, the meta included, into table files; then the damage takes all of them.
+    const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await raw.open();
+    await (raw as unknown as { compactRange(a: Uint8Array, b: Uint8Array): Promise<void> }).compactRange(
+      queueKey(KIND_RECORD, 0),
+      Uint8Array.of(0xff),
+    );
+    await raw.close();
+    for (const t of (await readdir(dir)).filter((n) => /\.(ldb|log)$/.test(n))) await unlink(join(dir, t));
+    assert.equal((await readFile(join(dir, SEQ_MARK_FILE), 'utf8')).trim(), String(1 + MARK_STEP));
+
+    const r = await repairQueue(dir, keys);
+    assert.equal(r.kept, 0);
+    assert.equal(r.nextSeq, 1 + MARK_STEP, 'seqs 1..15 were used: none of them is handed out again');
+    const q = queue();
+    await q.start();
+    assert.equal(await q.append(fixedReadings(1)), 1 + MARK_STEP);
+  });
+
   it('a truncated MANIFEST is refused; repair recovers every record', async () => {
     await fill();
     const manifest = (await readdir(dir)).find((n) => n.startsWith('MANIFEST-'))!;
     await truncate(join(dir, manifest), 10);
     assert.equal((await refusal(queue())).code, 'EDGEGW_E_QUEUE_DAMAGED');
     await repairQueue(dir, keys);
-    assert.deepEqual(await opened(), { seqs: range(3, 15), nextSeq: 16 });
+    assert.deepEqual(await opened(), { seqs: range(3, 15), nextSeq: 1 + MARK_STEP });
   });
 
   it('repair moves a record that fails authentication to the quarantine and keeps the rest', async () => {
