@@ -36,19 +36,25 @@ function diskScenario(policy: 'drop-oldest' | 'reject-new'): void {
   scenario(
     `disk fills under ${policy}, without then with the broker, then space freed`,
     'no silent loss on a full disk; seq never reused; the gateway recovers',
-    { tmpfs: '4m', sensors: FAST, flush: '50ms', queue: `  maxBytes: 1MiB\n  whenFull: ${policy}` },
+    {
+      tmpfs: '4m',
+      sensors: FAST,
+      flush: '50ms',
+      queue: `  maxBytes: 1MiB\n  minFreeBytes: 256KiB\n  whenFull: ${policy}`,
+    },
     async ({ site, note }) => {
       const disk = site.disk!;
       const ballast = join(disk, 'ballast');
-      // Leave ~128 KiB: far less than maxBytes, so the filesystem, not the queue bound, runs out.
-      await writeFile(ballast, Buffer.alloc(Math.max(0, freeBytes(disk) - 128 * 1024)));
+      // Leave the 256 KiB reserve plus ~384 KiB: less than maxBytes, so the filesystem (its
+      // reserve), not the queue bound, runs out — with records queued by then, to deliver.
+      await writeFile(ballast, Buffer.alloc(Math.max(0, freeBytes(disk) - 640 * 1024)));
       const restarts = { n: 0 };
       await site.daemon.start();
 
       // Without the broker: wait until the disk is (nearly) full, a drop is logged or the daemon quit.
       await waitFor(
         () =>
-          freeBytes(disk) < 24 * 1024 ||
+          freeBytes(disk) < 256 * 1024 ||
           !site.daemon.running ||
           /"seqFrom"|EDGEGW_E_QUEUE_FULL|ENOSPC|No space/.test(site.daemon.logText()),
         90_000,
