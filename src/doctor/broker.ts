@@ -39,25 +39,27 @@ export async function checkBroker(site: SiteConfig, timeoutMs: number): Promise<
     return [fail('broker', err instanceof Error ? err.message : String(err), 'fix uplink.url')];
   }
   const lines: CheckLine[] = [];
-  const skip = (steps: string, why: string) =>
-    lines.push(warn('broker', `skipped ${steps}: ${why}`, 'fix the FAIL line above first'));
+  const skip = (steps: string, why: string): CheckLine[] => [
+    ...lines,
+    warn('broker', `skipped ${steps}: ${why}`, 'fix the FAIL line above first'),
+  ];
 
   const dns = await checkDns(target, timeoutMs);
   lines.push(dns);
-  if (dns.result === 'FAIL') return (skip('tcp, tls, mqtt', 'the host name does not resolve'), lines);
+  if (dns.result === 'FAIL') return skip('tcp, tls, mqtt', 'the host name does not resolve');
   const tcp = await checkTcp(target, timeoutMs);
   lines.push(tcp);
-  if (tcp.result === 'FAIL') return (skip('tls, mqtt', 'no TCP connection'), lines);
+  if (tcp.result === 'FAIL') return skip('tls, mqtt', 'no TCP connection');
   let material: TlsMaterial;
   try {
     material = await loadTlsFiles(site.uplink);
   } catch (err) {
     if (!(err instanceof EdgegwError)) throw err;
-    return (skip('tls, mqtt', `the TLS files are unusable (${err.message})`), lines);
+    return skip('tls, mqtt', `the TLS files are unusable (${err.message})`);
   }
   const handshake = await checkTls(target, material, timeoutMs);
   lines.push(handshake);
-  if (handshake.result === 'FAIL') return (skip('mqtt', 'no TLS session'), lines);
+  if (handshake.result === 'FAIL') return skip('mqtt', 'no TLS session');
   lines.push(await checkMqtt(site, target, material, timeoutMs));
   return lines;
 }
@@ -184,6 +186,7 @@ function checkMqtt(site: SiteConfig, t: Target, m: TlsMaterial, timeoutMs: numbe
   return new Promise((resolve) => {
     const client = mqtt.connect(opts);
     let settled = false;
+    let connected = false;
     const done = (line: CheckLine) => {
       if (settled) return;
       settled = true;
@@ -206,12 +209,15 @@ function checkMqtt(site: SiteConfig, t: Target, m: TlsMaterial, timeoutMs: numbe
       );
     }, timeoutMs);
     client.once('connect', () => {
+      connected = true;
       // A clean DISCONNECT (end without force), bounded like everything else.
       client.end(false, {}, () =>
         done(pass('broker mqtt', `CONNECT as ${clientId} accepted, then a clean DISCONNECT`)),
       );
     });
-    client.once('error', (err) => {
+    client.on('error', (err) => {
+      // Once CONNACK came, a reset is the broker closing after doctor's DISCONNECT: not a failure.
+      if (connected) return;
       client.end(true);
       const code = (err as { code?: unknown }).code;
       if (code === 2 || code === 5 || code === 135)
@@ -228,7 +234,8 @@ function checkMqtt(site: SiteConfig, t: Target, m: TlsMaterial, timeoutMs: numbe
       done(fail('broker mqtt', `MQTT CONNECT failed (${text})`, 'check the broker'));
     });
     client.once('close', () => {
-      if (!settled) {
+      // After a CONNACK the close is doctor's own DISCONNECT; before one, it is the broker's refusal.
+      if (!settled && !connected) {
         client.end(true);
         done(warn('broker mqtt', `${policy} (the connection was closed before CONNACK)`, policyFix));
       }
