@@ -190,6 +190,31 @@ describe('edgegw doctor (child processes, real broker)', function () {
     assert.doesNotMatch(r.stdout, /^(PASS|WARN|FAIL) {2}broker/m, 'no broker step was tried');
   });
 
+  it('an IoT policy that allows only the thing name: WARN that explains it, exit 0', async () => {
+    // As IoT Core does when iot:Connect is denied: the connection is closed, no CONNACK.
+    site.broker.aedes.preConnect = (_client, packet, done) =>
+      done(packet.clientId.endsWith('-doctor') ? new Error('iot:Connect denied') : null, true);
+    const { r, lines } = await doctor(site, synced.env);
+    assert.equal(r.code, 0, r.stdout);
+    const mqtt = line(lines, 'broker mqtt');
+    assert.equal(mqtt.result, 'WARN');
+    assert.match(
+      mqtt.found,
+      /refused client id test-gw1-doctor: an IoT policy that allows only the thing name/,
+    );
+    assert.match(mqtt.fix, /allow iot:Connect for client id test-gw1-doctor/);
+
+    // A broker that answers CONNACK "not authorized" (code 5) is read the same way.
+    site.broker.aedes.preConnect = (_client, _packet, done) => done(null, true);
+    site.broker.aedes.authenticate = (client, _u, _p, done) =>
+      client.id.endsWith('-doctor')
+        ? done(Object.assign(new Error('not authorized'), { returnCode: 5 as const }), false)
+        : done(null, true);
+    const coded = line((await doctor(site, synced.env)).lines, 'broker mqtt');
+    assert.equal(coded.result, 'WARN');
+    assert.match(coded.found, /CONNACK code 5/);
+  });
+
   it('beside a running daemon: the daemon stays connected, and doctor never touches the queue', async () => {
     const connects: string[] = [];
     const disconnects: string[] = [];
