@@ -147,7 +147,7 @@ function checkTls(t: Target, m: TlsMaterial, timeoutMs: number): Promise<CheckLi
         ),
       );
     });
-    socket.once('error', (err) => done(tlsFailure(t, err)));
+    socket.once('error', (err: Error) => done(tlsFailure(t, err)));
   });
 }
 

@@ -69,7 +69,7 @@ describe('doctor checks', () => {
     const other = createDemoPki('gw');
     const wrong = join(dir, 'other.key');
     await writeFile(wrong, other.clientKey, { mode: 0o600 });
-    const s = { ...site(dir), uplink: { ...site(dir).uplink, key: wrong } } as SiteConfig;
+    const s = { ...site(dir), uplink: { ...site(dir).uplink, key: wrong } };
     const l = (await checkDeviceCertificate(s, Date.now())).find((x) => x.check === 'certificate key');
     assert.equal(l?.result, 'FAIL');
     assert.match(l?.found ?? '', /does not belong to/);
