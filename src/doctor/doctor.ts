@@ -2,7 +2,8 @@
 // queue and never uses the daemon's client id, so it may run beside the daemon.
 
 import type { LoadedConfig } from '../config/load.js';
-import { fail, warn, type CheckLine } from './check.js';
+import { EdgegwError } from '../errors.js';
+import { fail, syscallCode, warn, type CheckLine } from './check.js';
 import { checkBroker } from './broker.js';
 import { checkCa, checkDeviceCertificate } from './certificate.js';
 import { checkClockPlausible, checkClockSync, runCommand, type CommandRunner } from './clock.js';
@@ -45,25 +46,36 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckLine[]> {
 
 async function configChecks(loaded: LoadedConfig, now: number, timeoutMs: number): Promise<CheckLine[]> {
   const site = loaded.config;
+  const checks: [string, () => Promise<CheckLine | CheckLine[]>][] = [
+    ...keyFiles(site).map((k): [string, () => Promise<CheckLine>] => [
+      `key mode ${k.key}`,
+      () => checkKeyFile(k),
+    ]),
+    ['key folder', () => checkKeyFolders(site)],
+    ['certificate', () => checkDeviceCertificate(site, now)],
+    ['ca', () => checkCa(site, now)],
+    ['data dir', () => checkDataDir(site)],
+    ['status socket folder', () => checkSocketFolder(site)],
+    ['serial', () => checkSerialPorts(site)],
+    ['gpio', () => checkGpio(site, loaded.profile)],
+    ['broker', () => checkBroker(site, timeoutMs)],
+  ];
   const lines: CheckLine[] = [];
-  for (const k of keyFiles(site)) lines.push(await checkKeyFile(k));
-  lines.push(...(await checkKeyFolders(site)));
-  lines.push(...(await checkDeviceCertificate(site, now)));
-  lines.push(await checkCa(site, now));
-  lines.push(...(await checkDataDir(site)));
-  lines.push(await checkSocketFolder(site));
-  lines.push(...(await checkSerialPorts(site)));
-  lines.push(...(await checkGpio(site, loaded.profile).catch((err: unknown) => [gpioError(err)])));
-  lines.push(...(await checkBroker(site, timeoutMs)));
+  for (const [name, run] of checks) lines.push(...(await guarded(name, run)));
   return lines;
 }
 
-function gpioError(err: unknown): CheckLine {
-  return fail(
-    'gpio',
-    err instanceof Error ? err.message : String(err),
-    'check the gpio pins and gateway.profile',
-  );
+/** A check that throws (a file vanished under it, an unexpected errno) is its own FAIL, not the end of the report. */
+async function guarded(name: string, run: () => Promise<CheckLine | CheckLine[]>): Promise<CheckLine[]> {
+  try {
+    const out = await run();
+    return Array.isArray(out) ? out : [out];
+  } catch (err) {
+    const why = err instanceof EdgegwError ? err.message : `unexpected error (${syscallCode(err, 'a bug')})`;
+    return [
+      fail(name, `the check could not run: ${why}`, `run it again; if it persists, report it with this line`),
+    ];
+  }
 }
 
 export const anyFailed = (lines: readonly CheckLine[]): boolean => lines.some((l) => l.result === 'FAIL');
