@@ -10,6 +10,7 @@ import { sensorsReadCommand } from './sensors-read.js';
 import { queueCommand, queueRepairCommand } from './queue-commands.js';
 import { statusCommand } from './status-command.js';
 import { demoCommand } from './demo.js';
+import { doctorCommand } from './doctor.js';
 
 function buildProgram(): Command {
   const program = new Command('edgegw')
@@ -68,6 +69,12 @@ function buildProgram(): Command {
     .description('recover a damaged queue: keep a copy, rebuild, keep every record that authenticates')
     .addOption(config())
     .action((o: { config?: string }) => queueRepairCommand(o));
+  program
+    .command('doctor')
+    .description('check the site: config, keys, certificate, clock, disk, devices, broker (PASS/WARN/FAIL)')
+    .addOption(config())
+    .option('--json', 'one JSON array of {check, result, found, fix}')
+    .action((o: { config?: string; json?: boolean }) => doctorCommand(o));
   program
     .command('demo')
     .description('the demo site: simulated sensors, a Modbus TCP simulator, an embedded TLS broker')

@@ -26,15 +26,30 @@ function newKeys(): forge.pki.rsa.KeyPair {
   return forge.pki.rsa.generateKeyPair({ bits: 2048 });
 }
 
-function baseCert(publicKey: forge.pki.PublicKey, cn: string): forge.pki.Certificate {
+/**
+ * When a certificate is valid, in days from now (negative: in the past). The default, a day ago
+ * to a year ahead, is a good certificate; tests of expired or not-yet-valid ones move it.
+ */
+export interface Validity {
+  fromDays: number;
+  toDays: number;
+}
+
+const DEFAULT_VALIDITY: Validity = { fromDays: -1, toDays: 365 };
+
+function baseCert(
+  publicKey: forge.pki.PublicKey,
+  cn: string,
+  validity: Validity = DEFAULT_VALIDITY,
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // A positive serial: clear the top bit so DER does not read it as negative.
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f;
   cert.serialNumber = serial.toString('hex');
-  cert.validity.notBefore = new Date(Date.now() - DAY_MS);
-  cert.validity.notAfter = new Date(Date.now() + 365 * DAY_MS);
+  cert.validity.notBefore = new Date(Date.now() + validity.fromDays * DAY_MS);
+  cert.validity.notAfter = new Date(Date.now() + validity.toDays * DAY_MS);
   cert.setSubject([
     { name: 'commonName', value: cn },
     { name: 'organizationName', value: 'edgegw demo' },
@@ -55,9 +70,14 @@ function createCa(cn: string): Issuer {
   return { cert, key: keys.privateKey };
 }
 
-function issue(ca: Issuer, cn: string, extensions: object[]): { cert: string; key: string } {
+function issue(
+  ca: Issuer,
+  cn: string,
+  extensions: object[],
+  validity?: Validity,
+): { cert: string; key: string } {
   const keys = newKeys();
-  const cert = baseCert(keys.publicKey, cn);
+  const cert = baseCert(keys.publicKey, cn, validity);
   cert.setIssuer(ca.cert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
@@ -69,11 +89,16 @@ function issue(ca: Issuer, cn: string, extensions: object[]): { cert: string; ke
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
 }
 
+export interface DemoPkiOptions {
+  /** Validity of the client (device) certificate; the CA and the server keep the default. */
+  clientValidity?: Validity;
+}
+
 /**
  * A new CA with a localhost server certificate and a client certificate for `clientId`. Every call
  * makes an unrelated CA, so a second call gives the "wrong CA" of negative tests.
  */
-export function createDemoPki(clientId = 'demo-gw1'): DemoPki {
+export function createDemoPki(clientId = 'demo-gw1', opts: DemoPkiOptions = {}): DemoPki {
   const ca = createCa(`edgegw demo CA ${randomBytes(4).toString('hex')}`);
   const server = issue(ca, 'localhost', [
     { name: 'extKeyUsage', serverAuth: true },
@@ -86,7 +111,7 @@ export function createDemoPki(clientId = 'demo-gw1'): DemoPki {
       ],
     },
   ]);
-  const client = issue(ca, clientId, [{ name: 'extKeyUsage', clientAuth: true }]);
+  const client = issue(ca, clientId, [{ name: 'extKeyUsage', clientAuth: true }], opts.clientValidity);
   return {
     caCert: forge.pki.certificateToPem(ca.cert),
     serverCert: server.cert,
