@@ -163,6 +163,18 @@ describe('queue keys and damage (edgegw in child processes)', function () {
     assert.equal(repair.code, 0, repair.stderr);
     assert.match(repair.stdout, new RegExp(`kept ${before.records} records`));
     assert.match(repair.stdout, new RegExp(`next seq ${before.nextSeq}`));
+    // One `queue-repair` audit entry on stderr: what was kept and where the copy is, no key.
+    const audits = repair.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.audit !== undefined);
+    assert.deepEqual(
+      audits.map((e) => [e.audit, e.kept, e.quarantined, e.rebuilt, e.nextSeq]),
+      [['queue-repair', before.records, 0, true, before.nextSeq]],
+    );
+    assert.match(String(audits[0]!.backup), /data\.damaged-/);
+    assert.ok(!repair.stderr.includes((await readFile(join(site.dir, 'pki', 'queue.key'))).toString('hex')));
     assert.ok(
       (await readdir(site.dir)).some((n) => n.startsWith('data.damaged-')),
       'a copy is kept',
