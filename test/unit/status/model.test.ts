@@ -6,18 +6,9 @@ describe('StatusModel', () => {
     const { model } = fixture();
     model.registerSensors(['a']);
     const s = model.snapshot();
-    assert.deepEqual(Object.keys(s).sort(), [
-      'certificate',
-      'clock',
-      'counters',
-      'gateway',
-      'overruns',
-      'queue',
-      'sensors',
-      'uplink',
-      'uptimeS',
-      'version',
-    ]);
+    // Other parts of status add fields of their own (e.g. `config`): these must be there.
+    for (const k of ['certificate', 'clock', 'counters', 'overruns', 'queue', 'sensors', 'uplink'])
+      assert.ok(k in s, k);
     // The §5 document, field by field: status may add fields, never drop or rename one.
     const design: Record<string, string[]> = {
       uplink: ['state', 'broker', 'since', 'inflight', 'lastError'],
@@ -30,16 +21,7 @@ describe('StatusModel', () => {
     for (const k of ['id', 'value', 'quality', 'ts', 'errors'])
       assert.ok(k in s.sensors[0]!, `sensors[].${k}`);
     for (const k of ['gateway', 'version', 'uptimeS']) assert.ok(k in s, k);
-    assert.deepEqual(Object.keys(s.uplink).sort(), [
-      'broker',
-      'bytesSent',
-      'inflight',
-      'lastError',
-      'rates',
-      'reconnects',
-      'since',
-      'state',
-    ]);
+    for (const k of ['bytesSent', 'rates', 'reconnects']) assert.ok(k in s.uplink, `uplink.${k}`);
     assert.deepEqual(Object.keys(s.counters).sort(), [
       'committed',
       'delivered',
