@@ -29,6 +29,13 @@ export function auditLogger(log: Logger): Logger {
   return log.child({}, { level: 'info' });
 }
 
-export function audit(log: Logger, event: AuditEvent, fields: AuditFields, msg: string): void {
-  auditLogger(log).info({ ...fields, audit: event }, msg);
+/** `level: 'warn'` for an entry that is also a warning to the technician (a quarantine, a drop). */
+export function audit(
+  log: Logger,
+  event: AuditEvent,
+  fields: AuditFields,
+  msg: string,
+  level: 'info' | 'warn' = 'info',
+): void {
+  auditLogger(log)[level]({ ...fields, audit: event }, msg);
 }

@@ -1,4 +1,6 @@
+import { audit } from '../audit.js';
 import { renderResolvedConfig } from '../config/redact.js';
+import { createLogger } from '../log.js';
 import { writeNewKeyFile } from '../seal/keyfile.js';
 import { loadFromArg } from './config-arg.js';
 
@@ -15,5 +17,12 @@ export async function checkConfigCommand(configOpt: string | undefined): Promise
 /** `edgegw keygen FILE`: 32 random bytes, mode 0600, never overwrites (exit 73). */
 export async function keygenCommand(file: string): Promise<void> {
   await writeNewKeyFile(file);
+  // On stderr, as JSON, like every log line of a command: the journal keeps it when the installer runs it.
+  audit(
+    createLogger({ level: 'info', destination: process.stderr }),
+    'keygen',
+    { path: file },
+    'queue key generated',
+  );
   process.stderr.write(`wrote a new queue key to ${file} (mode 0600); set queue.keyFile to it\n`);
 }

@@ -1,3 +1,4 @@
+import { audit } from '../audit.js';
 import { SealedQueue } from '../queue/sealed-queue.js';
 import { repairQueue } from '../queue/repair.js';
 import { Keyring } from '../seal/keyring.js';
@@ -25,7 +26,7 @@ export async function queueCommand(
   o: { config?: string; json?: boolean },
 ): Promise<void> {
   const { config: site } = await loadFromArg(o.config);
-  const log = createLogger({ level: 'warn', destination: process.stderr });
+  const log = createLogger({ level: 'warn', destination: process.stderr, gateway: site.gateway.id });
   const keyring = verb === 'verify' ? await loadKeys(site) : null;
   const queue = new SealedQueue({
     dir: site.gateway.dataDir,
@@ -55,6 +56,12 @@ export async function queueCommand(
     let tampered: number[] = [];
     if (keyring !== null) {
       tampered = (await queue.verify((rec) => keyring.open(rec, queue.sealedBy(rec.seq)))).tampered;
+      audit(
+        log,
+        'queue-verify',
+        { records: s.records, tampered: tampered.length, tamperedSeqs: tampered.slice(0, 100).map(String) },
+        tampered.length === 0 ? 'queue verified' : 'queue verified: records fail authentication',
+      );
     }
     if (o.json === true) {
       const doc = verb === 'verify' ? { ...figures, tampered } : figures;
@@ -86,6 +93,19 @@ export async function queueRepairCommand(o: { config?: string }): Promise<void> 
   const { config: site } = await loadFromArg(o.config);
   const keyring = await loadKeys(site);
   const r = await repairQueue(site.gateway.dataDir, queueKeys(keyring));
+  audit(
+    createLogger({ level: 'warn', destination: process.stderr, gateway: site.gateway.id }),
+    'queue-repair',
+    {
+      kept: r.kept,
+      keptReadings: r.keptReadings,
+      quarantined: r.quarantined.length,
+      backup: r.backup,
+      rebuilt: r.rebuilt,
+      nextSeq: r.nextSeq,
+    },
+    'queue repaired',
+  );
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`copy of the files before repair: ${r.backup}`);
   out(

@@ -6,6 +6,7 @@
 // does not flood the journal and no range is lost. Counts only, never values (DESIGN.md §2.2, §2.6).
 
 import type { Logger } from 'pino';
+import { audit } from '../audit.js';
 import type { Clock } from '../types.js';
 
 const LOG_EVERY_MS = 10_000;
@@ -68,7 +69,10 @@ export class FullQueueReport {
     }
     this.ranges = [];
     if (this.unloggedRecords > 0) {
-      this.log.warn(
+      // The rate-limited summary is also the `queue-full` audit entry (operations issue).
+      audit(
+        this.log,
+        'queue-full',
         {
           code: 'EDGEGW_E_QUEUE_FULL',
           policy: this.policy,
@@ -78,6 +82,7 @@ export class FullQueueReport {
           totalDroppedReadings: counters.droppedReadings,
         },
         'queue full: records dropped',
+        'warn',
       );
     }
     this.unloggedRecords = 0;

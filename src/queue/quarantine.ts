@@ -1,6 +1,7 @@
 // Records that failed authentication: moved out of the record range under their own key kind,
 // kept for forensics within min(maxBytes / 16, 4 MiB) (oldest evicted), and counted.
 
+import { audit } from '../audit.js';
 import type { SealedRecord } from '../types.js';
 import { TamperedRecordError } from '../seal/sealer.js';
 import type { Db, QueueStore } from './store.js';
@@ -44,7 +45,13 @@ export async function quarantineRecord(store: QueueStore, seq: number, reason: s
   store.quarantineBytes += kept;
   store.s.bytes += kept;
   store.s.quarantined++;
-  store.log.warn({ code: 'EDGEGW_E_QUEUE_TAMPERED', seq, reason }, 'queue record quarantined');
+  audit(
+    store.log,
+    'quarantine',
+    { code: 'EDGEGW_E_QUEUE_TAMPERED', seq, reason },
+    'queue record quarantined',
+    'warn',
+  );
   await store.afterRemoval(db, 1);
 }
 

@@ -1,5 +1,6 @@
 // `edgegw status` for a technician at a terminal: a few header lines, then one row per sensor.
-// `now` is injectable so the ages are testable.
+// `now` is injectable so the ages are testable. Fields a daemon of an older version does not send
+// are left out, not shown as zero.
 
 import type { StatusSnapshot } from './model.js';
 
@@ -13,8 +14,12 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
   );
   const since = u.since > 0 ? ` for ${duration(now - u.since)}` : '';
   const uplinkError = u.lastError === null ? '' : ` · last error ${u.lastError}`;
-  lines.push(`uplink   ${u.state}${since} · ${u.broker || '-'} · in flight ${u.inflight}${uplinkError}`);
-  const oldest = q.oldestTs === null ? '' : ` · oldest ${duration(now - q.oldestTs)} old`;
+  const reconnects = (u.reconnects ?? 0) > 0 ? ` · ${u.reconnects} reconnects` : '';
+  lines.push(
+    `uplink   ${u.state}${since} · ${u.broker || '-'} · in flight ${u.inflight}${reconnects}${uplinkError}`,
+  );
+  const age = q.ageS ?? (q.oldestTs === null ? null : (now - q.oldestTs) / 1000);
+  const oldest = age === null ? '' : ` · oldest ${duration(age * 1000)} old`;
   lines.push(
     `queue    ${q.records} records · ${q.readings} readings · ${bytes(q.bytes)}${oldest} · next seq ${q.nextSeq}`,
   );
@@ -22,10 +27,21 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
     `counters read ${c.readings} · committed ${c.committed} · delivered ${c.delivered} · ` +
       `dropped ${c.dropped} · quarantined ${c.quarantined} records · ${c.messages} messages`,
   );
+  const rates = uplinkRates(s);
+  if (rates !== null) lines.push(`rates    ${rates}`);
+  const drain = drainLine(s);
+  if (drain !== null) lines.push(`drain    ${drain}`);
+  const cert = s.certificate ?? null;
+  if (cert !== null) {
+    lines.push(
+      `cert     device certificate ${cert.state}, ${cert.daysLeft} days left (until ${day(cert.notAfter)})`,
+    );
+  }
   if (c.dropped > 0)
     lines.push(`warning  ${c.dropped} readings dropped because the queue was full (EDGEGW_E_QUEUE_FULL)`);
   if (c.quarantined > 0)
     lines.push(`warning  ${c.quarantined} records quarantined as tampered (EDGEGW_E_QUEUE_TAMPERED)`);
+  if (cert?.warning === true) lines.push(`warning  ${certificateWarning(cert)}`);
   if (!s.clock.ok) lines.push(`warning  clock: ${s.clock.issue ?? 'implausible'} (EDGEGW_E_CLOCK)`);
   for (const o of s.overruns) {
     lines.push(
@@ -40,7 +56,7 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
         x.id,
         x.value === null ? '-' : String(x.value),
         x.quality ?? '-',
-        x.ts === null ? 'never read' : duration(now - x.ts),
+        x.ts === null ? 'never read' : duration(x.ageS == null ? now - x.ts : x.ageS * 1000),
         String(x.errors),
         x.lastError ?? '',
       ]),
@@ -48,6 +64,67 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
     ),
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** `12.3 of 100 publishes/s · 45 KiB/s of 512 KiB/s (last 10 s)`; null when the uplink does not say. */
+function uplinkRates(s: StatusSnapshot): string | null {
+  const r = s.uplink.rates ?? null;
+  if (r === null) return null;
+  const pubLimit = r.limits === null ? '' : ` of ${r.limits.publishesPerSecond}`;
+  const byteLimit = r.limits === null ? '' : ` of ${bytes(r.limits.bytesPerSecond)}/s`;
+  return (
+    `${r.publishesPerSecond}${pubLimit} publishes/s · ${bytes(r.bytesPerSecond)}/s${byteLimit} ` +
+    `(last ${r.windowS} s)`
+  );
+}
+
+/** In and out rates of the backlog and when it will be empty; null with nothing queued. */
+function drainLine(s: StatusSnapshot): string | null {
+  const q = s.queue;
+  const r = q.rates ?? null;
+  if (r === null || q.readings === 0) return null;
+  const when = q.drainS === null ? 'not draining' : `empty in about ${duration(q.drainS * 1000)}`;
+  return `in ${r.committedPerSecond} · out ${r.deliveredPerSecond} readings/s · ${when}`;
+}
+
+type CertificateLine = NonNullable<StatusSnapshot['certificate']>;
+
+function certificateWarning(c: CertificateLine): string {
+  if (c.state === 'expired') return `device certificate expired on ${day(c.notAfter)}: the broker refuses it`;
+  if (c.state === 'not-yet-valid')
+    return `device certificate is valid only from ${day(c.notBefore)}: is the clock right?`;
+  return `device certificate expires in ${c.daysLeft} days (${day(c.notAfter)}): renew it`;
+}
+
+function day(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * One frame of `edgegw status --watch`. On a terminal it moves the cursor back over the previous
+ * frame and clears below, so the block refreshes in place (lines are cut to the terminal's width:
+ * a wrapped line would throw the count off); elsewhere (a pipe, a log) frames are plain blocks.
+ */
+export function watchFrame(
+  text: string,
+  previousLines: number,
+  tty: { isTTY: boolean; columns?: number },
+): string {
+  if (!tty.isTTY) return previousLines > 0 ? `\n${text}` : text;
+  const width = tty.columns ?? 0;
+  const body =
+    width > 0
+      ? text
+          .split('\n')
+          .map((l) => (l.length > width ? l.slice(0, width) : l))
+          .join('\n')
+      : text;
+  return previousLines > 0 ? `\x1b[${previousLines}A\r\x1b[J${body}` : body;
+}
+
+/** Lines a frame occupies (the cursor ends at the start of the line after it). */
+export function frameLines(text: string): number {
+  return text.split('\n').length - 1;
 }
 
 /** Left- or right-aligned columns separated by two spaces; trailing blanks trimmed. */

@@ -1,6 +1,9 @@
 // Optional Prometheus endpoint (status.metrics: host:port). Every figure is read from the status
 // model at scrape time, into a registry of our own (never prom-client's global one). Counts only:
 // sensor readings' values are never exported (DESIGN.md §2.6); sensor ids are fine as labels.
+// Names follow Prometheus conventions (checked by test/unit/status/metrics-names.test.ts): the
+// `edgegw_` prefix, base units (`_seconds`, `_bytes`), `_total` on counters and only there; rates
+// are left to PromQL (`rate(edgegw_uplink_sent_bytes_total[1m])`), the limits are gauges beside them.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,7 +43,7 @@ export class MetricsServer implements Lifecycle {
   async start(): Promise<void> {
     if (this.server !== null) return;
     const { host, port } = parseListen(this.opts.listen);
-    const scrape = buildRegistry(this.opts.model);
+    const scrape = metricsRegistry(this.opts.model);
     const server = createServer((req, res) => {
       this.handle(scrape, req, res).catch((err: unknown) => {
         this.opts.log.warn(
@@ -116,14 +119,14 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-interface Scrape {
+export interface Scrape {
   registry: Registry;
   /** Takes a fresh snapshot for the next scrape. */
   refresh: () => void;
 }
 
 /** One registry per server; each metric reads the snapshot taken once per scrape. */
-function buildRegistry(model: StatusModel): Scrape {
+export function metricsRegistry(model: StatusModel): Scrape {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // One snapshot per scrape, taken by refresh() and shared by every collector.
@@ -176,13 +179,41 @@ function buildRegistry(model: StatusModel): Scrape {
   gauge('edgegw_queue_records', 'Records waiting in the queue.', (s) => s.queue.records);
   gauge('edgegw_queue_readings', 'Readings waiting in the queue.', (s) => s.queue.readings);
   gauge('edgegw_queue_bytes', 'Bytes the queue holds.', (s) => s.queue.bytes);
-  gauge('edgegw_queue_oldest_age_seconds', 'Age of the oldest queued reading (0 when empty).', (s) =>
-    s.queue.oldestTs === null ? 0 : Math.max(0, (Date.now() - s.queue.oldestTs) / 1000),
+  gauge(
+    'edgegw_queue_oldest_age_seconds',
+    'Age of the oldest queued reading, the backlog age (0 when empty).',
+    (s) => s.queue.ageS ?? 0,
   );
   gauge('edgegw_uplink_connected', '1 while the MQTT session is connected.', (s) =>
     s.uplink.state === 'connected' ? 1 : 0,
   );
   gauge('edgegw_uplink_inflight', 'Publishes awaiting their PUBACK.', (s) => s.uplink.inflight);
+  counter(
+    'edgegw_uplink_sent_bytes_total',
+    'Bytes of MQTT PUBLISH packets sent since start, as the broker quota counts them.',
+    (s) => s.uplink.bytesSent,
+  );
+  counter(
+    'edgegw_uplink_reconnects_total',
+    'MQTT connections made after the first one since start.',
+    (s) => s.uplink.reconnects,
+  );
+  // NaN (not 0) when the daemon does not know: a 0 would read as "no limit" or "expired in 1970".
+  gauge(
+    'edgegw_uplink_limit_publishes_per_second',
+    'uplink.limits.publishesPerSecond: the publish quota the uplink paces itself to.',
+    (s) => s.uplink.rates?.limits?.publishesPerSecond ?? NaN,
+  );
+  gauge(
+    'edgegw_uplink_limit_bytes_per_second',
+    'uplink.limits.bytesPerSecond: the byte quota the uplink paces itself to.',
+    (s) => s.uplink.rates?.limits?.bytesPerSecond ?? NaN,
+  );
+  gauge(
+    'edgegw_certificate_expiry_timestamp_seconds',
+    'When the device certificate expires (notAfter), in seconds since the epoch.',
+    (s) => (s.certificate === null ? NaN : s.certificate.notAfter / 1000),
+  );
   gauge('edgegw_clock_ok', '0 while the wall clock is implausible.', (s) => (s.clock.ok ? 1 : 0));
   gauge('edgegw_uptime_seconds', 'Seconds since the daemon started.', (s) => s.uptimeS);
 

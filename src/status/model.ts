@@ -3,6 +3,10 @@
 // Sensor values live only here and leave the process only through the status socket (§2.6).
 
 import type { Clock, Quality, Reading, SensorObserver } from '../types.js';
+import { DrainEstimate, drainSeconds, type QueueRates } from './drain.js';
+
+/** `edgegw status` and `edgegw doctor` warn while fewer days are left on the device certificate. */
+export const CERTIFICATE_WARN_DAYS = 30;
 
 export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
 
@@ -15,6 +19,34 @@ export interface UplinkStatus {
   inflight: number;
   /** An error code (never a payload), or null. */
   lastError: string | null;
+  /** What the uplink sent (its totals and recent rates); absent when it does not say. */
+  throughput?: {
+    publishesTotal: number;
+    bytesTotal: number;
+    reconnects: number;
+    publishesPerSecond: number;
+    bytesPerSecond: number;
+    windowS: number;
+  };
+  limits?: { publishesPerSecond: number; bytesPerSecond: number };
+  certificate?: CertificateStatus | null;
+}
+
+/** The device certificate's validity, never the certificate itself. */
+export interface CertificateStatus {
+  subject: string;
+  notBefore: number;
+  notAfter: number;
+  daysLeft: number;
+  state: 'valid' | 'expired' | 'not-yet-valid';
+}
+
+/** Rates over the last `windowS` seconds, against the configured limits (snapshot `uplink.rates`). */
+export interface UplinkRates {
+  windowS: number;
+  publishesPerSecond: number;
+  bytesPerSecond: number;
+  limits: { publishesPerSecond: number; bytesPerSecond: number } | null;
 }
 
 export interface QueueStatus {
@@ -24,6 +56,17 @@ export interface QueueStatus {
   oldestTs: number | null;
   nextSeq: number;
   firstSeq?: number | null;
+}
+
+/** The snapshot's queue: the §5 fields, plus the backlog's age and drain estimate. */
+export interface QueueSnapshot extends QueueStatus {
+  firstSeq: number | null;
+  /** Seconds since the oldest queued reading was taken; null when empty. */
+  ageS: number | null;
+  /** Recent readings/s in and out (null under a second of history). */
+  rates: QueueRates | null;
+  /** Seconds to empty the backlog at the recent net rate; null when it is not shrinking. */
+  drainS: number | null;
 }
 
 export interface StatusCounters {
@@ -50,6 +93,8 @@ export interface SensorStatus {
   errors: number;
   /** Code of the last failed read (e.g. EDGEGW_E_SENSOR_READ), or null. */
   lastError: string | null;
+  /** Seconds since the last reading was taken; null until the sensor was read once. */
+  ageS: number | null;
 }
 
 export interface OverrunStatus {
@@ -64,12 +109,26 @@ export interface StatusSnapshot {
   gateway: string;
   version: string;
   uptimeS: number;
-  uplink: UplinkStatus;
-  queue: QueueStatus;
+  uplink: UplinkSnapshot;
+  queue: QueueSnapshot;
   counters: StatusCounters;
   sensors: SensorStatus[];
   overruns: OverrunStatus[];
   clock: { ok: boolean; issue: string | null };
+  /** The device certificate; null when the uplink does not say (or it does not parse). */
+  certificate: (CertificateStatus & { warning: boolean }) | null;
+}
+
+/** The snapshot's uplink: the §5 fields, plus reconnects, bytes sent and the rates. */
+export interface UplinkSnapshot {
+  state: UplinkStateName;
+  broker: string;
+  since: number;
+  inflight: number;
+  lastError: string | null;
+  reconnects: number;
+  bytesSent: number;
+  rates: UplinkRates | null;
 }
 
 export interface StatusModelOptions {
@@ -119,6 +178,8 @@ export class StatusModel implements SensorObserver {
   // Map keeps insertion order: registered sensors first, in configuration order.
   private readonly sensors = new Map<string, SensorState>();
   private readonly overruns = new Map<string, { events: number; skipped: number }>();
+  private readonly drain = new DrainEstimate();
+  private nextDrainSample = 0;
 
   constructor(opts: StatusModelOptions) {
     this.opts = opts;
@@ -136,6 +197,8 @@ export class StatusModel implements SensorObserver {
     s.value = r.value;
     s.quality = r.quality;
     s.ts = r.ts;
+    // Readings arrive all the time: the cheap moment to sample the counters for the drain rates.
+    this.sampleDrain();
   }
 
   error(sensor: string, code: string, _message: string): void {
@@ -175,18 +238,36 @@ export class StatusModel implements SensorObserver {
     const q = this.opts.queue();
     const u = this.opts.uplink();
     const issue = this.opts.clockIssue?.() ?? null;
+    const now = this.opts.clock.now();
+    const counters = this.countersNow();
+    const mono = this.opts.clock.monotonic();
+    this.drain.sample(mono, counters.committed, counters.delivered);
+    const rates = this.drain.rates(mono, counters.committed, counters.delivered);
+    const t = u.throughput;
+    const cert = u.certificate ?? null;
     return {
       gateway: this.opts.gateway,
       version: this.opts.version,
-      uptimeS: Math.max(0, Math.floor((this.opts.clock.monotonic() - this.startedAt) / 1000)),
+      uptimeS: Math.max(0, Math.floor((mono - this.startedAt) / 1000)),
       uplink: {
         state: u.state,
         broker: u.broker,
         since: u.since,
         inflight: u.inflight,
         lastError: u.lastError,
+        reconnects: t?.reconnects ?? 0,
+        bytesSent: t?.bytesTotal ?? 0,
+        rates:
+          t === undefined
+            ? null
+            : {
+                windowS: t.windowS,
+                publishesPerSecond: t.publishesPerSecond,
+                bytesPerSecond: t.bytesPerSecond,
+                limits: u.limits ?? null,
+              },
       },
-      // Only the §5 fields: the queue's own stats carry more than the status contract promises.
+      // The §5 fields and what status derives from them: the queue's own stats carry more.
       queue: {
         records: q.records,
         readings: q.readings,
@@ -194,12 +275,39 @@ export class StatusModel implements SensorObserver {
         oldestTs: q.oldestTs,
         nextSeq: q.nextSeq,
         firstSeq: q.firstSeq ?? null,
+        ageS: q.oldestTs === null ? null : ageSeconds(now, q.oldestTs),
+        rates,
+        drainS: drainSeconds(q.readings, rates),
       },
-      counters: this.countersNow(),
-      sensors: [...this.sensors].map(([id, s]) => ({ id, ...s })),
+      counters,
+      sensors: [...this.sensors].map(([id, s]) => ({
+        id,
+        ...s,
+        ageS: s.ts === null ? null : ageSeconds(now, s.ts),
+      })),
       overruns: [...this.overruns].map(([scope, o]) => ({ scope, ...o })),
       clock: { ok: issue === null, issue },
+      certificate:
+        cert === null
+          ? null
+          : {
+              subject: cert.subject,
+              notBefore: cert.notBefore,
+              notAfter: cert.notAfter,
+              daysLeft: cert.daysLeft,
+              state: cert.state,
+              warning: cert.state !== 'valid' || cert.daysLeft < CERTIFICATE_WARN_DAYS,
+            },
     };
+  }
+
+  /** At most once a second: a reading must stay cheap. */
+  private sampleDrain(): void {
+    const mono = this.opts.clock.monotonic();
+    if (mono < this.nextDrainSample) return;
+    this.nextDrainSample = mono + 1000;
+    const c = this.countersNow();
+    this.drain.sample(mono, c.committed, c.delivered);
   }
 
   private countersNow(): StatusCounters {
@@ -222,4 +330,9 @@ export class StatusModel implements SensorObserver {
     }
     return s;
   }
+}
+
+/** Seconds from a wall-clock timestamp to now, to 0.1 s; never negative (a clock step). */
+function ageSeconds(now: number, ts: number): number {
+  return Math.max(0, Math.round((now - ts) / 100) / 10);
 }

@@ -30,6 +30,16 @@ export function isTlsError(err: Error): boolean {
   return /\b(TLS|SSL|certificate)\b/i.test(err.message);
 }
 
+/**
+ * A TLS failure about a certificate (ours refused, theirs not verified, a wrong clock), as opposed
+ * to a protocol or network failure: these are the ones the `certificate` audit entry reports.
+ */
+export function isCertificateError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && (CERT_CODES.has(code) || /CERTIFICATE|_CERT_/.test(code))) return true;
+  return isTlsError(err) && /certificate/i.test(err.message);
+}
+
 /** `EDGEGW_E_UPLINK_TLS: CODE (reason)` or `EDGEGW_E_UPLINK_CONNECT: …`. */
 export function classifyError(err: Error): string {
   const code: ErrorCode = isTlsError(err) ? 'EDGEGW_E_UPLINK_TLS' : 'EDGEGW_E_UPLINK_CONNECT';

@@ -3,6 +3,8 @@
 import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { BackoffOptions } from './backoff.js';
+import type { CertificateInfo } from './certificate.js';
+import type { UplinkThroughput } from './throughput.js';
 
 export interface UplinkLimits {
   publishesPerSecond: number;
@@ -39,4 +41,9 @@ export interface UplinkState {
   since: number;
   inflight: number;
   lastError: string | null;
+  /** What was sent: totals and recent rates (status shows them against `limits`). */
+  throughput?: UplinkThroughput;
+  limits?: Pick<UplinkLimits, 'publishesPerSecond' | 'bytesPerSecond'>;
+  /** The device certificate's validity; null when it does not parse. */
+  certificate?: CertificateInfo | null;
 }

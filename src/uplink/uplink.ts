@@ -8,12 +8,14 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { systemClock, type Clock, type Lifecycle } from '../types.js';
 import { AckWatch } from './ack-watch.js';
 import { Backoff } from './backoff.js';
+import { CertificateWatch } from './certificate-watch.js';
 import { classifyError } from './errors.js';
 import { clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
 import { Feed } from './feed.js';
 import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
 import type { UplinkOptions, UplinkState, UplinkStateName } from './options.js';
 import { QuotaPacer, messageBytes } from './pacer.js';
+import { Throughput } from './throughput.js';
 import type { PackedMessage } from './wire.js';
 
 export type { UplinkLimits, UplinkOptions, UplinkState, UplinkStateName } from './options.js';
@@ -43,6 +45,8 @@ export class Uplink implements Lifecycle {
   private readonly watch: AckWatch<InFlight>;
   private readonly feed: Feed;
   private readonly pacer: QuotaPacer;
+  private readonly sent: Throughput;
+  private readonly certificate: CertificateWatch;
 
   private client: MqttClient | null = null;
   /** Bumped at every connect and at stop: callbacks of an older session are ignored. */
@@ -83,16 +87,26 @@ export class Uplink implements Lifecycle {
     const payloadBytes = messageBytes(opts.limits);
     this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes);
     this.pacer = new QuotaPacer(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
+    this.sent = new Throughput(this.clock);
+    this.certificate = new CertificateWatch(opts.tls.cert, this.clock, opts.log);
     this.current = { state: 'offline', broker, since: this.clock.now(), inflight: 0, lastError: null };
   }
 
   state(): UplinkState {
-    return { ...this.current, inflight: this.inflight.size };
+    const { publishesPerSecond, bytesPerSecond } = this.opts.limits;
+    return {
+      ...this.current,
+      inflight: this.inflight.size,
+      throughput: this.sent.snapshot(),
+      limits: { publishesPerSecond, bytesPerSecond },
+      certificate: this.certificate.info(),
+    };
   }
 
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.certificate.start();
     this.unsubscribe = this.opts.source.onAppend(() => {
       this.feed.appended();
       this.wake();
@@ -124,6 +138,7 @@ export class Uplink implements Lifecycle {
     this.running = false;
     this.clearTimer('paceTimer');
     this.health.cancel();
+    this.certificate.stop();
     this.feed.rewind(this.lowestInFlight());
     await this.pumpDone;
     if (this.connected && this.inflight.size > 0) await this.waitDrained(drainMs);
@@ -160,6 +175,8 @@ export class Uplink implements Lifecycle {
       noDelay(client);
       this.connected = true;
       this.health.connected();
+      this.sent.connected();
+      this.certificate.connected();
       this.setState('connected');
       this.opts.log.info({ broker: this.broker }, 'uplink connected');
       this.wake();
@@ -168,6 +185,7 @@ export class Uplink implements Lifecycle {
       if (session !== this.session || this.ending !== null) return;
       failed = classifyError(err);
       this.current.lastError = failed;
+      this.certificate.failed(err, failed);
     });
     client.on('close', () => {
       if (session !== this.session) return;
@@ -302,6 +320,7 @@ export class Uplink implements Lifecycle {
           break;
         }
         this.pacer.take(cost);
+        this.sent.sent(cost);
         this.feed.shift(next.live);
         this.publish(next.msg, session);
       }

@@ -11,6 +11,15 @@ import { queryStatus } from '../../src/status/server.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
 
+/** The audit entries among a child's JSON log lines. */
+function audits(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((e) => e.audit !== undefined);
+}
+
 interface Status {
   gateway: string;
   version: string;
@@ -73,9 +82,35 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       const counter = st.sensors.find((x) => x.id === 'counter-1')!;
       assert.equal(typeof counter.value, 'number');
       assert.equal(counter.quality, 'good');
+      // What status adds for operations, from the real uplink and certificate.
+      const ops = s as unknown as {
+        uplink: { rates: { windowS: number; limits: Record<string, number> } | null; reconnects: number };
+        queue: { ageS: number | null; drainS: number | null };
+        certificate: { daysLeft: number; state: string; warning: boolean } | null;
+        sensors: { ageS: number | null }[];
+      };
+      assert.equal(ops.uplink.rates?.windowS, 10);
+      assert.deepEqual(Object.keys(ops.uplink.rates.limits).sort(), ['bytesPerSecond', 'publishesPerSecond']);
+      assert.equal(typeof ops.uplink.reconnects, 'number');
+      assert.equal(ops.certificate?.state, 'valid');
+      assert.ok(ops.certificate.daysLeft >= 364 && !ops.certificate.warning, JSON.stringify(ops.certificate));
+      for (const x of ops.sensors) assert.ok(x.ageS !== null && x.ageS >= 0 && x.ageS < 10, `ageS ${x.ageS}`);
       const human = await runCli(['status', '-c', site.configFile]);
       assert.equal(human.code, 0);
       assert.match(human.stdout, /counter-1/);
+      assert.match(human.stdout, /^rates +[\d.]+ of \d+ publishes\/s/m);
+      assert.match(human.stdout, /^cert +device certificate valid, 36\d days left/m);
+
+      // --watch into a pipe: plain blocks, one after another, until Ctrl-C (exit 0).
+      const watch = startCli(['status', '--watch', '-c', site.configFile]);
+      let out = '';
+      watch.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor(() => (out.match(/^edgegw \d/gm) ?? []).length >= 2, 10_000, 'two frames');
+      watch.child.kill('SIGINT');
+      const w = await watch.done;
+      assert.equal(w.code, 0, w.stderr);
+      assert.ok(!w.stdout.includes('\x1b'), 'no escape codes when stdout is not a terminal');
+      assert.match(w.stdout, /counter-1[^]*\n\nedgegw \d[^]*counter-1/);
     } finally {
       daemon.child.kill('SIGTERM');
       assert.equal((await daemon.done).code, 0);
@@ -141,6 +176,11 @@ describe('edgegw check-config, status, queue (child processes)', function () {
     const verify = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
     assert.equal(verify.code, 1);
     assert.deepEqual((JSON.parse(verify.stdout) as { tampered: number[] }).tampered, [2]);
+    const verified = audits(verify.stderr);
+    assert.deepEqual(
+      verified.map((e) => [e.audit, e.records, e.tampered, e.tamperedSeqs, e.gw]),
+      [['queue-verify', q.records, 1, ['2'], 'test-gw1']],
+    );
 
     // The daemon quarantines it, counts it, and delivers the rest.
     await writeFile(site.configFile, yaml);
@@ -160,6 +200,12 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       second.child.kill('SIGTERM');
       assert.equal((await second.done).code, 0);
     }
+    // The daemon's log holds one `quarantine` audit entry, for seq 2, at level warn.
+    const quarantined = audits((await second.done).stdout).filter((e) => e.audit === 'quarantine');
+    assert.deepEqual(
+      quarantined.map((e) => [e.seq, e.code, e.level]),
+      [[2, 'EDGEGW_E_QUEUE_TAMPERED', 'warn']],
+    );
     const after = JSON.parse(
       (await runCli(['queue', 'inspect', '--json', '-c', site.configFile])).stdout,
     ) as {

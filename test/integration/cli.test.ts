@@ -26,6 +26,18 @@ describe('edgegw CLI (child processes)', function () {
       const st = await stat(file);
       assert.equal(st.mode & 0o777, 0o600);
       assert.equal((await readFile(file)).length, 32);
+      // One `keygen` audit entry (JSON on stderr) naming the file, never its bytes.
+      const audits = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((e) => e.audit !== undefined);
+      assert.deepEqual(
+        audits.map((e) => [e.audit, e.path]),
+        [['keygen', file]],
+      );
+      const key = await readFile(file);
+      for (const enc of ['hex', 'base64'] as const) assert.ok(!r.stderr.includes(key.toString(enc)), enc);
       const other = join(dir, 'other.key');
       await runCli(['keygen', other]);
       assert.notDeepEqual(await readFile(file), await readFile(other));
@@ -37,6 +49,7 @@ describe('edgegw CLI (child processes)', function () {
       const r = await runCli(['keygen', file]);
       assert.equal(r.code, 73);
       assert.match(r.stderr, /queue\.key/);
+      assert.doesNotMatch(r.stderr, /"audit"/, 'nothing was generated');
       assert.equal(await readFile(file, 'utf8'), 'precious');
     });
 

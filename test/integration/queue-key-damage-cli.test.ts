@@ -164,6 +164,18 @@ describe('queue keys and damage (edgegw in child processes)', function () {
     assert.match(repair.stdout, new RegExp(`kept ${before.records} records`));
     const next = Number(/next seq (\d+)/.exec(repair.stdout)?.[1]);
     assert.ok(next >= before.nextSeq, `repair's next seq ${next} is below ${before.nextSeq}`);
+    // One `queue-repair` audit entry on stderr: what was kept and where the copy is, no key.
+    const audits = repair.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.audit !== undefined);
+    assert.deepEqual(
+      audits.map((e) => [e.audit, e.kept, e.quarantined, e.rebuilt, e.nextSeq]),
+      [['queue-repair', before.records, 0, true, next]],
+    );
+    assert.match(String(audits[0]!.backup), /data\.damaged-/);
+    assert.ok(!repair.stderr.includes((await readFile(join(site.dir, 'pki', 'queue.key'))).toString('hex')));
     assert.ok(
       (await readdir(site.dir)).some((n) => n.startsWith('data.damaged-')),
       'a copy is kept',

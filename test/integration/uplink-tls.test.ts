@@ -34,6 +34,20 @@ describe('uplink TLS refusals', function () {
   const failedAttempts = (logs: ReturnType<typeof captureLog>): number =>
     logs.lines.filter((l) => l.msg === 'uplink connect failed').length;
 
+  /** The `certificate` audit entries: one per distinct refusal, however many attempts failed. */
+  function certificateAudits(logs: ReturnType<typeof captureLog>, pems: string[]) {
+    const entries = logs.lines.filter((l) => l.audit === 'certificate');
+    for (const e of entries) {
+      const text = JSON.stringify(e);
+      assert.ok(!text.includes('BEGIN'), text);
+      for (const pem of pems) {
+        const body = pem.split('\n').find((l) => l.length > 40 && !l.startsWith('-----'));
+        assert.ok(body !== undefined && !text.includes(body), text);
+      }
+    }
+    return entries;
+  }
+
   async function start(b: TlsBroker, u: Uplink): Promise<void> {
     broker = b;
     clients = [];
@@ -56,6 +70,10 @@ describe('uplink TLS refusals', function () {
     assert.equal(b.published.messages, 0);
     assert.equal(source.records.size, 3);
     assert.ok(!st.lastError!.includes('PRIVATE KEY'));
+    const audits = certificateAudits(logs, [pki.clientKey, pki.clientCert]);
+    assert.equal(audits.length, 1, JSON.stringify(audits));
+    assert.equal(audits[0]!.problem, 'refused');
+    assert.match(String(audits[0]!.reason), /^EDGEGW_E_UPLINK_TLS: /);
   });
 
   it('a client certificate the broker does not trust: refused, not connected', async () => {

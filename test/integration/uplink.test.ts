@@ -71,6 +71,14 @@ describe('uplink over MQTT/TLS (aedes)', function () {
     assert.equal(st.state, 'connected');
     assert.equal(st.inflight, 0);
     assert.match(st.broker, /^localhost:\d+$/);
+    // What status and the metrics show: every PUBLISH the broker saw, its bytes with topic and header.
+    assert.equal(st.throughput!.publishesTotal, broker.published.messages);
+    const payloadBytes = seen.bytes.reduce((a, b) => a + b, 0);
+    assert.ok(st.throughput!.bytesTotal > payloadBytes, `${st.throughput!.bytesTotal} vs ${payloadBytes}`);
+    assert.ok(st.throughput!.bytesTotal < payloadBytes + messages * (TOPIC.length + 16));
+    assert.equal(st.throughput!.reconnects, 0);
+    assert.deepEqual(st.limits, { publishesPerSecond: 10_000, bytesPerSecond: 100 * 1024 * 1024 });
+    assert.equal(st.certificate?.state, 'valid');
     await unsubscribe();
   });
 
@@ -110,6 +118,9 @@ describe('uplink over MQTT/TLS (aedes)', function () {
     const perWindow = (i: number) => seen.at.filter((t) => t >= seen.at[i]! && t < seen.at[i]! + 1000).length;
     const worst = Math.max(...seen.at.map((_, i) => perWindow(i)));
     assert.ok(worst <= 22, `${worst} publishes in one second`);
+    // The rate status shows: paced at the limit, averaged over the last seconds.
+    const rate = uplink.state().throughput!.publishesPerSecond;
+    assert.ok(rate > 5 && rate <= 20.5, `publishes/s ${rate}`);
     await uplink.stop();
 
     seen.at.length = seen.bytes.length = 0;
@@ -149,6 +160,7 @@ describe('uplink over MQTT/TLS (aedes)', function () {
     );
     assert.ok(broker.published.connections >= 3, 'the uplink reconnected after each drop');
     assert.equal(uplink.state().state, 'connected');
+    assert.equal(uplink.state().throughput!.reconnects, broker.published.connections - 1);
   });
 
   it('survives a broker restart on the same port (unacked records resent)', async () => {

@@ -154,6 +154,11 @@ describe('queue/SealedQueue', () => {
     const last = summaries().at(-1)!;
     assert.equal(last.totalDroppedRecords, 3);
     assert.equal(last.totalDroppedReadings, 15);
+    // The rate-limited summary is the `queue-full` audit entry, and the only one.
+    const fullAudits = fx.logs.lines.filter((l) => l.audit !== undefined);
+    assert.deepEqual(fullAudits, summaries());
+    assert.equal(fullAudits.length, 2, 'the first at once, the rest summed at stop');
+    for (const a of fullAudits) assert.equal(a.audit, 'queue-full');
     // Every seq given up is in exactly one range line, adjacent ranges coalesced.
     const ranges = fx.logs.lines
       .filter((l) => l.msg === 'queue gave up records')

@@ -100,6 +100,34 @@ describe('MetricsServer', () => {
     assert.equal(sample((await get(port, '/metrics')).body, 'edgegw_committed_total'), 8);
   });
 
+  it('serves bytes sent, reconnects, the limits and the certificate expiry from the uplink', async () => {
+    const { uplink, port } = await started();
+    const notAfter = Date.UTC(2027, 5, 1);
+    let body = (await get(port, '/metrics')).body;
+    // Unknown is NaN, never 0 ("no limit", "expired in 1970").
+    assert.ok(Number.isNaN(sample(body, 'edgegw_certificate_expiry_timestamp_seconds')));
+    assert.ok(Number.isNaN(sample(body, 'edgegw_uplink_limit_bytes_per_second')));
+    Object.assign(uplink, {
+      throughput: {
+        publishesTotal: 40,
+        bytesTotal: 123_456,
+        reconnects: 2,
+        publishesPerSecond: 4,
+        bytesPerSecond: 12_000,
+        windowS: 10,
+      },
+      limits: { publishesPerSecond: 100, bytesPerSecond: 524_288 },
+      certificate: { subject: 'CN=gw', notBefore: 0, notAfter, daysLeft: 500, state: 'valid' },
+    });
+    body = (await get(port, '/metrics')).body;
+    assert.equal(sample(body, 'edgegw_uplink_sent_bytes_total'), 123_456);
+    assert.equal(sample(body, 'edgegw_uplink_reconnects_total'), 2);
+    assert.equal(sample(body, 'edgegw_uplink_limit_publishes_per_second'), 100);
+    assert.equal(sample(body, 'edgegw_uplink_limit_bytes_per_second'), 524_288);
+    assert.equal(sample(body, 'edgegw_certificate_expiry_timestamp_seconds'), notAfter / 1000);
+    assert.match(body, /# TYPE edgegw_uplink_sent_bytes_total counter/);
+  });
+
   it('never exports reading values (guarantee 6)', async () => {
     const { model, port } = await started();
     model.reading({ sensor: 'boiler-temp', ts: T0, value: 73_451.987_65, quality: 'good' });

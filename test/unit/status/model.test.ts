@@ -2,21 +2,26 @@ import assert from 'node:assert/strict';
 import { fixture, T0 } from './support.js';
 
 describe('StatusModel', () => {
-  it('has exactly the DESIGN.md §5 shape, plus overruns and clock', () => {
+  it('keeps every field of DESIGN.md §5, plus overruns, clock and certificate', () => {
     const { model } = fixture();
+    model.registerSensors(['a']);
     const s = model.snapshot();
-    assert.deepEqual(Object.keys(s).sort(), [
-      'clock',
-      'counters',
-      'gateway',
-      'overruns',
-      'queue',
-      'sensors',
-      'uplink',
-      'uptimeS',
-      'version',
-    ]);
-    assert.deepEqual(Object.keys(s.uplink).sort(), ['broker', 'inflight', 'lastError', 'since', 'state']);
+    // Other parts of status add fields of their own (e.g. `config`): these must be there.
+    for (const k of ['certificate', 'clock', 'counters', 'overruns', 'queue', 'sensors', 'uplink'])
+      assert.ok(k in s, k);
+    // The §5 document, field by field: status may add fields, never drop or rename one.
+    const design: Record<string, string[]> = {
+      uplink: ['state', 'broker', 'since', 'inflight', 'lastError'],
+      queue: ['records', 'readings', 'bytes', 'oldestTs', 'nextSeq'],
+      counters: ['readings', 'committed', 'delivered', 'dropped', 'quarantined', 'messages'],
+    };
+    for (const [part, keys] of Object.entries(design)) {
+      for (const k of keys) assert.ok(k in (s as unknown as Record<string, object>)[part]!, `${part}.${k}`);
+    }
+    for (const k of ['id', 'value', 'quality', 'ts', 'errors'])
+      assert.ok(k in s.sensors[0]!, `sensors[].${k}`);
+    for (const k of ['gateway', 'version', 'uptimeS']) assert.ok(k in s, k);
+    for (const k of ['bytesSent', 'rates', 'reconnects']) assert.ok(k in s.uplink, `uplink.${k}`);
     assert.deepEqual(Object.keys(s.counters).sort(), [
       'committed',
       'delivered',
@@ -29,7 +34,7 @@ describe('StatusModel', () => {
     assert.equal(s.version, '1.2.3');
   });
 
-  it('shows only the contract fields of the queue, with firstSeq', () => {
+  it('shows only the contract fields of the queue, with firstSeq, backlog age and drain', () => {
     const { model } = fixture();
     assert.deepEqual(model.snapshot().queue, {
       records: 2,
@@ -38,6 +43,9 @@ describe('StatusModel', () => {
       oldestTs: T0 - 5000,
       nextSeq: 12,
       firstSeq: 10,
+      ageS: 5,
+      rates: null,
+      drainS: null,
     });
   });
 
@@ -72,8 +80,8 @@ describe('StatusModel', () => {
     model.registerSensors(['boiler-temp', 'door-1']);
     model.registerSensors(['boiler-temp']);
     assert.deepEqual(model.snapshot().sensors, [
-      { id: 'boiler-temp', value: null, quality: null, ts: null, errors: 0, lastError: null },
-      { id: 'door-1', value: null, quality: null, ts: null, errors: 0, lastError: null },
+      { id: 'boiler-temp', value: null, quality: null, ts: null, errors: 0, lastError: null, ageS: null },
+      { id: 'door-1', value: null, quality: null, ts: null, errors: 0, lastError: null, ageS: null },
     ]);
   });
 

@@ -1,0 +1,98 @@
+// The device certificate as the uplink holds it: its validity for `edgegw status` and the metrics,
+// and the `certificate` audit entries (operations issue): at start when it is expired or not yet
+// valid, once a day while fewer than WARN_DAYS are left, and when the broker handshake fails on a
+// certificate. Names the problem and the subject, never the certificate or its key.
+
+import type { Logger } from 'pino';
+import { audit } from '../audit.js';
+import type { Clock } from '../types.js';
+import { certificateInfo, type CertificateInfo } from './certificate.js';
+import { isCertificateError } from './errors.js';
+
+/** `edgegw status` and `edgegw doctor` warn under this many days left. */
+export const WARN_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+export class CertificateWatch {
+  private timer: unknown = null;
+  /** The last refusal audited; the same one is not audited again until a connection succeeds. */
+  private refusal: string | null = null;
+  private parsed: CertificateInfo | null | undefined = undefined;
+
+  constructor(
+    private readonly pem: Buffer | string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** Validity now; null when the file does not parse as a certificate (TLS will say why). */
+  info(): CertificateInfo | null {
+    // Parsed once; days left and state follow the clock.
+    if (this.parsed === undefined) {
+      try {
+        this.parsed = certificateInfo(this.pem, this.clock.now());
+      } catch {
+        this.parsed = null;
+      }
+    }
+    if (this.parsed === null) return null;
+    const now = this.clock.now();
+    const { notBefore, notAfter } = this.parsed;
+    return {
+      ...this.parsed,
+      daysLeft: Math.floor((notAfter - now) / DAY_MS),
+      state: now < notBefore ? 'not-yet-valid' : now > notAfter ? 'expired' : 'valid',
+    };
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.check();
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** A connection attempt failed with `err` (already classified as `reason`). */
+  failed(err: Error, reason: string): void {
+    if (!isCertificateError(err) || this.refusal === reason) return;
+    this.refusal = reason;
+    audit(
+      this.log,
+      'certificate',
+      { problem: 'refused', code: 'EDGEGW_E_UPLINK_TLS', reason },
+      'TLS handshake failed on a certificate',
+      'warn',
+    );
+  }
+
+  connected(): void {
+    this.refusal = null;
+  }
+
+  /** Audits a certificate that is unusable or expiring, then checks again in a day. */
+  private check(): void {
+    const info = this.info();
+    if (info !== null && (info.state !== 'valid' || info.daysLeft < WARN_DAYS)) {
+      const problem = info.state === 'valid' ? 'expiring' : info.state;
+      audit(
+        this.log,
+        'certificate',
+        {
+          problem,
+          daysLeft: info.daysLeft,
+          notBefore: new Date(info.notBefore).toISOString(),
+          notAfter: new Date(info.notAfter).toISOString(),
+          subject: info.subject,
+        },
+        problem === 'expiring'
+          ? `device certificate expires in ${info.daysLeft} days`
+          : `device certificate is ${problem}`,
+        'warn',
+      );
+    }
+    this.timer = this.clock.setTimeout(() => this.check(), DAY_MS);
+  }
+}
