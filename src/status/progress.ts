@@ -62,7 +62,7 @@ export class ProgressMonitor implements HealthCheck {
     if (lag > intervalMs / 2) reasons.push(`event loop blocked for ${seconds(lag)} s`);
     for (const probe of this.opts.probes()) {
       const answers = probe.progress();
-      for (const p of Array.isArray(answers) ? answers : [answers as Progress]) {
+      for (const p of isList(answers) ? answers : [answers]) {
         if (p.due !== null && now - p.due > tolerance) {
           reasons.push(`${probe.name}: ${p.what} overdue by ${seconds(now - p.due)} s`);
         }
@@ -70,6 +70,10 @@ export class ProgressMonitor implements HealthCheck {
     }
     return reasons.length === 0 ? HEALTHY : { healthy: false, reason: reasons.join('; ') };
   }
+}
+
+function isList(p: Progress | readonly Progress[]): p is readonly Progress[] {
+  return Array.isArray(p);
 }
 
 function seconds(ms: number): string {
