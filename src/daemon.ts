@@ -14,6 +14,8 @@ import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
 import { MetricsServer } from './status/metrics.js';
 import { SdNotify } from './status/sd-notify.js';
+import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
+import { statusLine } from './status/status-line.js';
 import { createSensorGroups } from './sensors/acquisition.js';
 import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
@@ -140,7 +142,17 @@ export class Daemon {
       log: log.child({ stage: 'sensors' }),
     });
 
-    const notify = new SdNotify({ log: log.child({ stage: 'sd-notify' }) });
+    // The watchdog pings only while every stage makes progress (src/status/progress.ts).
+    const probes: ProgressProbe[] = [
+      { name: 'batcher', progress: () => batcher.progress() },
+      { name: 'uplink', progress: () => uplink.progress() },
+      ...groups.map((g) => ({ name: `sensors ${g.sensorIds.join(',')}`, progress: () => g.progress() })),
+    ];
+    const notify = new SdNotify({
+      log: log.child({ stage: 'sd-notify' }),
+      health: new ProgressMonitor({ clock: this.clock, probes: () => probes }),
+      statusText: () => statusLine(model.snapshot(), this.clock.now()),
+    });
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log }) },
@@ -161,7 +173,7 @@ export class Daemon {
       await this.stopStages();
       throw err;
     }
-    notify.ready(`${site.sensors.length} sensors`);
+    notify.ready(notify.statusNow() ?? `${site.sensors.length} sensors`);
     log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
   }
 

@@ -33,6 +33,16 @@ export interface OpenRecord {
   readonly readings: readonly Reading[];
 }
 
+/**
+ * What the watchdog (src/status/progress.ts) asks a stage: by when it must next show progress.
+ * `due` is on `Clock.monotonic()`; null while the stage waits for nothing (idle, stopped), so
+ * silence then is no stall. `what` names the awaited step for the log and STATUS= (no values).
+ */
+export interface Progress {
+  readonly due: number | null;
+  readonly what: string;
+}
+
 /** Anything that can be started and stopped; stop() releases what start() acquired. */
 export interface Lifecycle {
   start(): Promise<void>;

@@ -4,7 +4,7 @@
 // one commit is in flight; readings arriving meanwhile go to the next one. A failed commit is
 // never silent: onError hears of it and the readings are counted as failed.
 
-import type { Clock, Lifecycle, Reading } from '../types.js';
+import type { Clock, Lifecycle, Progress, Reading } from '../types.js';
 
 export interface BatcherOptions {
   flushMs: number;
@@ -29,6 +29,9 @@ export class Batcher implements Lifecycle {
   /** The flush deadline passed (or maxReadings were reached) while a commit was in flight. */
   private due = false;
   private running = false;
+  /** Monotonic arrival of the oldest waiting reading, and of the commit in flight's first one. */
+  private waitingSince: number | null = null;
+  private inFlightSince: number | null = null;
   private readonly counts: Omit<BatcherStats, 'waiting'> = {
     committedReadings: 0,
     committedBatches: 0,
@@ -53,6 +56,7 @@ export class Batcher implements Lifecycle {
       this.report(new Error('a reading arrived while the batcher was stopped; it was not committed'));
       return;
     }
+    if (this.waiting.length === 0) this.waitingSince = this.opts.clock.monotonic();
     this.waiting.push(r);
     if (this.waiting.length >= this.opts.maxReadings) this.kick();
     else if (this.timer === null) {
@@ -61,6 +65,15 @@ export class Batcher implements Lifecycle {
         this.kick();
       }, this.opts.flushMs);
     }
+  }
+
+  /**
+   * For the watchdog: the oldest reading not yet through a commit (committed or failed, both are
+   * progress) must be through by flushMs after it arrived; nothing waiting is nothing due.
+   */
+  progress(): Progress {
+    const since = this.inFlightSince ?? this.waitingSince;
+    return { due: since === null ? null : since + this.opts.flushMs, what: 'commit' };
   }
 
   stats(): BatcherStats {
@@ -84,12 +97,16 @@ export class Batcher implements Lifecycle {
 
   private commitNext(): void {
     const batch = this.waiting.splice(0, this.opts.maxReadings);
+    if (batch.length > 0) this.inFlightSince = this.waitingSince;
+    // Left-overs arrived after the batch's first reading; counting them from now errs by < flushMs.
+    this.waitingSince = this.waiting.length > 0 ? this.opts.clock.monotonic() : null;
     // Readings left over were waiting before this commit started: they go next, not after a new timer.
     this.due = this.waiting.length > 0;
     if (!this.due) this.clearTimer();
     if (batch.length === 0) return;
     this.inFlight = this.run(batch).finally(() => {
       this.inFlight = null;
+      this.inFlightSince = null;
       if (this.running && (this.due || this.waiting.length >= this.opts.maxReadings)) this.commitNext();
     });
   }

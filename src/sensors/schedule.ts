@@ -5,7 +5,7 @@
 // The grid runs on monotonic time: a wall-clock step (NTP, a board booting with an old time)
 // neither freezes it (step back) nor makes it report a day of skipped slots (step forward).
 
-import type { Clock } from '../types.js';
+import type { Clock, Progress } from '../types.js';
 
 export interface FixedGridOptions {
   readonly clock: Clock;
@@ -22,6 +22,11 @@ export interface FixedGridOptions {
   readonly onError?: (err: unknown) => void;
   /** First slot (ms, on `clock.monotonic()`); default: the time of start(). */
   readonly t0?: number;
+  /**
+   * The longest one tick may take when everything it waits for times out (a Modbus poll of a dead
+   * bus): the watchdog allows it before it calls the grid stalled. Default 0 (a synchronous tick).
+   */
+  readonly maxTickMs?: number;
 }
 
 export class FixedGrid {
@@ -59,6 +64,16 @@ export class FixedGrid {
       this.timer = undefined;
     }
     if (this.inFlight !== null) await this.inFlight;
+  }
+
+  /**
+   * For the watchdog: the next slot must fire by its time plus maxTickMs (a tick still running
+   * delays it, within that budget). A skip moves the slot on, so a late but live grid stays due.
+   */
+  progress(): Progress {
+    const what = `tick every ${this.opts.period} ms`;
+    if (!this.running) return { due: null, what };
+    return { due: this.slot(this.k) + (this.opts.maxTickMs ?? 0), what };
   }
 
   private slot(k: number): number {

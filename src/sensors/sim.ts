@@ -2,7 +2,7 @@
 // per poll) and uniform random values. Each sensor is its own group on its own fixed grid.
 
 import { isSimSensor, type SimSensorConfig } from '../config/schema.js';
-import type { Reading } from '../types.js';
+import type { Progress, Reading } from '../types.js';
 import { FixedGrid } from './schedule.js';
 import type { CommissionResult, SensorContext, SensorGroup } from './types.js';
 import { BAD_VALUE, encodable, roundTo } from './value.js';
@@ -70,6 +70,10 @@ class SimGroup implements SensorGroup {
     const grid = this.grid;
     this.grid = null;
     await grid?.stop();
+  }
+
+  progress(): Progress[] {
+    return this.grid === null ? [] : [this.grid.progress()];
   }
 
   readOnce(): Promise<CommissionResult[]> {

@@ -1,7 +1,7 @@
 // Seams between the acquisition layer and its drivers (modbus, gpio, sim).
 
 import type { Logger } from 'pino';
-import type { Clock, Lifecycle, Quality, SensorObserver } from '../types.js';
+import type { Clock, Lifecycle, Progress, Quality, SensorObserver } from '../types.js';
 import type { SiteConfig } from '../config/schema.js';
 import type { BoardProfile } from '../config/profile.js';
 
@@ -25,6 +25,8 @@ export interface SensorGroup extends Lifecycle {
   readonly sensorIds: readonly string[];
   /** Read every sensor of this group once, now (no schedule). Works without start(). */
   readOnce(): Promise<CommissionResult[]>;
+  /** Each running grid's progress, for the watchdog; empty when stopped or event-driven only. */
+  progress(): Progress[];
 }
 
 /** Everything a driver gets from the composition root. */

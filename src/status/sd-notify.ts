@@ -1,6 +1,8 @@
-// sd_notify(3) for a Type=notify unit, as zigbee2mqtt's sd-notify does it: READY=1 once started,
-// WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 when the clean stop begins. Without
-// NOTIFY_SOCKET (not under systemd) every call is a no-op.
+// sd_notify(3) for a Type=notify unit: READY=1 once started, STOPPING=1 when the clean stop begins,
+// STATUS= every few seconds, and WATCHDOG=1 at half of WATCHDOG_USEC, but only while the health
+// check (the ProgressMonitor, progress.ts) finds the pipeline making progress: a stall stops the
+// pings, and systemd restarts the service after WatchdogSec. A bare timer would ping from a daemon
+// whose pipeline hangs for ever. Without NOTIFY_SOCKET (not under systemd) every call is a no-op.
 //
 // Abstract socket names (NOTIFY_SOCKET=@name) are not supported: unix-dgram copies the path with
 // strncpy (stops at the leading NUL) and passes the full sockaddr length, so it cannot address an
@@ -9,7 +11,11 @@
 
 import type { Logger } from 'pino';
 import type { Lifecycle } from '../types.js';
+import { HEALTHY, type Health, type HealthCheck } from './progress.js';
 import { createUnixDgramSocket, type UnixDgramSocket } from './unix-dgram.js';
+
+/** How often STATUS= is refreshed. */
+export const STATUS_EVERY_MS = 5000;
 
 export interface SdNotifyOptions {
   /** Where NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID come from; default process.env. */
@@ -17,6 +23,11 @@ export interface SdNotifyOptions {
   log?: Logger;
   /** Our pid, compared with WATCHDOG_PID; default process.pid. */
   pid?: number;
+  /** Asked before every WATCHDOG=1; no ping while it finds a stall. Default: always healthy. */
+  health?: HealthCheck;
+  /** The STATUS= text, sent every statusEveryMs (prefixed with the stall while there is one). */
+  statusText?: () => string;
+  statusEveryMs?: number;
 }
 
 export class SdNotify implements Lifecycle {
@@ -26,9 +37,13 @@ export class SdNotify implements Lifecycle {
   private socket: UnixDgramSocket | null = null;
   private path: string | null = null;
   private watchdog: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
   private warned = false;
+  private readonly opts: SdNotifyOptions;
+  private health: Health = HEALTHY;
 
   constructor(opts: SdNotifyOptions = {}) {
+    this.opts = opts;
     this.env = opts.env ?? process.env;
     this.log = opts.log;
     this.pid = opts.pid ?? process.pid;
@@ -72,8 +87,12 @@ export class SdNotify implements Lifecycle {
     }
     const every = this.watchdogIntervalMs;
     if (every !== null) {
-      this.watchdog = setInterval(() => this.send('WATCHDOG=1'), every);
+      this.watchdog = setInterval(() => this.watchdogTick(every), every);
       this.watchdog.unref();
+    }
+    if (this.opts.statusText !== undefined) {
+      this.statusTimer = setInterval(() => this.refreshStatus(), this.opts.statusEveryMs ?? STATUS_EVERY_MS);
+      this.statusTimer.unref();
     }
     return Promise.resolve();
   }
@@ -81,6 +100,8 @@ export class SdNotify implements Lifecycle {
   stop(): Promise<void> {
     if (this.watchdog !== null) clearInterval(this.watchdog);
     this.watchdog = null;
+    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    this.statusTimer = null;
     const socket = this.socket;
     this.socket = null;
     this.path = null;
@@ -105,6 +126,49 @@ export class SdNotify implements Lifecycle {
   /** STATUS=…: a one-line free-form state shown by `systemctl status`. */
   status(text: string): void {
     this.send(statusLine(text));
+  }
+
+  /** The current STATUS= text, with the stall first while there is one. */
+  statusNow(): string | null {
+    const text = this.opts.statusText?.();
+    if (text === undefined) return null;
+    return this.health.healthy ? text : `STALLED: ${this.health.reason ?? '?'}; ${text}`;
+  }
+
+  private refreshStatus(): void {
+    let text: string | null;
+    try {
+      text = this.statusNow();
+    } catch (err) {
+      this.warnOnce(err);
+      return;
+    }
+    if (text !== null) this.status(text);
+  }
+
+  private watchdogTick(intervalMs: number): void {
+    const was = this.health;
+    let now: Health;
+    try {
+      now = this.opts.health?.check(intervalMs) ?? HEALTHY;
+    } catch (err) {
+      // A probe that throws is a bug, not a stall: keep pinging rather than restart on it.
+      this.warnOnce(err);
+      now = HEALTHY;
+    }
+    this.health = now;
+    if (now.healthy) {
+      if (!was.healthy) this.log?.info('pipeline making progress again; watchdog pings resumed');
+      this.send('WATCHDOG=1');
+      return;
+    }
+    if (was.healthy) {
+      this.log?.error(
+        { code: 'EDGEGW_E_WATCHDOG', reason: now.reason },
+        'pipeline stalled; watchdog ping withheld, systemd restarts the service unless it recovers',
+      );
+      this.refreshStatus();
+    }
   }
 
   private send(message: string): void {

@@ -7,7 +7,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { EdgegwError, Exit } from '../errors.js';
 import type { Clock } from '../types.js';
 
-const CONNECT_TIMEOUT_MS = 10_000;
+export const CONNECT_TIMEOUT_MS = 10_000;
 const END_TIMEOUT_MS = 1_000;
 
 /** Parses and checks the broker URL: mqtts only, no credentials in it (defence in depth). */

@@ -5,12 +5,12 @@
 // skipped (at-least-once).
 
 import mqtt, { type MqttClient } from 'mqtt';
-import { systemClock, type Clock, type Lifecycle } from '../types.js';
+import { systemClock, type Clock, type Lifecycle, type Progress } from '../types.js';
 import { AckWatch } from './ack-watch.js';
 import { Backoff } from './backoff.js';
 import { CertificateWatch } from './certificate-watch.js';
 import { classifyError } from './errors.js';
-import { clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
+import { CONNECT_TIMEOUT_MS, clientOptions, endClient, noDelay, parseBrokerUrl } from './client.js';
 import { Feed } from './feed.js';
 import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
 import type { UplinkOptions, UplinkState, UplinkStateName } from './options.js';
@@ -23,6 +23,8 @@ export type { UplinkLimits, UplinkOptions, UplinkState, UplinkStateName } from '
 interface InFlight {
   seqs: number[];
   readings: number;
+  /** Monotonic send time (the watchdog's PUBACK deadline). */
+  sentAt: number;
 }
 
 /** MQTT fixed header, remaining length, topic length and packet id, as charged by the pacer. */
@@ -66,6 +68,10 @@ export class Uplink implements Lifecycle {
   private drained: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private current: UplinkState;
+  /** Monotonic: when the state was entered, when the reconnect timer fires, the pump's last round. */
+  private enteredAt = 0;
+  private reconnectDue = 0;
+  private pumpSince = 0;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: UplinkOptions) {
@@ -101,6 +107,28 @@ export class Uplink implements Lifecycle {
       limits: { publishesPerSecond, bytesPerSecond },
       certificate: this.certificate.info(),
     };
+  }
+
+  /**
+   * For the watchdog: the state machine's next step and its deadline. A broker outage is no stall
+   * (connect attempts time out, backoff timers fire); a connect, PUBACK wait or record pull that
+   * outlives its own timeout is. The AckWatch aborts within 1.25 ack timeouts.
+   */
+  progress(): Progress {
+    if (!this.running) return { due: null, what: 'stopped' };
+    if (this.current.state === 'connecting') {
+      return { due: this.enteredAt + CONNECT_TIMEOUT_MS, what: 'CONNACK or connect timeout' };
+    }
+    if (this.current.state === 'backoff') return { due: this.reconnectDue, what: 'reconnect timer' };
+    const ackMs = this.watch.timeoutMs;
+    let best: Progress = { due: null, what: 'records' };
+    if (this.pumping) best = { due: this.pumpSince + ackMs, what: 'record pull' };
+    for (const m of this.inflight) {
+      const due = m.sentAt + ackMs * 1.25;
+      if (best.due === null || due < best.due) best = { due, what: `PUBACK of seq ${m.seqs[0] ?? '?'}` };
+      break; // a Set keeps send order: the first is the oldest
+    }
+    return best;
   }
 
   async start(): Promise<void> {
@@ -223,6 +251,7 @@ export class Uplink implements Lifecycle {
       wasConnected ? 'uplink disconnected' : 'uplink connect failed',
     );
     this.setState('backoff');
+    this.reconnectDue = this.clock.monotonic() + closed.delayMs;
     this.reconnectTimer = this.clock.setTimeout(() => this.connect(), closed.delayMs);
   }
 
@@ -299,6 +328,7 @@ export class Uplink implements Lifecycle {
     const session = this.session;
     const { inflight: window } = this.opts.limits;
     for (;;) {
+      this.pumpSince = this.clock.monotonic(); // each round (a pull, then publishes) is progress
       if (!this.running || !this.connected || session !== this.session) return;
       if (this.feed.liveWaiting) {
         await this.feed.pull(0); // live records first: pack them before sending what is ready
@@ -350,7 +380,7 @@ export class Uplink implements Lifecycle {
         'a record alone exceeds uplink.limits.maxPayloadBytes; sent in a message of its own',
       );
     }
-    const entry: InFlight = { seqs: msg.seqs, readings: msg.readings };
+    const entry: InFlight = { seqs: msg.seqs, readings: msg.readings, sentAt: this.clock.monotonic() };
     this.inflight.add(entry);
     this.watch.sent(entry);
     this.opts.onMessage?.();
@@ -400,6 +430,8 @@ export class Uplink implements Lifecycle {
   }
 
   private setState(state: UplinkStateName): void {
-    if (this.current.state !== state) this.current = { ...this.current, state, since: this.clock.now() };
+    if (this.current.state === state) return;
+    this.current = { ...this.current, state, since: this.clock.now() };
+    this.enteredAt = this.clock.monotonic();
   }
 }

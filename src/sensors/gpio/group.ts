@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { GpioSensorConfig } from '../../config/schema.js';
 import { EdgegwError } from '../../errors.js';
-import type { Reading } from '../../types.js';
+import type { Progress, Reading } from '../../types.js';
 import { FixedGrid } from '../schedule.js';
 import type { CommissionResult, SensorContext, SensorGroup } from '../types.js';
 import { DebouncedInput } from './debounce.js';
@@ -85,6 +85,11 @@ export class GpioGroup implements SensorGroup {
     if (cfg.mode === 'level') this.emit(input.level, ctx.clock.now());
     if (watching) port.watch((v) => input.raw(v));
     grid?.start();
+  }
+
+  progress(): Progress[] {
+    const grid = this.running?.grid;
+    return grid === null || grid === undefined ? [] : [grid.progress()];
   }
 
   async stop(): Promise<void> {

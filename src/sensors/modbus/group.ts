@@ -5,7 +5,7 @@
 // from the response that carried it, so an old value is never re-emitted as fresh.
 
 import type { BusConfig, ModbusSensorConfig } from '../../config/schema.js';
-import type { Reading } from '../../types.js';
+import type { Progress, Reading } from '../../types.js';
 import { FixedGrid } from '../schedule.js';
 import type { CommissionResult, SensorContext, SensorGroup } from '../types.js';
 import { ModbusBus, type BlockOutcome, type BusTuning } from './bus.js';
@@ -48,12 +48,15 @@ export class ModbusBusGroup implements SensorGroup {
     this.bus = bus;
     const periods = [...new Set(this.sensors.map((s) => s.every))].sort((a, b) => a - b);
     const t0 = this.ctx.clock.monotonic();
-    this.grids = periods.map((every) => {
-      const plan = this.plan(this.sensors.filter((s) => s.every === every));
+    const plans = periods.map((every) => this.plan(this.sensors.filter((s) => s.every === every)));
+    const maxTickMs = this.worstPollMs(plans.reduce((n, p) => n + p.length, 0));
+    this.grids = periods.map((every, i) => {
+      const plan = plans[i] ?? [];
       return new FixedGrid({
         clock: this.ctx.clock,
         period: every,
         t0,
+        maxTickMs,
         tick: () => this.poll(bus, plan),
         onSkip: (n) => this.overrun(n),
         onError: (err) => this.ctx.log.error({ bus: this.busName, err }, `bus ${this.busName}: poll failed`),
@@ -70,6 +73,20 @@ export class ModbusBusGroup implements SensorGroup {
     this.bus = null;
     await Promise.all(grids.map((g) => g.stop()));
     await bus?.close();
+  }
+
+  progress(): Progress[] {
+    return this.grids.map((g) => g.progress());
+  }
+
+  /**
+   * A poll's worst case when every device times out: the bus owner runs every block of the bus
+   * (all grids share it) one at a time, each attempt a reopen and a read, each up to `timeout`.
+   * The watchdog allows this much before it calls a grid stalled: a dead device is no stall.
+   */
+  private worstPollMs(blocks: number): number {
+    const { timeout, retries, interFrameDelay } = this.config;
+    return blocks * (1 + retries) * (2 * timeout + interFrameDelay);
   }
 
   async readOnce(): Promise<CommissionResult[]> {

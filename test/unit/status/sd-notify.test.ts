@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SdNotify } from '../../../src/status/sd-notify.js';
+import type { Health } from '../../../src/status/progress.js';
 import { createUnixDgramSocket, type UnixDgramSocket } from '../../../src/status/unix-dgram.js';
 import { captureLog, tempDir, waitFor } from './support.js';
 
@@ -58,6 +59,40 @@ describe('SdNotify', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(got.length, after);
     notify.ready(); // after stop: a no-op, not a throw
+  });
+
+  it('withholds WATCHDOG=1 while the health check finds a stall; STATUS= names it', async () => {
+    const path = join(dir, 'notify');
+    systemd = listen(path);
+    const got = systemd.got;
+    const { log, lines } = captureLog();
+    let health: Health = { healthy: true, reason: null };
+    const asked: number[] = [];
+    notify = new SdNotify({
+      env: { NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' },
+      log,
+      health: { check: (ms) => (asked.push(ms), health) },
+      statusText: () => 'connected; backlog 0 readings; dropped 0',
+      statusEveryMs: 30,
+    });
+    await notify.start();
+    await waitFor('pings while healthy', () => got.filter((m) => m === 'WATCHDOG=1').length >= 2);
+    assert.equal(asked[0], 50, 'asked at the ping interval');
+    await waitFor('STATUS', () => got.includes('STATUS=connected; backlog 0 readings; dropped 0'));
+
+    health = { healthy: false, reason: 'batcher: commit overdue by 3.0 s' };
+    const stalled =
+      'STATUS=STALLED: batcher: commit overdue by 3.0 s; connected; backlog 0 readings; dropped 0';
+    await waitFor('the stall in STATUS=', () => got.includes(stalled));
+    const pingsAtStall = got.filter((m) => m === 'WATCHDOG=1').length;
+    const checksAtStall = asked.length;
+    await waitFor('five more checks', () => asked.length >= checksAtStall + 5);
+    assert.equal(got.filter((m) => m === 'WATCHDOG=1').length, pingsAtStall, 'no ping while stalled');
+    assert.equal(lines.filter((l) => l.includes('EDGEGW_E_WATCHDOG')).length, 1, 'logged once');
+
+    health = { healthy: true, reason: null };
+    await waitFor('pings again', () => got.filter((m) => m === 'WATCHDOG=1').length > pingsAtStall);
+    assert.ok(lines.some((l) => l.includes('watchdog pings resumed')));
   });
 
   it('sends a bare READY=1 and no watchdog when WATCHDOG_USEC is unset', async () => {
