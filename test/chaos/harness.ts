@@ -245,6 +245,13 @@ export class ChaosSite {
   private mounted = false;
   /** The tmpfs mount point (dataDir is `disk/data` inside it), or null without tmpfs. */
   disk: string | null = null;
+  /**
+   * Seqs a scenario's own damage destroyed, or that a repair skipped as never used: the invariant
+   * counts them as explained (the scenario proved which they are).
+   */
+  readonly explained: { from: number; to: number; reason: string }[] = [];
+  /** A repair rebuilt the queue's figures: its lifetime totals restart from what was kept. */
+  repaired = false;
 
   private constructor(
     readonly dir: string,
