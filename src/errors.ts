@@ -30,6 +30,8 @@ export const ErrorCodes = {
   EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',
   EDGEGW_E_SERIAL: 'A serial port cannot be opened (missing adapter, permission, or in use).',
   EDGEGW_E_CLOCK: 'The wall clock is implausible (before the build date); timestamps are marked.',
+  EDGEGW_E_RELOAD_RESTART:
+    'A reload was refused: a key changed that only a restart can apply; nothing of that reload was applied.',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',

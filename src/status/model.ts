@@ -3,6 +3,7 @@
 // Sensor values live only here and leave the process only through the status socket (§2.6).
 
 import type { Clock, Quality, Reading, SensorObserver } from '../types.js';
+import type { ConfigStatus } from '../reload.js';
 
 export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
 
@@ -70,6 +71,8 @@ export interface StatusSnapshot {
   sensors: SensorStatus[];
   overruns: OverrunStatus[];
   clock: { ok: boolean; issue: string | null };
+  /** The configuration running: its file, since when (a start or a reload), its hash. */
+  config: ConfigStatus | null;
 }
 
 export interface StatusModelOptions {
@@ -84,6 +87,7 @@ export interface StatusModelOptions {
    */
   queueCounters?: () => QueueCounters;
   clockIssue?: () => string | null;
+  config?: () => ConfigStatus | null;
 }
 
 /** What the queue counted since start (readings, except quarantined: records). */
@@ -199,6 +203,7 @@ export class StatusModel implements SensorObserver {
       sensors: [...this.sensors].map(([id, s]) => ({ id, ...s })),
       overruns: [...this.overruns].map(([scope, o]) => ({ scope, ...o })),
       clock: { ok: issue === null, issue },
+      config: this.opts.config?.() ?? null,
     };
   }
 
