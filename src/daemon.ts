@@ -277,7 +277,8 @@ export class Daemon {
    * `why` (a signal name, a fatal error code) goes to the audit trail.
    */
   stop(why = 'requested'): Promise<void> {
-    this.stopping ??= this.stopStages(why);
+    // A reload under way finishes first (its new groups must not start after the sensors stopped).
+    this.stopping ??= this.reloads.then(() => this.stopStages(why));
     return this.stopping;
   }
 
