@@ -123,6 +123,7 @@ describe('reload without restart (child process)', function () {
     const n = bySensor('plc-temp').length;
     const c = bySensor('counter-1').length;
     await waitFor(() => bySensor('plc-temp').length >= n + 5 && bySensor('counter-1').length >= c + 20, 20_000, 'old config delivering');
+    await writeFile(site.configFile, yaml); // queue inspect reads it
     await stopAndCheck();
   });
 
