@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { StatusModel } from '../../../src/status/model.js';
 import { fixture, T0 } from './support.js';
 
 describe('StatusModel', () => {
-  it('has exactly the DESIGN.md §5 shape, plus overruns and clock', () => {
+  it('has exactly the DESIGN.md §5 shape, plus overruns, clock and config', () => {
     const { model } = fixture();
     const s = model.snapshot();
     assert.deepEqual(Object.keys(s).sort(), [
       'clock',
+      'config',
       'counters',
       'gateway',
       'overruns',
@@ -27,6 +29,21 @@ describe('StatusModel', () => {
     ]);
     assert.equal(s.gateway, 'site-042-gw1');
     assert.equal(s.version, '1.2.3');
+  });
+
+  it('shows the configuration running (file, load time, hash) when the daemon gives it', () => {
+    const { clock } = fixture();
+    const config = { file: '/etc/edgegw/site.yaml', loadedAt: 1_764_380_000_000, hash: '0123456789ab' };
+    const model = new StatusModel({
+      gateway: 'gw',
+      version: '1',
+      clock,
+      uplink: () => ({ state: 'offline', broker: '', since: 0, inflight: 0, lastError: null }),
+      queue: () => ({ records: 0, readings: 0, bytes: 0, oldestTs: null, nextSeq: 1 }),
+      config: () => config,
+    });
+    assert.deepEqual(model.snapshot().config, config);
+    assert.equal(fixture().model.snapshot().config, null);
   });
 
   it('shows only the contract fields of the queue, with firstSeq', () => {
