@@ -239,7 +239,10 @@ export class Daemon {
     if (by.has('sensors')) {
       const change = await run.sensors.apply(site, next.profile, () => run.batcher.settle());
       run.model.registerSensors(site.sensors.map((s) => s.id));
-      log.info({ stopped: change.stopped, started: change.started, failed: change.failed }, 'sensors reloaded');
+      log.info(
+        { stopped: change.stopped, started: change.started, failed: change.failed },
+        'sensors reloaded',
+      );
     }
     if (by.has('batcher')) {
       run.batcher.setFlush({ flushMs: site.queue.flush, maxReadings: site.queue.maxRecordReadings });
@@ -258,7 +261,15 @@ export class Daemon {
     const message =
       changed.length === 0 ? 'reloaded: nothing changed' : `reloaded: ${changed.length} change(s) applied`;
     audit(log, 'reload', { changed, configHash: next.hash, file: next.file }, message);
-    return { applied: true, file: next.file, changed, restartNeeded: [], errors: [], message, hash: next.hash };
+    return {
+      applied: true,
+      file: next.file,
+      changed,
+      restartNeeded: [],
+      errors: [],
+      message,
+      hash: next.hash,
+    };
   }
 
   private configStatus(): ConfigStatus | null {

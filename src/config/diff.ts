@@ -114,9 +114,7 @@ function walk(a: unknown, b: unknown, path: string, out: ConfigChange[]): void {
  */
 function byKey(v: unknown): Map<string, unknown> | null {
   if (Array.isArray(v)) {
-    const ids = v.map((item: unknown) =>
-      isObject(item) && typeof item.id === 'string' ? item.id : null,
-    );
+    const ids = v.map((item: unknown) => (isObject(item) && typeof item.id === 'string' ? item.id : null));
     if (v.length === 0 || ids.some((id) => id === null) || new Set(ids).size !== ids.length) return null;
     return new Map(v.map((item: unknown, i) => [ids[i]!, item]));
   }

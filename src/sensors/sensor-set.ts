@@ -113,7 +113,13 @@ export class SensorSet implements Lifecycle {
 
   private build(site: SiteConfig, profile: BoardProfile | null): Map<string, SensorGroup> {
     const create = this.opts.create ?? createSensorGroups;
-    const groups = create({ site, profile, observer: this.opts.observer, clock: this.opts.clock, log: this.opts.log });
+    const groups = create({
+      site,
+      profile,
+      observer: this.opts.observer,
+      clock: this.opts.clock,
+      log: this.opts.log,
+    });
     return new Map(groups.map((g) => [fingerprint(g, site, profile), g]));
   }
 }

@@ -67,7 +67,11 @@ describe('edgegw run and signals (child process)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Debugger listening/, 'SIGUSR1 must not open the inspector');
     const hup = r.stdout.split('\n').find((l) => l.includes('"audit":"reload"'));
-    assert.deepEqual((JSON.parse(hup!) as { changed: unknown }).changed, [], 'an unchanged file changes nothing');
+    assert.deepEqual(
+      (JSON.parse(hup!) as { changed: unknown }).changed,
+      [],
+      'an unchanged file changes nothing',
+    );
     assert.match(r.stdout, /"signal":"SIGTERM".*"msg":"stopping"/);
     await assertNothingLost();
   });

@@ -42,7 +42,11 @@ describe('reload without restart (child process)', function () {
     });
     ({ child, done } = startCli(['run', '-c', site.configFile]));
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => bySensor('plc-temp').length >= 5 && bySensor('counter-1').length >= 10, 20_000, 'first readings');
+    await waitFor(
+      () => bySensor('plc-temp').length >= 5 && bySensor('counter-1').length >= 10,
+      20_000,
+      'first readings',
+    );
   });
   afterEach(async () => {
     if (child !== null && child.exitCode === null) child.kill('SIGKILL');
@@ -93,7 +97,11 @@ describe('reload without restart (child process)', function () {
     await waitFor(() => audits('reload').length === 1, 20_000, 'the reload audit entry');
     await waitFor(() => bySensor('counter-2').length >= 20, 20_000, 'the new sensor at the broker');
     const entry = audits('reload')[0]!;
-    assert.deepEqual(entry.changed, ['buses.plc (removed)', 'sensors.counter-2 (added)', 'sensors.plc-temp (removed)']);
+    assert.deepEqual(entry.changed, [
+      'buses.plc (removed)',
+      'sensors.counter-2 (added)',
+      'sensors.plc-temp (removed)',
+    ]);
 
     const firstNew = Math.min(...bySensor('counter-2').map((r) => r.ts));
     const lastPlc = Math.max(...bySensor('plc-temp').map((r) => r.ts));
@@ -103,7 +111,11 @@ describe('reload without restart (child process)', function () {
     assert.equal(plc.requests, polls, 'the removed bus is no longer polled');
     // counter-1's group was not restarted: its counter never went back to 0.
     const values = bySensor('counter-1').map((r) => Number(r.value));
-    assert.deepEqual(values, Array.from({ length: values.length }, (_, i) => i), 'counter-1 continuous, none twice');
+    assert.deepEqual(
+      values,
+      Array.from({ length: values.length }, (_, i) => i),
+      'counter-1 continuous, none twice',
+    );
 
     const after = await status();
     assert.notEqual(after.config.hash, before.config.hash);
@@ -114,26 +126,42 @@ describe('reload without restart (child process)', function () {
   });
 
   it('SIGHUP refuses a broken file with check-config lines; the running configuration goes on', async () => {
-    await writeFile(site.configFile, yaml.replace('wave: counter }, every: 20ms', 'wave: counter }, every: 2 weeks'));
+    await writeFile(
+      site.configFile,
+      yaml.replace('wave: counter }, every: 20ms', 'wave: counter }, every: 2 weeks'),
+    );
     child!.kill('SIGHUP');
     await waitFor(() => audits('reload-refused').length === 1, 20_000, 'the refusal');
-    assert.match(out, new RegExp(`${site.configFile.replaceAll('.', '\\.')}:\\d+:\\d+: sensors\\[0\\]\\.every: `));
+    assert.match(
+      out,
+      new RegExp(`${site.configFile.replaceAll('.', '\\.')}:\\d+:\\d+: sensors\\[0\\]\\.every: `),
+    );
     assert.equal(audits('reload-refused')[0]!.reason, 'invalid');
     assert.equal(audits('reload-refused')[0]!.errors, 1);
     const n = bySensor('plc-temp').length;
     const c = bySensor('counter-1').length;
-    await waitFor(() => bySensor('plc-temp').length >= n + 5 && bySensor('counter-1').length >= c + 20, 20_000, 'old config delivering');
+    await waitFor(
+      () => bySensor('plc-temp').length >= n + 5 && bySensor('counter-1').length >= c + 20,
+      20_000,
+      'old config delivering',
+    );
     await writeFile(site.configFile, yaml); // queue inspect reads it
     await stopAndCheck();
   });
 
   it('edgegw reload: prints what changed (0), refuses a gateway.id change (78), checks locally (78), needs a daemon (69)', async () => {
-    await writeFile(site.configFile, yaml.replace('flush: 100ms', 'flush: 150ms').replace('level: info', 'level: debug'));
+    await writeFile(
+      site.configFile,
+      yaml.replace('flush: 100ms', 'flush: 150ms').replace('level: info', 'level: debug'),
+    );
     const ok = await runCli(['reload', '-c', site.configFile]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /reloaded: 2 change\(s\) applied\n {2}log\.level\n {2}queue\.flush\n/);
 
-    await writeFile(site.configFile, yaml.replace('id: test-gw1', 'id: test-gw2').replace('flush: 100ms', 'flush: 300ms'));
+    await writeFile(
+      site.configFile,
+      yaml.replace('id: test-gw1', 'id: test-gw2').replace('flush: 100ms', 'flush: 300ms'),
+    );
     const no = await runCli(['reload', '-c', site.configFile]);
     assert.equal(no.code, 78, no.stderr);
     assert.match(no.stderr, /restart needed for: gateway\.id\n/);

@@ -32,9 +32,18 @@ describe('uplink reconfigure (reload)', function () {
       url: broker.url,
       topic: 'dt/edgegw/{gateway}/telemetry',
       keepaliveMs: 30_000,
-      limits: { publishesPerSecond: 10_000, bytesPerSecond: 100 * 1024 * 1024, maxPayloadBytes: 4096, inflight: 8 },
+      limits: {
+        publishesPerSecond: 10_000,
+        bytesPerSecond: 100 * 1024 * 1024,
+        maxPayloadBytes: 4096,
+        inflight: 8,
+      },
       backoff: { minMs: 50, maxMs: 300 },
-      tls: { ca: Buffer.from(pki.caCert), cert: Buffer.from(pki.clientCert), key: Buffer.from(pki.clientKey) },
+      tls: {
+        ca: Buffer.from(pki.caCert),
+        cert: Buffer.from(pki.clientCert),
+        key: Buffer.from(pki.clientKey),
+      },
       ...over,
     };
   }
@@ -61,20 +70,36 @@ describe('uplink reconfigure (reload)', function () {
     const changed = uplink.reconfigure(
       settings(broker, {
         topic: 'dt/new/{gateway}',
-        limits: { publishesPerSecond: 10_000, bytesPerSecond: 100 * 1024 * 1024, maxPayloadBytes: 2048, inflight: 4 },
+        limits: {
+          publishesPerSecond: 10_000,
+          bytesPerSecond: 100 * 1024 * 1024,
+          maxPayloadBytes: 2048,
+          inflight: 4,
+        },
       }),
     );
     assert.equal(changed.reconnected, false);
     broker.resumeAcks();
     await waitFor(() => source.records.size === 0, 15_000, 'all records acked');
     assert.equal(broker.published.connections, connections, 'no new connection');
-    assert.deepEqual([...seen.seqs].sort((a, b) => a - b), range(400), 'every record once, none twice');
+    assert.deepEqual(
+      [...seen.seqs].sort((a, b) => a - b),
+      range(400),
+      'every record once, none twice',
+    );
     const later = seen.bytes.slice(beforeMessages);
-    assert.ok(later.length > 0 && Math.max(...later) <= 2048, 'messages published after it respect the new size');
+    assert.ok(
+      later.length > 0 && Math.max(...later) <= 2048,
+      'messages published after it respect the new size',
+    );
     const after = seen.seqs.slice(before).sort((x, y) => x - y);
     await waitFor(() => onNew.length >= after.length, 10_000, 'the subscriber of the new topic');
     assert.ok(after.length > 0);
-    assert.deepEqual([...onNew].sort((x, y) => x - y), after, 'everything published after it went to the new topic');
+    assert.deepEqual(
+      [...onNew].sort((x, y) => x - y),
+      after,
+      'everything published after it went to the new topic',
+    );
     assert.ok(broker.published.maxOutstanding <= 8);
     await unsubscribe();
   });
@@ -93,7 +118,10 @@ describe('uplink reconfigure (reload)', function () {
     await waitFor(() => uplink!.state().inflight > 0, 10_000, 'publishes in flight at the old broker');
     assert.equal(uplink.reconfigure(settings(b)).reconnected, true);
     await waitFor(() => source.records.size === 0, 15_000, 'everything acked by the new broker');
-    assert.deepEqual([...new Set(atB.seqs)].sort((x, y) => x - y), range(100));
+    assert.deepEqual(
+      [...new Set(atB.seqs)].sort((x, y) => x - y),
+      range(100),
+    );
     assert.equal(uplink.state().broker, `localhost:${b.port}`);
     assert.equal(uplink.state().state, 'connected');
   });

@@ -32,7 +32,7 @@ describe('config/diff', () => {
 
   it('names list items by id, so an insertion does not shift later ones; whole entries added/removed', () => {
     const next = clone();
-    next.sensors.unshift({ id: 'new-1', sim: { wave: 'counter' } } as never);
+    next.sensors.unshift({ id: 'new-1', sim: { wave: 'counter' } });
     (next.sensors[2] as { sim: { wave: string } }).sim.wave = 'random';
     delete (next.buses as Record<string, unknown>)['plc-1'];
     const changes = diffConfig(base, next);
@@ -41,7 +41,11 @@ describe('config/diff', () => {
       { path: 'sensors.b.sim.wave', kind: 'changed' },
       { path: 'sensors.new-1', kind: 'added' },
     ]);
-    assert.deepEqual(changes.map(describeChange), ['buses.plc-1 (removed)', 'sensors.b.sim.wave', 'sensors.new-1 (added)']);
+    assert.deepEqual(changes.map(describeChange), [
+      'buses.plc-1 (removed)',
+      'sensors.b.sim.wave',
+      'sensors.new-1 (added)',
+    ]);
   });
 
   it('never carries a value, only paths (a changed secret shows as its key)', () => {
@@ -87,7 +91,14 @@ describe('config/diff', () => {
     };
     walk(SiteSchema, '');
     assert.deepEqual(missing, []);
-    for (const p of ['gateway.dataDir', 'queue.keyFile', 'queue.previousKeyFiles', 'queue.durability', 'status.socket', 'status.metrics'])
+    for (const p of [
+      'gateway.dataDir',
+      'queue.keyFile',
+      'queue.previousKeyFiles',
+      'queue.durability',
+      'status.socket',
+      'status.metrics',
+    ])
       assert.equal(ruleFor(p), 'restart', p);
     for (const p of ['uplink.limits.inflight', 'uplink.backoff.min', 'uplink.topic', 'uplink.ackTimeout'])
       assert.equal(ruleFor(p), 'uplink', p);

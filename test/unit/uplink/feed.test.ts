@@ -60,7 +60,10 @@ describe('Feed (live cursor first, then the backlog)', () => {
     sent.push(...(await drain(feed, (m) => sizes.push(m.seqs.length > 1 ? m.payload.length : 0))));
     const seqs = sent.flatMap((m) => m.seqs).sort((a, b) => a - b);
     assert.deepEqual(seqs, range(1, 210), 'every seq once');
-    assert.ok(sizes.every((b) => b <= 1000), 'messages packed after resize() keep the new size');
+    assert.ok(
+      sizes.every((b) => b <= 1000),
+      'messages packed after resize() keep the new size',
+    );
     assertEachMessageInOrder(sent);
   });
 
