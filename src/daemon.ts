@@ -170,7 +170,6 @@ export class Daemon {
       { name: 'sensors', stage: sensors },
       { name: 'sd-notify', stage: notify },
     ];
-    this.running = { loaded, loadedAt: this.clock.now(), tls, queue, batcher, uplink, sensors, model };
     try {
       for (const s of stages) {
         await s.stage.start();
@@ -180,6 +179,8 @@ export class Daemon {
       await this.stopStages('start failed');
       throw err;
     }
+    // Only now may a reload change the stages (a SIGHUP during the start is refused).
+    this.running = { loaded, loadedAt: this.clock.now(), tls, queue, batcher, uplink, sensors, model };
     notify.ready(`${site.sensors.length} sensors`);
     log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
     audit(
