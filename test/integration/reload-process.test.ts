@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { startModbusSimulator, type ModbusSim } from '../../src/demo/modbus-sim.js';
+import { startTlsBroker } from '../../src/demo/broker.js';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
 
@@ -67,7 +68,10 @@ describe('reload without restart (child process)', function () {
   const status = async () => {
     const r = await runCli(['status', '--json', '-c', site.configFile]);
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as { config: { hash: string; loadedAt: number; file: string } };
+    return JSON.parse(r.stdout) as {
+      config: { hash: string; loadedAt: number; file: string };
+      uplink: { broker: string };
+    };
   };
 
   async function stopAndCheck(): Promise<void> {
@@ -193,5 +197,34 @@ describe('reload without restart (child process)', function () {
     const none = await runCli(['reload', '-c', site.configFile]);
     assert.equal(none.code, 69, none.stderr);
     assert.match(none.stderr, /no edgegw daemon answers/);
+  });
+
+  it('SIGHUP with a new uplink.url reconnects there; seq goes on, every record reaches one broker or the other', async () => {
+    const other = await startTlsBroker({ pki: site.pki });
+    try {
+      const atOther: WireMessage[] = [];
+      const off = await other.subscribe(site.topic, (p: Buffer) => {
+        atOther.push(JSON.parse(p.toString('utf8')) as WireMessage);
+      });
+      await writeFile(site.configFile, yaml.replace(site.broker.url, other.url));
+      child!.kill('SIGHUP');
+      await waitFor(() => audits('reload').length === 1, 20_000, 'the reload audit entry');
+      assert.deepEqual(audits('reload')[0]!.changed, ['uplink.url']);
+      await waitFor(() => atOther.flatMap(decodeWire).length >= 20, 20_000, 'readings at the new broker');
+      const st = await status();
+      assert.equal(st.uplink.broker, `localhost:${other.port}`);
+      child!.kill('SIGTERM');
+      const r = await done;
+      assert.equal(r.code, 0, r.stderr);
+      await off();
+      // Both brokers together saw every seq up to the last one sent; the rest is still queued.
+      const inspect = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
+      const q = JSON.parse(inspect.stdout) as { nextSeq: number; firstSeq: number | null };
+      const have = new Set([...messages, ...atOther].flatMap((m) => m.recs.map((rec) => rec.seq)));
+      if (q.firstSeq !== null) for (let x = q.firstSeq; x < q.nextSeq; x++) have.add(x);
+      for (let x = 1; x < q.nextSeq; x++) assert.ok(have.has(x), `seq ${x} neither delivered nor queued`);
+    } finally {
+      await other.close();
+    }
   });
 });
