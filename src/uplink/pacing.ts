@@ -1,6 +1,8 @@
 // The uplink's pacer across reloads: a reload that changes the limits (or the topic, which the frame
 // size counts) gets a fresh QuotaPacer, but a fresh one has forgotten what was sent in the last
-// second, so for one window the old one is charged and obeyed too. Neither quota is passed then.
+// second and would add a whole second's worth on top of it. So for one window the old one is
+// charged and obeyed too: a second that began before the reload stays within the old quota, one
+// that begins after it within the new (the fresh pacer has seen everything sent since).
 
 import type { Clock } from '../types.js';
 import { QuotaPacer, WINDOW_MS, type Quotas } from './pacer.js';
