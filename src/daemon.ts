@@ -1,26 +1,31 @@
 // The composition root: the only module that knows every stage. It wires
-// sensors → batcher → seal → queue → uplink (DESIGN.md §1), owns the lifecycle, and tells systemd.
+// sensors → batcher → seal → queue → uplink (DESIGN.md §1), owns the lifecycle, applies reloads
+// (operations issue), and tells systemd.
 
 import type { Logger } from 'pino';
-import type { LoadedConfig } from './config/load.js';
+import { ConfigError, formatIssue, loadConfig, type LoadedConfig } from './config/load.js';
+import type { SiteConfig } from './config/schema.js';
+import { describeChange, diffConfig, planReload, type ConfigChange } from './config/diff.js';
 import { assertPrivateFile } from './seal/keyfile.js';
 import { Keyring } from './seal/keyring.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
-import { Uplink } from './uplink/uplink.js';
-import { loadTlsFiles } from './uplink/tls-files.js';
+import { DEFAULT_DRAIN_MS, Uplink, type UplinkSettings } from './uplink/uplink.js';
+import { loadTlsFiles, type TlsMaterial } from './uplink/tls-files.js';
 import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
 import { MetricsServer } from './status/metrics.js';
 import { SdNotify } from './status/sd-notify.js';
 import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
-import { createSensorGroups } from './sensors/acquisition.js';
+import { SensorSet } from './sensors/sensor-set.js';
 import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
+import { audit } from './audit.js';
+import type { ConfigStatus, ReloadOutcome } from './reload.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -35,6 +40,20 @@ export interface DaemonOptions {
    * non-zero (EX_IOERR) so systemd restarts the daemon.
    */
   onFatal?: () => void;
+  /** How a reload reads the configuration again; default: the loader, on the same file. */
+  load?: () => Promise<LoadedConfig>;
+}
+
+/** The stages a reload changes, and what they run on. */
+interface Running {
+  loaded: LoadedConfig;
+  loadedAt: number;
+  tls: TlsMaterial;
+  queue: SealedQueue;
+  batcher: Batcher;
+  uplink: Uplink;
+  sensors: SensorSet;
+  model: StatusModel;
 }
 
 export class Daemon {
@@ -42,7 +61,11 @@ export class Daemon {
   private readonly clock: Clock;
   private started: { name: string; stage: Lifecycle }[] = [];
   private model: StatusModel | null = null;
+  private notify: SdNotify | null = null;
+  private running: Running | null = null;
   private stopping: Promise<void> | null = null;
+  /** Reloads run one at a time, in the order asked. */
+  private reloads: Promise<unknown> = Promise.resolve();
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -56,7 +79,8 @@ export class Daemon {
 
   /** Checks key files, then starts every stage; on failure, stops what had started. */
   async start(): Promise<void> {
-    const { config: site } = this.opts.loaded;
+    const loaded = this.opts.loaded;
+    const site = loaded.config;
     const log = this.opts.log;
 
     // Refuse insecure key files before touching disk or network (exit 77).
@@ -73,7 +97,7 @@ export class Daemon {
       log: log.child({ stage: 'queue' }),
       minFreeBytes: site.queue.minFreeBytes,
       // Nothing the queue can do keeps more data: exit non-zero so systemd restarts the daemon.
-      onFatal: () => this.fatal(),
+      onFatal: (err) => this.fatal(err),
       // A start whose keys cannot open every stored record is refused (EDGEGW_E_QUEUE_KEY).
       keys: { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) },
     });
@@ -89,6 +113,7 @@ export class Daemon {
       queue: () => queue.stats(),
       queueCounters: () => queue.sinceStart(),
       clockIssue: () => guard.clockIssue(),
+      config: () => this.configStatus(),
     });
     model.registerSensors(site.sensors.map((s) => s.id));
     this.model = model;
@@ -110,14 +135,7 @@ export class Daemon {
     );
     uplink = new Uplink({
       gatewayId: site.gateway.id,
-      url: site.uplink.url,
-      ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
-      topic: site.uplink.topic,
-      keepaliveMs: site.uplink.keepalive,
-      ackTimeoutMs: site.uplink.ackTimeout,
-      limits: site.uplink.limits,
-      backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
-      tls,
+      ...uplinkSettings(site, tls),
       source,
       log: log.child({ stage: 'uplink' }),
       clock: this.clock,
@@ -134,34 +152,37 @@ export class Daemon {
       error: (sensor, code, message) => model.error(sensor, code, message),
       overrun: (scope, skipped) => model.overrun(scope, skipped),
     };
-    const groups = createSensorGroups({
+    const sensors = new SensorSet(
+      { observer: guard.wrap(fanout), clock: this.clock, log: log.child({ stage: 'sensors' }) },
       site,
-      profile: this.opts.loaded.profile,
-      observer: guard.wrap(fanout),
-      clock: this.clock,
-      log: log.child({ stage: 'sensors' }),
-    });
+      loaded.profile,
+    );
 
-    // The watchdog pings only while every stage makes progress (src/status/progress.ts).
-    const probes: ProgressProbe[] = [
+    // The watchdog pings only while every stage makes progress (src/status/progress.ts); the
+    // sensor groups are read at each check, so a reload's new groups are watched too.
+    const probes = (): ProgressProbe[] => [
       { name: 'batcher', progress: () => batcher.progress() },
       { name: 'uplink', progress: () => uplink.progress() },
-      ...groups.map((g) => ({ name: `sensors ${g.sensorIds.join(',')}`, progress: () => g.progress() })),
+      ...sensors
+        .list()
+        .map((g) => ({ name: `sensors ${g.sensorIds.join(',')}`, progress: () => g.progress() })),
     ];
     const notify = new SdNotify({
       log: log.child({ stage: 'sd-notify' }),
-      health: new ProgressMonitor({ clock: this.clock, probes: () => probes }),
+      health: new ProgressMonitor({ clock: this.clock, probes }),
       statusText: () => statusLine(model.snapshot(), this.clock.now()),
     });
+    this.notify = notify;
+    const reload = () => this.reload();
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
-      { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log }) },
+      { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
       ...(site.status.metrics === undefined
         ? []
         : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
       { name: 'uplink', stage: uplink },
       { name: 'batcher', stage: batcher },
-      ...groups.map((g) => ({ name: `sensors ${g.sensorIds.join(',')}`, stage: g })),
+      { name: 'sensors', stage: sensors },
       { name: 'sd-notify', stage: notify },
     ];
     try {
@@ -170,51 +191,191 @@ export class Daemon {
         this.started.push(s);
       }
     } catch (err) {
-      await this.stopStages();
+      await this.stopStages('start failed');
       throw err;
     }
+    // Only now may a reload change the stages (a SIGHUP during the start is refused).
+    this.running = { loaded, loadedAt: this.clock.now(), tls, queue, batcher, uplink, sensors, model };
     notify.ready(notify.statusNow() ?? `${site.sensors.length} sensors`);
     log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
+    audit(
+      log,
+      'start',
+      { version: VERSION, sensors: site.sensors.length, configHash: loaded.hash, file: loaded.file },
+      'edgegw started',
+    );
   }
 
-  private fatal(): void {
+  /**
+   * SIGHUP and `edgegw reload`: reads the configuration again and applies it live, or refuses all
+   * of it (invalid, or a key only a restart can apply) and keeps the running one.
+   */
+  reload(): Promise<ReloadOutcome> {
+    const next = this.reloads.then(() => this.reloadOnce());
+    this.reloads = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadOnce(): Promise<ReloadOutcome> {
+    const run = this.running;
+    const log = this.opts.log;
+    if (run === null || this.stopping !== null) {
+      return refused(run, [], [], 'the daemon is not running (starting or stopping)');
+    }
+    let next: LoadedConfig;
+    let tls: TlsMaterial;
+    try {
+      next = await (this.opts.load ?? (() => loadConfig(run.loaded.file)))();
+      // Certificates renewed in place keep their paths: the files are read again every time.
+      await assertPrivateFile(next.config.uplink.key, 'uplink.key');
+      tls = await loadTlsFiles(next.config.uplink);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [];
+      for (const line of errors) log.error({ code: 'EDGEGW_E_CONFIG' }, line);
+      const why =
+        err instanceof ConfigError
+          ? `the configuration has ${errors.length} error(s)`
+          : `${errorText(err)} [${errorCode(err, 'EDGEGW_E_CONFIG')}]`;
+      audit(log, 'reload-refused', { reason: 'invalid', errors: errors.length, file: run.loaded.file }, why);
+      return refused(run, [], errors, `reload refused: ${why}; the running configuration goes on`);
+    }
+
+    const changes = configChanges(run, next, tls);
+    const plan = planReload(changes);
+    if (plan.restartNeeded.length > 0) {
+      const why = `${plan.restartNeeded.join(', ')} can only change with a restart (systemctl restart edgegw)`;
+      audit(log, 'reload-refused', { reason: 'restart-needed', keys: plan.restartNeeded }, why);
+      log.warn({ code: 'EDGEGW_E_RELOAD_RESTART', keys: plan.restartNeeded }, `reload refused: ${why}`);
+      return refused(run, [...plan.restartNeeded], [], `reload refused: ${why}; nothing of it was applied`);
+    }
+
+    const site = next.config;
+    const by = plan.live;
+    if (by.has('log')) log.level = site.log.level;
+    if (by.has('sensors')) {
+      const change = await run.sensors.apply(site, next.profile, () => run.batcher.settle());
+      run.model.registerSensors(site.sensors.map((s) => s.id));
+      log.info(
+        { stopped: change.stopped, started: change.started, failed: change.failed },
+        'sensors reloaded',
+      );
+    }
+    if (by.has('batcher')) {
+      run.batcher.setFlush({ flushMs: site.queue.flush, maxReadings: site.queue.maxRecordReadings });
+    }
+    if (by.has('queue')) {
+      await run.queue.setLimits({
+        maxBytes: site.queue.maxBytes,
+        whenFull: site.queue.whenFull,
+        minFreeBytes: site.queue.minFreeBytes,
+      });
+    }
+    if (by.has('uplink') || by.has('uplink-connection')) run.uplink.reconfigure(uplinkSettings(site, tls));
+    Object.assign(run, { loaded: next, loadedAt: this.clock.now(), tls });
+
+    const changed = changes.map(describeChange);
+    const message =
+      changed.length === 0 ? 'reloaded: nothing changed' : `reloaded: ${changed.length} change(s) applied`;
+    audit(log, 'reload', { changed, configHash: next.hash, file: next.file }, message);
+    return {
+      applied: true,
+      file: next.file,
+      changed,
+      restartNeeded: [],
+      errors: [],
+      message,
+      hash: next.hash,
+    };
+  }
+
+  private configStatus(): ConfigStatus | null {
+    const run = this.running;
+    return run === null ? null : { file: run.loaded.file, loadedAt: run.loadedAt, hash: run.loaded.hash };
+  }
+
+  private fatal(err?: unknown): void {
     if (this.opts.onFatal !== undefined) return this.opts.onFatal();
     process.exitCode = Exit.IOERR;
-    void this.stop().finally(() => process.exit(Exit.IOERR));
+    void this.stop(`fatal ${errorCode(err, 'EDGEGW_E_QUEUE_WRITE')}`).finally(() => process.exit(Exit.IOERR));
   }
 
-  /** Clean stop (DESIGN.md §2.7): polling ends, readings are committed, PUBACKs awaited briefly. */
-  stop(): Promise<void> {
-    this.stopping ??= this.stopStages();
+  /**
+   * Clean stop (DESIGN.md §2.7): polling ends, readings are committed, PUBACKs awaited briefly.
+   * `why` (a signal name, a fatal error code) goes to the audit trail.
+   */
+  stop(why = 'requested'): Promise<void> {
+    // A reload under way finishes first (its new groups must not start after the sensors stopped).
+    this.stopping ??= this.reloads.then(() => this.stopStages(why));
     return this.stopping;
   }
 
-  private async stopStages(): Promise<void> {
-    const notify = this.started.find((s) => s.name === 'sd-notify')?.stage;
-    if (notify instanceof SdNotify) notify.stopping();
-    // Reverse of start: sensors stop polling, the batcher commits what they read, the uplink
-    // waits (bounded) for in-flight PUBACKs, the queue closes last.
+  /**
+   * Reverse of start, one contract for every stage: stop(deadline). Sensors stop polling, the
+   * batcher commits what they read, the uplink applies its drain policy until the deadline (live
+   * tail, in-flight PUBACKs; a backlog stays queued), the queue closes last.
+   */
+  private async stopStages(why: string): Promise<void> {
+    this.notify?.stopping();
+    const deadline = this.clock.monotonic() + (this.opts.drainMs ?? DEFAULT_DRAIN_MS);
     while (this.started.length > 0) {
       const { name, stage } = this.started.pop()!;
       try {
-        if (stage instanceof Uplink) await this.drain(stage);
-        else await stage.stop();
+        await stage.stop(deadline);
       } catch (err) {
         this.opts.log.warn({ stage: name, err: errorText(err) }, 'stop failed');
       }
     }
+    this.running = null;
     this.opts.log.info('edgegw stopped');
+    audit(this.opts.log, 'stop', { why }, 'edgegw stopped');
   }
+}
 
-  /**
-   * DESIGN.md §2.7: the sensors have stopped and the batcher committed what they read; the uplink
-   * stops pulling at once and waits (bounded by drainMs) only for the PUBACKs of what is already in
-   * flight; a backlog simply stays queued for the next start. Waiting for the queue to empty first
-   * made a stop with a backlog last the whole window and left in-flight PUBACKs no time at all.
-   */
-  private async drain(uplink: Uplink): Promise<void> {
-    await uplink.stop(this.opts.drainMs ?? 5000);
-  }
+function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
+  return {
+    url: site.uplink.url,
+    ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
+    topic: site.uplink.topic,
+    keepaliveMs: site.uplink.keepalive,
+    ackTimeoutMs: site.uplink.ackTimeout,
+    limits: site.uplink.limits,
+    backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
+    tls,
+  };
+}
+
+/**
+ * The key paths a reload changes: the file's, plus the board profile and the TLS files, whose
+ * contents may change under the same name (a certificate renewed in place).
+ */
+function configChanges(run: Running, next: LoadedConfig, tls: TlsMaterial): ConfigChange[] {
+  const changes = diffConfig(run.loaded.config, next.config);
+  const has = (path: string) => changes.some((c) => c.path === path);
+  const extra = (path: string, differs: boolean) => {
+    if (differs && !has(path)) changes.push({ path, kind: 'changed' });
+  };
+  extra('gateway.profile', JSON.stringify(run.loaded.profile) !== JSON.stringify(next.profile));
+  extra('uplink.ca', !run.tls.ca.equals(tls.ca));
+  extra('uplink.cert', !run.tls.cert.equals(tls.cert));
+  extra('uplink.key', !run.tls.key.equals(tls.key));
+  return changes;
+}
+
+function refused(
+  run: Running | null,
+  restartNeeded: string[],
+  errors: string[],
+  message: string,
+): ReloadOutcome {
+  return {
+    applied: false,
+    file: run?.loaded.file ?? '',
+    changed: [],
+    restartNeeded,
+    errors,
+    message,
+    hash: run?.loaded.hash ?? '',
+  };
 }
 
 /** The stable code of an EdgegwError, else `fallback`. */

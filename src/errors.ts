@@ -32,6 +32,8 @@ export const ErrorCodes = {
   EDGEGW_E_CLOCK: 'The wall clock is implausible (before the build date); timestamps are marked.',
   EDGEGW_E_WATCHDOG:
     'The pipeline stopped making progress (a commit, a sensor grid or the uplink is overdue, or the event loop was blocked); systemd watchdog pings are withheld, so it restarts the service.',
+  EDGEGW_E_RELOAD_RESTART:
+    'A reload was refused: a key changed that only a restart can apply; nothing of that reload was applied.',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',

@@ -43,10 +43,16 @@ export interface Progress {
   readonly what: string;
 }
 
-/** Anything that can be started and stopped; stop() releases what start() acquired. */
+/**
+ * Anything that can be started and stopped; stop() releases what start() acquired. The daemon's
+ * clean stop (DESIGN.md §2.7) calls every stage the same way, in reverse start order, with one
+ * `deadline` (a Clock.monotonic() time): a stage with work to finish before it lets go (the
+ * uplink's in-flight PUBACKs) waits at most until then, by its own policy; the others need not
+ * wait and ignore it.
+ */
 export interface Lifecycle {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  stop(deadline?: number): Promise<void>;
 }
 
 /**

@@ -36,9 +36,12 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
 
   const broker = await startTlsBroker({ pki });
   const sim = await startModbusSimulator({ host: '127.0.0.1', port: 0 });
-  const loaded = await loadConfig(join(dir, 'site.yaml'), {
-    overrides: { 'uplink.url': broker.url, 'buses.plc-sim.tcp.port': sim.port },
-  });
+  // A reload (SIGHUP) reads the file with the same overrides: the broker and simulator stay.
+  const load = () =>
+    loadConfig(join(dir, 'site.yaml'), {
+      overrides: { 'uplink.url': broker.url, 'buses.plc-sim.tcp.port': sim.port },
+    });
+  const loaded = await load();
   const site = loaded.config;
   out(
     `broker ${broker.url} (TLS, client certificate required) · Modbus TCP simulator 127.0.0.1:${sim.port}\n`,
@@ -66,7 +69,7 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
     last = `seq ${seqs[0]}..${seqs.at(-1)} · ${n} readings · ${payload.length} B${shown}`;
   });
 
-  const daemon = new Daemon({ loaded, log });
+  const daemon = new Daemon({ loaded, log, load });
   const tty = process.stdout.isTTY;
   const timer = setInterval(() => {
     const s = daemon.status.snapshot();

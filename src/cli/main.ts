@@ -11,6 +11,7 @@ import { queueCommand, queueRepairCommand } from './queue-commands.js';
 import { statusCommand } from './status-command.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
+import { reloadCommand } from './reload.js';
 
 function buildProgram(): Command {
   const program = new Command('edgegw')
@@ -34,6 +35,11 @@ function buildProgram(): Command {
     .description('validate the configuration and print it resolved, secrets redacted')
     .addOption(config())
     .action((o: { config?: string }) => checkConfigCommand(o.config));
+  program
+    .command('reload')
+    .description('validate, then make the running daemon apply its configuration (as SIGHUP)')
+    .addOption(config())
+    .action((o: { config?: string }) => reloadCommand(o.config));
   program
     .command('keygen')
     .description('write a new random queue key (mode 0600); never overwrites')

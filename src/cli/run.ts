@@ -23,13 +23,14 @@ export function logWarnings(loaded: LoadedConfig, log: Logger): void {
 
 /**
  * Starts the daemon, then stops it cleanly on the first stop signal (SIGTERM, SIGINT, …; see
- * signals.ts); a second one forces exit. SIGHUP calls `reload`; no signal bypasses the clean stop.
+ * signals.ts); a second one forces exit. SIGHUP reloads the configuration (the daemon logs and
+ * audits the outcome); no signal bypasses the clean stop.
  */
 export async function runUntilSignal(
   daemon: Daemon,
   log: Logger,
   extraStop?: () => Promise<void>,
-  reload: (sig: NodeJS.Signals) => void = (sig) => reloadNotSupported(log, sig),
+  reload: (sig: NodeJS.Signals) => void = (sig) => reloadOnSignal(daemon, log, sig),
 ): Promise<void> {
   let signalled: (sig: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
@@ -58,13 +59,23 @@ export async function runUntilSignal(
     const sig = await stopped;
     log.info({ signal: sig }, 'stopping');
     await extraStop?.();
-    await daemon.stop();
+    await daemon.stop(sig);
   } finally {
     uninstall();
   }
 }
 
-/** SIGHUP until `edgegw reload` exists: keep running on the configuration already loaded. */
-function reloadNotSupported(log: Logger, sig: NodeJS.Signals): void {
-  log.warn({ signal: sig }, `${sig}: reloading the configuration is not supported yet; still running`);
+/** SIGHUP: the daemon reads its file again; a refusal keeps the running configuration. */
+function reloadOnSignal(daemon: Daemon, log: Logger, sig: NodeJS.Signals): void {
+  log.info({ signal: sig }, `${sig}: reloading the configuration`);
+  void daemon.reload().then(
+    (r) => {
+      if (r.applied) log.info({ changed: r.changed, configHash: r.hash }, r.message);
+      else {
+        const code = r.restartNeeded.length > 0 ? 'EDGEGW_E_RELOAD_RESTART' : 'EDGEGW_E_CONFIG';
+        log.warn({ code, restartNeeded: r.restartNeeded }, r.message);
+      }
+    },
+    (err: unknown) => log.error({ code: 'EDGEGW_E_UNEXPECTED', err: String(err) }, 'reload failed'),
+  );
 }

@@ -3,7 +3,7 @@
 // queue), so every catchable one a person or the system may send gets a handler here:
 //  - stop: the clean stop (SIGTERM from systemd, SIGINT from Ctrl-C, SIGQUIT; SIGXCPU and SIGPWR
 //    warn that a SIGKILL or power loss follows, so stopping now keeps the batch);
-//  - reload: SIGHUP, the one place `edgegw reload` will plug in;
+//  - reload: SIGHUP (systemctl reload; `edgegw reload` asks through the status socket instead);
 //  - ignore (logged): SIGUSR1 (by default Node opens its inspector on 127.0.0.1:9229, a way into
 //    the process for any local user; a listener turns that off), SIGUSR2, SIGALRM, SIGVTALRM, SIGIO.
 // Left alone on purpose: SIGPIPE (Node ignores it; a closed socket is an EPIPE error), SIGPROF (V8's

@@ -1,6 +1,7 @@
 // YAML site file → validated, decoded, deep-frozen SiteConfig. Every problem is reported at once as
 // FILE:LINE:COL: key.path: message, before anything touches hardware, disk or network.
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,8 @@ export interface LoadedConfig {
   readonly config: SiteConfig;
   readonly profile: BoardProfile | null;
   readonly warnings: ConfigIssue[];
+  /** configHash() of what was read: `edgegw status` shows it, the audit trail records it. */
+  readonly hash: string;
 }
 
 export interface LoadOptions {
@@ -78,7 +81,26 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     issues.error([], `the configuration does not match the schema (${(err as Error).message})`);
     throw new ConfigError(issues.errors);
   }
-  return { file: abs, config: deepFreeze(decoded), profile, warnings: sorted(issues.warnings) };
+  return {
+    file: abs,
+    config: deepFreeze(decoded),
+    profile,
+    warnings: sorted(issues.warnings),
+    hash: configHash(text, profile),
+  };
+}
+
+/**
+ * A short fingerprint of a configuration: the first 12 hex digits of SHA-256 over the site file's
+ * text and the board profile. Equal hashes on two gateways mean the same configuration.
+ */
+export function configHash(text: string, profile: BoardProfile | null): string {
+  return createHash('sha256')
+    .update(text)
+    .update('\0')
+    .update(JSON.stringify(profile))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /**

@@ -32,6 +32,9 @@ export class Batcher implements Lifecycle {
   /** Monotonic arrival of the oldest waiting reading, and of the commit in flight's first one. */
   private waitingSince: number | null = null;
   private inFlightSince: number | null = null;
+  /** Readings handed to a commit so far, and those whose commit finished (settle() waits on them). */
+  private taken = 0;
+  private finished = 0;
   private readonly counts: Omit<BatcherStats, 'waiting'> = {
     committedReadings: 0,
     committedBatches: 0,
@@ -39,10 +42,21 @@ export class Batcher implements Lifecycle {
     failedBatches: 0,
   };
 
-  constructor(private readonly opts: BatcherOptions) {
-    if (!(opts.flushMs > 0) || !(opts.maxReadings >= 1)) {
-      throw new RangeError('Batcher needs flushMs > 0 and maxReadings >= 1');
-    }
+  private opts: BatcherOptions;
+
+  constructor(opts: BatcherOptions) {
+    checkLimits(opts);
+    this.opts = opts;
+  }
+
+  /**
+   * A reload: what waits now is committed at once under the old settings (its flush deadline
+   * was promised with them), then later readings follow the new interval and size.
+   */
+  setFlush(limits: Pick<BatcherOptions, 'flushMs' | 'maxReadings'>): void {
+    checkLimits(limits);
+    if (this.waiting.length > 0) this.kick();
+    this.opts = { ...this.opts, flushMs: limits.flushMs, maxReadings: limits.maxReadings };
   }
 
   start(): Promise<void> {
@@ -83,9 +97,19 @@ export class Batcher implements Lifecycle {
   /** Commits everything still waiting and waits for the commit in flight. */
   async stop(): Promise<void> {
     this.running = false;
+    await this.settle();
+  }
+
+  /**
+   * Commits everything waiting now and waits until it is committed; keeps running. Readings that
+   * arrive meanwhile are not waited for (a steady flow would never let this end).
+   */
+  async settle(): Promise<void> {
     this.clearTimer();
-    while (this.inFlight !== null || this.waiting.length > 0) {
+    const target = this.taken + this.waiting.length;
+    while (this.finished < target) {
       if (this.inFlight === null) this.commitNext();
+      if (this.inFlight === null) return;
       await this.inFlight;
     }
   }
@@ -104,7 +128,9 @@ export class Batcher implements Lifecycle {
     this.due = this.waiting.length > 0;
     if (!this.due) this.clearTimer();
     if (batch.length === 0) return;
+    this.taken += batch.length;
     this.inFlight = this.run(batch).finally(() => {
+      this.finished += batch.length;
       this.inFlight = null;
       this.inFlightSince = null;
       if (this.running && (this.due || this.waiting.length >= this.opts.maxReadings)) this.commitNext();
@@ -136,5 +162,11 @@ export class Batcher implements Lifecycle {
       this.opts.clock.clearTimeout(this.timer);
       this.timer = null;
     }
+  }
+}
+
+function checkLimits(o: Pick<BatcherOptions, 'flushMs' | 'maxReadings'>): void {
+  if (!(o.flushMs > 0) || !(o.maxReadings >= 1)) {
+    throw new RangeError('Batcher needs flushMs > 0 and maxReadings >= 1');
   }
 }

@@ -55,11 +55,18 @@ export class QueueDisk {
 
   constructor(
     private readonly dir: string,
-    private readonly maxBytes: number,
-    private readonly minFreeBytes: number,
+    private maxBytes: number,
+    private minFreeBytes: number,
     private readonly now: () => number,
   ) {
     this.buffer = writeBufferSize(this.budget);
+  }
+
+  /** A reload: the new budget and reserve apply from the next append (the write buffer at the next open). */
+  setLimits(maxBytes: number, minFreeBytes: number): void {
+    this.maxBytes = maxBytes;
+    this.minFreeBytes = minFreeBytes;
+    this.lastAt = -Infinity; // measure again against the new figures
   }
 
   /** The write buffer for this budget and this filesystem (before LevelDB opens). */

@@ -36,8 +36,13 @@ export class FullQueueReport {
   constructor(
     private readonly log: Logger,
     private readonly clock: Clock,
-    private readonly policy: string,
+    private policy: string,
   ) {}
+
+  /** A reload changed queue.whenFull: later entries name the new policy. */
+  setPolicy(policy: string): void {
+    this.policy = policy;
+  }
 
   /** Committed records with every seq in [seqFrom, seqTo] given up. */
   gaveUp(range: GivenUp, counters: DropCounters): void {

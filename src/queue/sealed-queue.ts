@@ -71,6 +71,23 @@ export class SealedQueue implements Lifecycle {
     await removeCopy(store);
   }
 
+  /**
+   * A reload: the new size budget, full policy and free-space reserve, applied between two
+   * mutations (never in the middle of an append). A smaller maxBytes than the queue holds applies
+   * whenFull at the next append, as a full queue does.
+   */
+  setLimits(limits: Pick<SealedQueueOptions, 'maxBytes' | 'whenFull' | 'minFreeBytes'>): Promise<void> {
+    return this.serial(() => {
+      const opts = this.store.opts;
+      opts.maxBytes = limits.maxBytes;
+      opts.whenFull = limits.whenFull;
+      opts.minFreeBytes = limits.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+      this.disk.setLimits(opts.maxBytes, opts.minFreeBytes);
+      this.full.setPolicy(opts.whenFull);
+      return Promise.resolve();
+    });
+  }
+
   /** The id of the key that sealed `seq` (from the key ranges; no trial decryption), or null. */
   sealedBy(seq: number): string | null {
     return sealedBy(this.store.keyRanges, seq);

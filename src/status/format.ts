@@ -37,6 +37,10 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
       `cert     device certificate ${cert.state}, ${cert.daysLeft} days left (until ${day(cert.notAfter)})`,
     );
   }
+  if (s.config)
+    lines.push(
+      `config   ${s.config.file} · hash ${s.config.hash} · loaded ${duration(now - s.config.loadedAt)} ago`,
+    );
   if (c.dropped > 0)
     lines.push(`warning  ${c.dropped} readings dropped because the queue was full (EDGEGW_E_QUEUE_FULL)`);
   if (c.quarantined > 0)

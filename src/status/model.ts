@@ -7,6 +7,7 @@ import { DrainEstimate, drainSeconds, type QueueRates } from './drain.js';
 
 /** `edgegw status` and `edgegw doctor` warn while fewer days are left on the device certificate. */
 export const CERTIFICATE_WARN_DAYS = 30;
+import type { ConfigStatus } from '../reload.js';
 
 export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
 
@@ -117,6 +118,8 @@ export interface StatusSnapshot {
   clock: { ok: boolean; issue: string | null };
   /** The device certificate; null when the uplink does not say (or it does not parse). */
   certificate: (CertificateStatus & { warning: boolean }) | null;
+  /** The configuration running: its file, since when (a start or a reload), its hash. */
+  config: ConfigStatus | null;
 }
 
 /** The snapshot's uplink: the §5 fields, plus reconnects, bytes sent and the rates. */
@@ -143,6 +146,7 @@ export interface StatusModelOptions {
    */
   queueCounters?: () => QueueCounters;
   clockIssue?: () => string | null;
+  config?: () => ConfigStatus | null;
 }
 
 /** What the queue counted since start (readings, except quarantined: records). */
@@ -298,6 +302,7 @@ export class StatusModel implements SensorObserver {
               state: cert.state,
               warning: cert.state !== 'valid' || cert.daysLeft < CERTIFICATE_WARN_DAYS,
             },
+      config: this.opts.config?.() ?? null,
     };
   }
 

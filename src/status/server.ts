@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { EdgegwError, Exit } from '../errors.js';
 import type { Lifecycle } from '../types.js';
 import type { StatusModel, StatusSnapshot } from './model.js';
+import { isReloadOutcome, type ReloadOutcome } from '../reload.js';
 
 /** A request line longer than this is refused: the protocol's commands are tiny. */
 const MAX_REQUEST_BYTES = 4096;
@@ -36,6 +37,8 @@ export interface StatusServerOptions {
   socketPath: string;
   model: StatusModel;
   log: Logger;
+  /** {"cmd":"reload"}: the daemon reads its configuration again (operations issue). */
+  reload?: () => Promise<ReloadOutcome>;
 }
 
 export class StatusServer implements Lifecycle {
@@ -111,14 +114,31 @@ export class StatusServer implements Lifecycle {
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     socket.setEncoding('utf8');
     let buffer = '';
+    /** A reload is being answered: later requests wait, so answers keep the order of requests. */
+    let busy = false;
     // Answers the complete lines buffered so far, until the client falls behind.
     const work = () => {
       let nl: number;
-      while (socket.writableLength < MAX_PENDING_BYTES && (nl = buffer.indexOf('\n')) >= 0) {
+      while (!busy && socket.writableLength < MAX_PENDING_BYTES && (nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl).trim();
         buffer = buffer.slice(nl + 1);
-        if (line !== '') socket.write(`${JSON.stringify(this.answer(line))}\n`);
+        if (line === '') continue;
+        const answer = this.answer(line);
+        if (!(answer instanceof Promise)) {
+          socket.write(`${JSON.stringify(answer)}\n`);
+          continue;
+        }
+        busy = true;
+        socket.pause(); // nothing more is read (or buffered) until this answer is written
+        void answer
+          .catch(() => ({ error: 'the reload failed unexpectedly; see the daemon log' }))
+          .then((a) => {
+            busy = false;
+            if (!socket.destroyed) socket.write(`${JSON.stringify(a)}\n`);
+            work();
+          });
       }
+      if (busy) return;
       if (socket.writableLength >= MAX_PENDING_BYTES) {
         // Stop reading: unread requests stay in the kernel and the client's writes block.
         client.stalled = true;
@@ -152,6 +172,7 @@ export class StatusServer implements Lifecycle {
   }
 
   private answer(line: string): unknown {
+    // Only reload is asynchronous; everything else answers at once.
     let cmd: unknown;
     try {
       const req: unknown = JSON.parse(line);
@@ -160,9 +181,14 @@ export class StatusServer implements Lifecycle {
       return { error: 'requests are JSON lines like {"cmd":"status"}' };
     }
     if (cmd === 'status') return this.opts.model.snapshot();
+    const reload = this.opts.reload;
+    if (cmd === 'reload' && reload !== undefined) {
+      this.opts.log.info({ via: 'status socket' }, 'reload requested');
+      return reload();
+    }
     // Echo the command only when it is a short string: never reflect arbitrary input back.
     const shown = typeof cmd === 'string' && cmd.length <= 32 ? ` ${JSON.stringify(cmd)}` : '';
-    return { error: `unknown cmd${shown}; known: status` };
+    return { error: `unknown cmd${shown}; known: status${reload === undefined ? '' : ', reload'}` };
   }
 }
 
@@ -171,26 +197,48 @@ export class StatusServer implements Lifecycle {
  * within `timeoutMs` → EDGEGW_E_STATUS_UNAVAILABLE with exit 69.
  */
 export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<StatusSnapshot> {
+  return ask(socketPath, 'status', timeoutMs, parseReply);
+}
+
+/**
+ * Asks the daemon to reload its configuration; its answer says what changed or why it refused.
+ * Errors as queryStatus (exit 69). The wait is longer: sensor groups restart within it.
+ */
+export function requestReload(socketPath: string, timeoutMs = 30_000): Promise<ReloadOutcome> {
+  return ask(socketPath, 'reload', timeoutMs, (line) => {
+    const r = parseJson(line);
+    if (typeof r === 'string') return r;
+    if (typeof r.error === 'string') return `refused the request: ${r.error}`;
+    return isReloadOutcome(r) ? r : 'sent an answer that is not a reload result';
+  });
+}
+
+function ask<T>(
+  socketPath: string,
+  cmd: string,
+  timeoutMs: number,
+  parse: (line: string) => T | string,
+): Promise<T> {
   const notRunning = (cause?: unknown) =>
     unavailable(`no edgegw daemon answers at ${socketPath} (is it running? systemctl status edgegw)`, cause);
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buffer = '';
     let done = false;
-    const finish = (err: Error | null, value?: StatusSnapshot) => {
+    const finish = (err: Error | null, value?: T) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
       if (err !== null) reject(err);
-      else resolve(value as StatusSnapshot);
+      else resolve(value as T);
     };
     const timer = setTimeout(
       () => finish(notRunning(new Error(`no answer within ${timeoutMs} ms`))),
       timeoutMs,
     );
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write('{"cmd":"status"}\n'));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EACCES' || err.code === 'EPERM') {
         finish(
@@ -205,7 +253,7 @@ export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<Statu
       buffer += chunk;
       const nl = buffer.indexOf('\n');
       if (nl < 0) return;
-      const reply = parseReply(buffer.slice(0, nl));
+      const reply = parse(buffer.slice(0, nl));
       if (typeof reply === 'string') finish(unavailable(`the edgegw daemon at ${socketPath} ${reply}`));
       else finish(null, reply);
     });
@@ -213,19 +261,25 @@ export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<Statu
   });
 }
 
-function parseReply(line: string): StatusSnapshot | string {
+function parseJson(line: string): Record<string, unknown> | string {
   let reply: unknown;
   try {
     reply = JSON.parse(line);
   } catch {
     return 'sent an answer that is not JSON';
   }
-  if (typeof reply !== 'object' || reply === null) return 'sent an answer that is not a status object';
-  const r = reply as Record<string, unknown>;
+  if (typeof reply !== 'object' || reply === null) return 'sent an answer that is not an object';
+  return reply as Record<string, unknown>;
+}
+
+function parseReply(line: string): StatusSnapshot | string {
+  const reply = parseJson(line);
+  if (typeof reply === 'string') return reply;
+  const r = reply;
   if (typeof r.error === 'string') return `refused the request: ${r.error}`;
   if (typeof r.gateway !== 'string' || !Array.isArray(r.sensors))
     return 'sent an answer that is not a status object';
-  return reply as StatusSnapshot;
+  return reply as unknown as StatusSnapshot;
 }
 
 /**

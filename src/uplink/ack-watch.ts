@@ -20,10 +20,20 @@ export class AckWatch<T> {
 
   constructor(
     private readonly clock: Clock,
-    readonly timeoutMs: number,
+    private timeout: number,
     private readonly onStall: (oldest: T) => void,
   ) {
-    if (!(timeoutMs > 0)) throw new RangeError('AckWatch: timeoutMs must be > 0');
+    if (!(timeout > 0)) throw new RangeError('AckWatch: timeoutMs must be > 0');
+  }
+
+  get timeoutMs(): number {
+    return this.timeout;
+  }
+
+  /** A reload: publishes already in flight are judged by the new timeout from the next tick. */
+  set timeoutMs(ms: number) {
+    if (!(ms > 0)) throw new RangeError('AckWatch: timeoutMs must be > 0');
+    this.timeout = ms;
   }
 
   sent(entry: T): void {

@@ -13,11 +13,15 @@ export class Backoff {
   private attempt = 0;
   private readonly random: () => number;
 
-  constructor(private readonly opts: BackoffOptions) {
-    if (!(opts.minMs >= 0) || !(opts.maxMs >= opts.minMs)) {
-      throw new RangeError('Backoff: need 0 <= minMs <= maxMs');
-    }
+  constructor(private opts: BackoffOptions) {
+    checkRange(opts);
     this.random = opts.random ?? Math.random;
+  }
+
+  /** A reload: later delays use the new range; the attempt count stays (a long outage stays long). */
+  retune(range: Pick<BackoffOptions, 'minMs' | 'maxMs'>): void {
+    checkRange(range);
+    this.opts = { ...this.opts, minMs: range.minMs, maxMs: range.maxMs };
   }
 
   /** The next delay in ms; each call widens the window until it reaches maxMs. */
@@ -36,4 +40,8 @@ export class Backoff {
   get attempts(): number {
     return this.attempt;
   }
+}
+
+function checkRange(o: Pick<BackoffOptions, 'minMs' | 'maxMs'>): void {
+  if (!(o.minMs >= 0) || !(o.maxMs >= o.minMs)) throw new RangeError('Backoff: need 0 <= minMs <= maxMs');
 }

@@ -24,8 +24,8 @@ export interface NextMessage {
 }
 
 export class Feed {
-  private readonly livePacker: MessagePacker;
-  private readonly backlogPacker: MessagePacker;
+  private livePacker: MessagePacker;
+  private backlogPacker: MessagePacker;
   private readonly liveReady: PackedMessage[] = [];
   private readonly backlogReady: PackedMessage[] = [];
   /** Every seq ≤ from was acknowledged (or is in flight and will be pulled again after a rewind). */
@@ -46,7 +46,7 @@ export class Feed {
 
   constructor(
     private readonly source: RecordSource,
-    gatewayId: string,
+    private readonly gatewayId: string,
     payloadBytes: number,
   ) {
     this.livePacker = new MessagePacker(gatewayId, payloadBytes);
@@ -101,6 +101,34 @@ export class Feed {
     this.backlogReady.length = 0;
     this.livePacker.reset();
     this.backlogPacker.reset();
+  }
+
+  /**
+   * A reload changed the message size: what is packed but not yet published is dropped and its
+   * records pulled again into messages of the new size. Nothing published is touched (no record is
+   * sent twice) and no cursor moves past an unsent record (none is skipped).
+   */
+  resize(payloadBytes: number): void {
+    const first = (ready: readonly PackedMessage[], packer: MessagePacker): number =>
+      Math.min(ready[0]?.seqs[0] ?? Infinity, packer.pendingSeqs[0] ?? Infinity);
+    const liveFirst = first(this.liveReady, this.livePacker);
+    const backlogFirst = first(this.backlogReady, this.backlogPacker);
+    if (backlogFirst !== Infinity) {
+      const packedUntil = Math.max(
+        this.backlogPacker.pendingSeqs[this.backlogPacker.pendingSeqs.length - 1] ?? 0,
+        ...this.backlogReady.map((m) => m.seqs[m.seqs.length - 1] ?? 0),
+      );
+      this.backlog = { after: backlogFirst - 1, until: Math.max(this.backlog?.until ?? 0, packedUntil) };
+    }
+    if (liveFirst !== Infinity) {
+      this.live = liveFirst - 1;
+      this.liveMore = true;
+    }
+    this.gen++; // a pull waiting on the source packs for the old size: dropped, pulled again
+    this.liveReady.length = 0;
+    this.backlogReady.length = 0;
+    this.livePacker = new MessagePacker(this.gatewayId, payloadBytes);
+    this.backlogPacker = new MessagePacker(this.gatewayId, payloadBytes);
   }
 
   /** New records were committed: the live cursor has something to pull. */

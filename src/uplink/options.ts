@@ -47,3 +47,32 @@ export interface UplinkState {
   /** The device certificate's validity; null when it does not parse. */
   certificate?: CertificateInfo | null;
 }
+
+/** What a reload changes for the uplink: its connection, or only the pacing and packing. */
+export function settingsChange(
+  prev: UplinkOptions,
+  next: Pick<UplinkOptions, 'url' | 'alpn' | 'keepaliveMs' | 'tls' | 'topic' | 'limits'>,
+): { reconnect: boolean; retune: boolean } {
+  return {
+    reconnect:
+      prev.url !== next.url ||
+      prev.alpn !== next.alpn ||
+      prev.keepaliveMs !== next.keepaliveMs ||
+      !sameTls(prev.tls, next.tls),
+    retune: prev.topic !== next.topic || !sameLimits(prev.limits, next.limits),
+  };
+}
+
+function sameTls(a: UplinkOptions['tls'], b: UplinkOptions['tls']): boolean {
+  const same = (x: Buffer | string, y: Buffer | string) => Buffer.from(x).equals(Buffer.from(y));
+  return same(a.ca, b.ca) && same(a.cert, b.cert) && same(a.key, b.key);
+}
+
+function sameLimits(a: UplinkLimits, b: UplinkLimits): boolean {
+  return (
+    a.publishesPerSecond === b.publishesPerSecond &&
+    a.bytesPerSecond === b.bytesPerSecond &&
+    a.maxPayloadBytes === b.maxPayloadBytes &&
+    a.inflight === b.inflight
+  );
+}

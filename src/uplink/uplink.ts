@@ -14,11 +14,19 @@ import { CONNECT_TIMEOUT_MS, clientOptions, endClient, noDelay, parseBrokerUrl }
 import { Feed } from './feed.js';
 import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
 import type { UplinkOptions, UplinkState, UplinkStateName } from './options.js';
-import { QuotaPacer, messageBytes } from './pacer.js';
+import { messageBytes } from './pacer.js';
+import { Pacing } from './pacing.js';
+import { settingsChange } from './options.js';
 import { Throughput } from './throughput.js';
 import type { PackedMessage } from './wire.js';
 
 export type { UplinkLimits, UplinkOptions, UplinkState, UplinkStateName } from './options.js';
+
+/** What a reload may change (gatewayId, the source and the hooks stay). */
+export type UplinkSettings = Pick<
+  UplinkOptions,
+  'url' | 'alpn' | 'topic' | 'keepaliveMs' | 'limits' | 'ackTimeoutMs' | 'backoff' | 'tls'
+>;
 
 interface InFlight {
   seqs: number[];
@@ -33,20 +41,23 @@ const PUBLISH_OVERHEAD = 9;
 const STOP_TAIL_RECORDS = 8;
 /** IoT Core acknowledges in milliseconds; 20 s leaves room for a slow cellular link. */
 export const DEFAULT_ACK_TIMEOUT_MS = 20_000;
+/** How long a stop without a deadline waits for in-flight PUBACKs (DESIGN.md §2.7: a few seconds). */
+export const DEFAULT_DRAIN_MS = 5000;
 
 export { parseBrokerUrl };
 
 export class Uplink implements Lifecycle {
   private readonly clock: Clock;
-  private readonly host: string;
-  private readonly port: number;
-  private readonly broker: string;
-  private readonly topic: string;
-  private readonly topicBytes: number;
-  private readonly health: LinkHealth;
+  private host: string;
+  private port: number;
+  private broker: string;
+  private topic: string;
+  private topicBytes: number;
+  private readonly backoff: Backoff;
+  private health: LinkHealth;
   private readonly watch: AckWatch<InFlight>;
   private readonly feed: Feed;
-  private readonly pacer: QuotaPacer;
+  private readonly pacer: Pacing;
   private readonly sent: Throughput;
   private readonly certificate: CertificateWatch;
 
@@ -74,7 +85,7 @@ export class Uplink implements Lifecycle {
   private pumpSince = 0;
   private stopping: Promise<void> | null = null;
 
-  constructor(private readonly opts: UplinkOptions) {
+  constructor(private opts: UplinkOptions) {
     const { host, port, broker } = parseBrokerUrl(opts.url);
     this.host = host;
     this.port = port;
@@ -82,17 +93,14 @@ export class Uplink implements Lifecycle {
     this.clock = opts.clock ?? systemClock;
     this.topic = opts.topic.replaceAll('{gateway}', opts.gatewayId);
     this.topicBytes = Buffer.byteLength(this.topic);
-    this.health = new LinkHealth(
-      this.clock,
-      new Backoff(opts.backoff),
-      Math.max(MIN_STABLE_MS, opts.keepaliveMs),
-    );
+    this.backoff = new Backoff(opts.backoff);
+    this.health = new LinkHealth(this.clock, this.backoff, Math.max(MIN_STABLE_MS, opts.keepaliveMs));
     this.watch = new AckWatch(this.clock, opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, (m) =>
       this.stalled(m),
     );
     const payloadBytes = messageBytes(opts.limits);
     this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes);
-    this.pacer = new QuotaPacer(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
+    this.pacer = new Pacing(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
     this.sent = new Throughput(this.clock);
     this.certificate = new CertificateWatch(opts.tls.cert, this.clock, opts.log);
     this.current = { state: 'offline', broker, since: this.clock.now(), inflight: 0, lastError: null };
@@ -144,18 +152,69 @@ export class Uplink implements Lifecycle {
   }
 
   /**
-   * DESIGN.md §2.7: sends the live tail (what the last commits added, as far as the window and the
-   * pacer allow right now), never the backlog, then waits up to `drainMs` for in-flight PUBACKs and
-   * closes; everything unacknowledged stays in the source.
+   * DESIGN.md §2.7, the uplink's drain policy: sends the live tail (what the last commits added, as
+   * far as the window and the pacer allow right now), never the backlog, then waits until
+   * `deadline` (Clock.monotonic(); default 5 s from now) for in-flight PUBACKs and closes;
+   * everything unacknowledged stays in the source.
    */
-  stop(drainMs = 5000): Promise<void> {
+  stop(deadline = this.clock.monotonic() + DEFAULT_DRAIN_MS): Promise<void> {
     if (!this.running) return this.stopping ?? Promise.resolve();
     // A second call while the tail is sent joins the first one.
-    this.stopping ??= this.shutdown(drainMs).finally(() => (this.stopping = null));
+    this.stopping ??= this.shutdown(deadline).finally(() => (this.stopping = null));
     return this.stopping;
   }
 
-  private async shutdown(drainMs: number): Promise<void> {
+  /**
+   * A reload (operations issue). Limits, topic, ack timeout and backoff apply in place: nothing
+   * published is sent again, what is packed and unsent is repacked. A new broker URL, ALPN,
+   * keep-alive or TLS material needs a new connection: the current one ends at once and the next
+   * starts without a backoff delay; what was in flight is resent there (the source still holds it).
+   * Returns whether it reconnected.
+   */
+  reconfigure(next: UplinkSettings): { reconnected: boolean } {
+    const prev = this.opts;
+    const { reconnect, retune } = settingsChange(prev, next);
+    const { host, port, broker } = parseBrokerUrl(next.url);
+    this.opts = { ...prev, ...next };
+    if (next.alpn === undefined) delete this.opts.alpn;
+    [this.host, this.port, this.broker] = [host, port, broker];
+    this.current = { ...this.current, broker };
+    this.watch.timeoutMs = next.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.backoff.retune(next.backoff);
+    if (retune) {
+      this.topic = next.topic.replaceAll('{gateway}', prev.gatewayId);
+      this.topicBytes = Buffer.byteLength(this.topic);
+      const payloadBytes = messageBytes(next.limits);
+      this.pacer.retune(next.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD);
+      if (payloadBytes !== messageBytes(prev.limits)) this.feed.resize(payloadBytes);
+    }
+    if (reconnect) {
+      this.health.cancel();
+      this.health = new LinkHealth(this.clock, this.backoff, Math.max(MIN_STABLE_MS, next.keepaliveMs));
+    }
+    if (!this.running || this.stopping !== null) return { reconnected: false };
+    if (reconnect) {
+      this.restartSession();
+      return { reconnected: true };
+    }
+    this.wake();
+    return { reconnected: false };
+  }
+
+  /** Ends the current connection (or attempt) and connects again now, with the current settings. */
+  private restartSession(): void {
+    const client = this.client;
+    this.session++;
+    this.client = null;
+    this.connected = false;
+    this.clearTimer('reconnectTimer');
+    if (client) void endClient(client, this.clock);
+    this.rewind();
+    this.opts.log.info({ broker: this.broker }, 'uplink reconnecting with the reloaded settings');
+    this.connect();
+  }
+
+  private async shutdown(deadline: number): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.clearTimer('reconnectTimer');
@@ -169,6 +228,7 @@ export class Uplink implements Lifecycle {
     this.certificate.stop();
     this.feed.rewind(this.lowestInFlight());
     await this.pumpDone;
+    const drainMs = Math.max(0, deadline - this.clock.monotonic());
     if (this.connected && this.inflight.size > 0) await this.waitDrained(drainMs);
     const client = this.client;
     this.session++;

@@ -1,5 +1,5 @@
 // No signal bypasses the clean stop (DESIGN.md §2.7): `edgegw run` as a real process keeps running
-// through SIGHUP (reload is not supported yet), SIGUSR1 (no inspector), SIGUSR2 and SIGPIPE, and
+// through SIGHUP (a reload; reload-process.test.ts tests what it applies), SIGUSR1 (no inspector), SIGUSR2 and SIGPIPE, and
 // stops cleanly, losing nothing, on SIGTERM and SIGQUIT.
 
 import assert from 'node:assert/strict';
@@ -54,11 +54,7 @@ describe('edgegw run and signals (child process)', function () {
     await waitFor(() => readings().length >= 10, 20_000, 'readings at the broker');
 
     child.kill('SIGHUP');
-    await waitFor(
-      () => /SIGHUP: reloading the configuration is not supported yet/.test(out),
-      10_000,
-      'the SIGHUP line',
-    );
+    await waitFor(() => /"audit":"reload"/.test(out), 10_000, 'the reload audit entry');
     for (const sig of ['SIGUSR1', 'SIGUSR2', 'SIGPIPE'] as const) child.kill(sig);
     await waitFor(() => /SIGUSR2 ignored/.test(out), 10_000, 'the SIGUSR2 line');
     const before = readings().length;
@@ -70,10 +66,11 @@ describe('edgegw run and signals (child process)', function () {
     assert.equal(r.signal, null);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Debugger listening/, 'SIGUSR1 must not open the inspector');
-    const hup = r.stdout.split('\n').find((l) => l.includes('"signal":"SIGHUP"'));
-    assert.ok(
-      hup !== undefined && (JSON.parse(hup) as { level: unknown }).level === 'warn',
-      'SIGHUP is logged as a warning',
+    const hup = r.stdout.split('\n').find((l) => l.includes('"audit":"reload"'));
+    assert.deepEqual(
+      (JSON.parse(hup!) as { changed: unknown }).changed,
+      [],
+      'an unchanged file changes nothing',
     );
     assert.match(r.stdout, /"signal":"SIGTERM".*"msg":"stopping"/);
     await assertNothingLost();

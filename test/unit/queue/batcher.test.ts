@@ -142,6 +142,53 @@ describe('queue/Batcher', () => {
     assert.equal(batcher.stats().failedReadings, 1);
   });
 
+  it('setFlush() commits what waits at once, then follows the new interval and size', async () => {
+    batcher.add(reading(1));
+    clock.advance(50);
+    batcher.setFlush({ flushMs: 1000, maxReadings: 2 });
+    assert.equal(commits.length, 1, 'what waited under the old interval is committed now');
+    assert.deepEqual(
+      commits[0]!.readings.map((r) => r.value),
+      [1],
+    );
+    commits[0]!.resolve();
+    await settle();
+    batcher.add(reading(2));
+    clock.advance(999);
+    assert.equal(commits.length, 1, 'the new interval applies');
+    clock.advance(1);
+    assert.equal(commits.length, 2);
+    commits[1]!.resolve();
+    await settle();
+    batcher.add(reading(3));
+    batcher.add(reading(4));
+    assert.equal(commits.length, 3, 'the new maxReadings applies');
+    assert.throws(() => batcher.setFlush({ flushMs: 0, maxReadings: 1 }), RangeError);
+  });
+
+  it('settle() commits what waits now and keeps running; later readings are not waited for', async () => {
+    batcher.add(reading(1));
+    batcher.add(reading(2));
+    let settled = false;
+    const settling = batcher.settle().then(() => (settled = true));
+    await settle();
+    assert.equal(commits.length, 1);
+    batcher.add(reading(3)); // arrives while settling: goes with the next flush
+    commits[0]!.resolve();
+    await settling;
+    assert.equal(settled, true);
+    assert.equal(commits.length, 1, 'reading 3 waits for its own flush');
+    clock.advance(200);
+    assert.equal(commits.length, 2);
+    assert.deepEqual(
+      commits[1]!.readings.map((r) => r.value),
+      [3],
+    );
+    commits[1]!.resolve();
+    await settle();
+    assert.equal(errors.length, 0, 'still running: nothing refused');
+  });
+
   it('refuses nonsense options', () => {
     assert.throws(() => make(0, 10), RangeError);
     assert.throws(() => make(200, 0), RangeError);

@@ -180,6 +180,32 @@ describe('queue/SealedQueue', () => {
     assert.doesNotMatch(fx.logs.text(), /20\.5/, 'no values in the log');
   });
 
+  it('setLimits() (a reload) applies a new maxBytes and whenFull from the next append', async () => {
+    // Started small: LevelDB's write buffer and the spare file are sized at open (disk.ts).
+    const q = fx.make({ maxBytes: 1024 * 1024, minFreeBytes: 0 });
+    await q.start();
+    await q.append(fixedReadings(3));
+    const size = q.stats().bytes;
+    await q.append(fixedReadings(3));
+    await q.append(fixedReadings(3));
+    await q.setLimits({ maxBytes: size * 3, whenFull: 'reject-new', minFreeBytes: 0 });
+    assert.equal(await q.append(fixedReadings(3)), null, 'full under the new budget: refused');
+    await q.setLimits({ maxBytes: size * 2, whenFull: 'drop-oldest', minFreeBytes: 0 });
+    assert.equal(await q.append(fixedReadings(3)), 4, 'the refused record took no seq');
+    const s = q.stats();
+    assert.ok(s.bytes <= size * 2, 'the smaller budget holds');
+    assert.deepEqual(
+      (await q.read(0, 10)).map((r) => r.seq),
+      [3, 4],
+    );
+    await q.stop(); // flushes the range lines
+    const dropped = fx.logs.lines.filter((l) => l.msg === 'queue gave up records');
+    assert.deepEqual(
+      dropped.map((l) => [l.seqFrom, l.seqTo, l.reason]),
+      [[1, 2, 'whenFull']],
+    );
+  });
+
   it('reject-new refuses new records when full, without using a seq', async () => {
     const probe = fx.make();
     await probe.start();

@@ -41,6 +41,17 @@ describe('formatStatus', () => {
     assert.doesNotMatch(text, /pin gone/);
   });
 
+  it('shows which configuration runs: file, hash, how long ago it was loaded', () => {
+    const { model } = sample();
+    const snap = {
+      ...model.snapshot(),
+      config: { file: '/etc/edgegw/site.yaml', loadedAt: T0, hash: '0123456789ab' },
+    };
+    const text = formatStatus(snap, T0 + 125_000);
+    assert.match(text, /^config +\/etc\/edgegw\/site\.yaml · hash 0123456789ab · loaded 2m05s ago$/m);
+    assert.doesNotMatch(formatStatus(model.snapshot(), T0), /^config/m);
+  });
+
   it('shows a short uptime in whole seconds', () => {
     const { model, clock } = fixture();
     clock.advance(5_400);

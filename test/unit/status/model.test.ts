@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
+import { StatusModel } from '../../../src/status/model.js';
 import { fixture, T0 } from './support.js';
 
 describe('StatusModel', () => {
-  it('keeps every field of DESIGN.md §5, plus overruns, clock and certificate', () => {
+  it('keeps every field of DESIGN.md §5, plus overruns, clock, certificate and config', () => {
     const { model } = fixture();
     model.registerSensors(['a']);
     const s = model.snapshot();
     // Other parts of status add fields of their own (e.g. `config`): these must be there.
-    for (const k of ['certificate', 'clock', 'counters', 'overruns', 'queue', 'sensors', 'uplink'])
+    for (const k of ['certificate', 'clock', 'config', 'counters', 'overruns', 'queue', 'sensors', 'uplink'])
       assert.ok(k in s, k);
     // The §5 document, field by field: status may add fields, never drop or rename one.
     const design: Record<string, string[]> = {
@@ -32,6 +33,21 @@ describe('StatusModel', () => {
     ]);
     assert.equal(s.gateway, 'site-042-gw1');
     assert.equal(s.version, '1.2.3');
+  });
+
+  it('shows the configuration running (file, load time, hash) when the daemon gives it', () => {
+    const { clock } = fixture();
+    const config = { file: '/etc/edgegw/site.yaml', loadedAt: 1_764_380_000_000, hash: '0123456789ab' };
+    const model = new StatusModel({
+      gateway: 'gw',
+      version: '1',
+      clock,
+      uplink: () => ({ state: 'offline', broker: '', since: 0, inflight: 0, lastError: null }),
+      queue: () => ({ records: 0, readings: 0, bytes: 0, oldestTs: null, nextSeq: 1 }),
+      config: () => config,
+    });
+    assert.deepEqual(model.snapshot().config, config);
+    assert.equal(fixture().model.snapshot().config, null);
   });
 
   it('shows only the contract fields of the queue, with firstSeq, backlog age and drain', () => {

@@ -5,7 +5,8 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { EdgegwError, Exit } from '../../../src/errors.js';
-import { queryStatus, StatusServer } from '../../../src/status/server.js';
+import { queryStatus, requestReload, StatusServer } from '../../../src/status/server.js';
+import type { ReloadOutcome } from '../../../src/reload.js';
 import { fixture, T0, tempDir, waitFor } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -71,6 +72,50 @@ describe('StatusServer and queryStatus', () => {
     assert.deepEqual(s, model.snapshot());
     assert.equal(s.sensors[0]!.value, 21.6);
     assert.equal(s.sensors[1]!.value, null);
+  });
+
+  it('answers {"cmd":"reload"} with the daemon\'s outcome, in request order on one connection', async () => {
+    const path = join(dir, 'status.sock');
+    const f = fixture();
+    let finish: (r: ReloadOutcome) => void = () => undefined;
+    let asked = 0;
+    const outcome: ReloadOutcome = {
+      applied: true,
+      file: '/etc/edgegw/site.yaml',
+      changed: ['queue.flush'],
+      restartNeeded: [],
+      errors: [],
+      message: 'reloaded: 1 change(s) applied',
+      hash: '0123456789ab',
+    };
+    const server = new StatusServer({
+      socketPath: path,
+      model: f.model,
+      log: silent,
+      reload: () => {
+        asked++;
+        return new Promise<ReloadOutcome>((resolve) => (finish = resolve));
+      },
+    });
+    servers.push(server);
+    await server.start();
+    // A status request after a slow reload is answered after it, not before.
+    const talk = converse(path, '{"cmd":"reload"}\n{"cmd":"status"}\n', 2);
+    await waitFor('the reload request', () => asked === 1);
+    finish(outcome);
+    const [first, second] = await talk;
+    assert.deepEqual(JSON.parse(first!), outcome);
+    assert.equal((JSON.parse(second!) as { gateway: string }).gateway, f.model.snapshot().gateway);
+    const again = requestReload(path);
+    await waitFor('the second reload request', () => asked === 2);
+    finish(outcome);
+    assert.deepEqual(await again, outcome);
+  });
+
+  it('without a reload hook, {"cmd":"reload"} is an unknown command (exit 69 for edgegw reload)', async () => {
+    const path = join(dir, 'status.sock');
+    await started(path);
+    await assertUnavailable(requestReload(path), /refused the request: unknown cmd "reload"; known: status$/);
   });
 
   it('creates a missing parent folder with mode 0750 and the socket with mode 0660', async () => {

@@ -21,6 +21,15 @@ describe('Backoff', () => {
     assert.equal(c.next(), 100);
   });
 
+  it('retune() (a reload) takes the new range from the next delay and keeps the attempt count', () => {
+    const b = new Backoff({ minMs: 100, maxMs: 1000, random: () => 0.999999 });
+    assert.deepEqual([b.next(), b.next()], [100, 200]);
+    b.retune({ minMs: 50, maxMs: 300 });
+    assert.equal(b.attempts, 2);
+    assert.deepEqual([b.next(), b.next()], [200, 300], 'a long outage stays long, capped by the new max');
+    assert.throws(() => b.retune({ minMs: 500, maxMs: 100 }), RangeError);
+  });
+
   it('spreads delays (full jitter) within [min, cap]', () => {
     const b = new Backoff({ minMs: 1000, maxMs: 120_000 });
     for (let i = 0; i < 20; i++) b.next();

@@ -40,6 +40,33 @@ function assertEachMessageInOrder(sent: readonly Sent[]): void {
 }
 
 describe('Feed (live cursor first, then the backlog)', () => {
+  it('resize() repacks what is packed and unsent at the new size: nothing sent twice, nothing skipped', async () => {
+    const source = new MemorySource();
+    source.append(200);
+    const feed = new Feed(source, 'gw', 4000);
+    feed.restart();
+    const sent: Sent[] = [];
+    while (feed.peek() === null) await feed.pull(2); // a backlog message packed
+    await feed.pull(2); // and more records pulled behind it
+    const first = feed.peek()!;
+    feed.shift(first.live); // one of them published
+    sent.push({ seqs: first.msg.seqs, live: first.live });
+    source.append(10); // live records committed, pulled and packed, not yet published
+    feed.appended();
+    while (feed.liveWaiting) await feed.pull(0);
+    assert.ok(feed.peek()?.live, 'a live message waits packed');
+    feed.resize(1000);
+    const sizes: number[] = [];
+    sent.push(...(await drain(feed, (m) => sizes.push(m.seqs.length > 1 ? m.payload.length : 0))));
+    const seqs = sent.flatMap((m) => m.seqs).sort((a, b) => a - b);
+    assert.deepEqual(seqs, range(1, 210), 'every seq once');
+    assert.ok(
+      sizes.every((b) => b <= 1000),
+      'messages packed after resize() keep the new size',
+    );
+    assertEachMessageInOrder(sent);
+  });
+
   it('with no new records, drains the backlog oldest first, every seq once', async () => {
     const source = new MemorySource();
     source.append(200);
