@@ -20,18 +20,19 @@ export async function delivers(site: ChaosSite, n: number, ms = 20_000): Promise
   );
 }
 
-const breath = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
+/** Status is asked over the daemon's socket: poll it a few times a second, not every 20 ms. */
+const STATUS_POLL_MS = 150;
 
 /** Waits until the daemon's status shows at least `n` queued records. */
 export async function backlogAtLeast(site: ChaosSite, n: number, ms = 30_000): Promise<void> {
   await waitFor(
     async () => {
       if (!site.daemon.running) throw new Error(`the daemon exited while waiting for a backlog of ${n}`);
-      await breath();
       return ((await site.daemon.status())?.queue.records ?? -1) >= n;
     },
     ms,
     `a backlog of ${n} records`,
+    STATUS_POLL_MS,
   );
 }
 
@@ -41,12 +42,12 @@ export async function backlogAtMost(site: ChaosSite, n: number, ms = 60_000): Pr
     async () => {
       if (!site.daemon.running)
         throw new Error(`the daemon exited while waiting for the backlog to drain to ${n}`);
-      await breath();
       const s = await site.daemon.status();
       return s !== null && s.queue.records <= n;
     },
     ms,
     `the backlog to drain to ${n} records`,
+    STATUS_POLL_MS,
   );
 }
 

@@ -79,11 +79,13 @@ export async function waitFor(
   cond: () => boolean | Promise<boolean>,
   ms: number,
   what: string,
+  /** Between polls; a condition that asks a daemon over its socket polls less often. */
+  everyMs = 20,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
