@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { audit } from '../audit.js';
 import type { Clock } from '../types.js';
-import { certificateInfo, type CertificateInfo } from './certificate.js';
+import { certificateInfo, validityAt, type CertificateInfo } from './certificate.js';
 import { isCertificateError } from './errors.js';
 
 /** `edgegw status` and `edgegw doctor` warn under this many days left. */
@@ -20,10 +20,18 @@ export class CertificateWatch {
   private parsed: CertificateInfo | null | undefined = undefined;
 
   constructor(
-    private readonly pem: Buffer | string,
+    private pem: Buffer | string,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
+
+  /** A reload brought a new certificate: report that one from now on. */
+  replace(pem: Buffer | string): void {
+    if (Buffer.from(pem).equals(Buffer.from(this.pem))) return;
+    this.pem = pem;
+    this.parsed = undefined;
+    this.refusal = null;
+  }
 
   /** Validity now; null when the file does not parse as a certificate (TLS will say why). */
   info(): CertificateInfo | null {
@@ -36,13 +44,7 @@ export class CertificateWatch {
       }
     }
     if (this.parsed === null) return null;
-    const now = this.clock.now();
-    const { notBefore, notAfter } = this.parsed;
-    return {
-      ...this.parsed,
-      daysLeft: Math.floor((notAfter - now) / DAY_MS),
-      state: now < notBefore ? 'not-yet-valid' : now > notAfter ? 'expired' : 'valid',
-    };
+    return { ...this.parsed, ...validityAt(this.parsed, this.clock.now()) };
   }
 
   start(): void {

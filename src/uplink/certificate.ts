@@ -24,13 +24,22 @@ export function certificateInfo(pem: Buffer | string, now: number): CertificateI
   const cert = new X509Certificate(pem);
   const notBefore = Date.parse(cert.validFrom);
   const notAfter = Date.parse(cert.validTo);
-  const state: CertificateState = now < notBefore ? 'not-yet-valid' : now > notAfter ? 'expired' : 'valid';
   return {
     subject: cert.subject.replaceAll('\n', ', '),
     issuer: cert.issuer.replaceAll('\n', ', '),
     notBefore,
     notAfter,
-    daysLeft: Math.floor((notAfter - now) / DAY_MS),
-    state,
+    ...validityAt({ notBefore, notAfter }, now),
+  };
+}
+
+/** Days left and state of a validity window at `now` (a parsed certificate, re-read as time passes). */
+export function validityAt(
+  w: { notBefore: number; notAfter: number },
+  now: number,
+): { daysLeft: number; state: CertificateState } {
+  return {
+    daysLeft: Math.floor((w.notAfter - now) / DAY_MS),
+    state: now < w.notBefore ? 'not-yet-valid' : now > w.notAfter ? 'expired' : 'valid',
   };
 }

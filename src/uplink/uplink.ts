@@ -180,6 +180,7 @@ export class Uplink implements Lifecycle {
     [this.host, this.port, this.broker] = [host, port, broker];
     this.current = { ...this.current, broker };
     this.watch.timeoutMs = next.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.certificate.replace(next.tls.cert);
     this.backoff.retune(next.backoff);
     if (retune) {
       this.topic = next.topic.replaceAll('{gateway}', prev.gatewayId);

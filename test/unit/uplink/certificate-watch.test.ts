@@ -96,4 +96,13 @@ describe('uplink/certificate-watch', () => {
     assert.equal(logs.lines.length, 0);
     watch.stop();
   });
+
+  it('reports the new certificate after a reload replaced it', () => {
+    const renewed = createDemoPki('watch-gw', { clientValidity: { fromDays: -1, toDays: 800 } });
+    const { watch } = watched(Date.now());
+    const before = watch.info()!.daysLeft;
+    watch.replace(renewed.clientCert);
+    const after = watch.info()!.daysLeft;
+    assert.ok(before <= 365 && after >= 799, `days left ${before} -> ${after}`);
+  });
 });
