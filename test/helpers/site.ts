@@ -110,3 +110,38 @@ export function decodeWire(
     })),
   );
 }
+
+/** A fresh site per test with a subscriber on its telemetry topic (registers mocha hooks). */
+export interface SubscribedSite {
+  readonly site: TestSite;
+  /** Every message the subscriber received in this test, in arrival order. */
+  readonly messages: WireMessage[];
+  /** The readings of every message received, decoded. */
+  readonly readings: () => ReturnType<typeof decodeWire>;
+}
+
+export function subscribedSite(opts: SiteOptions = {}): SubscribedSite {
+  let site: TestSite | null = null;
+  let unsubscribe: (() => Promise<void>) | null = null;
+  const messages: WireMessage[] = [];
+  beforeEach(async () => {
+    messages.length = 0;
+    site = await makeSite(opts);
+    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
+      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
+    });
+  });
+  afterEach(async () => {
+    await unsubscribe?.();
+    await site?.cleanup();
+    site = null;
+  });
+  return {
+    get site(): TestSite {
+      if (site === null) throw new Error('subscribedSite: used outside a test');
+      return site;
+    },
+    messages,
+    readings: () => messages.flatMap(decodeWire),
+  };
+}

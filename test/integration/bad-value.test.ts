@@ -3,33 +3,23 @@
 
 import assert from 'node:assert/strict';
 import { startCli } from '../helpers/cli.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { waitFor, type TestSite, subscribedSite } from '../helpers/site.js';
 
 describe('a sensor with a non-finite value (edgegw run)', function () {
   this.timeout(60_000);
-  let site: TestSite;
-  const messages: WireMessage[] = [];
-  let unsubscribe: () => Promise<void>;
-
-  beforeEach(async () => {
-    messages.length = 0;
-    site = await makeSite({
-      sensors:
-        '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n' +
-        '  - { id: overflow-1, sim: { wave: sine, min: -1.7e308, max: 1.7e308 }, every: 20ms }',
-    });
-    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
-      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
-    });
+  const fixture = subscribedSite({
+    sensors:
+      '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n' +
+      '  - { id: overflow-1, sim: { wave: sine, min: -1.7e308, max: 1.7e308 }, every: 20ms }',
   });
-  afterEach(async () => {
-    await unsubscribe();
-    await site.cleanup();
+  let site: TestSite;
+  beforeEach(() => {
+    site = fixture.site;
   });
 
   it("commits and delivers the other sensors' readings; the broken one arrives as 0, bad", async () => {
     const { child, done } = startCli(['run', '-c', site.configFile]);
-    const readings = () => messages.flatMap(decodeWire);
+    const readings = fixture.readings;
     const of = (id: string) => readings().filter((r) => r.sensor === id);
     try {
       await waitFor(() => of('counter-1').length >= 20 && of('overflow-1').length >= 5, 20_000, 'readings');

@@ -9,27 +9,17 @@ import { join } from 'node:path';
 import { queryStatus } from '../../src/status/server.js';
 import { startCli } from '../helpers/cli.js';
 import { libfaketime } from '../helpers/faketime.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { waitFor, type TestSite, subscribedSite } from '../helpers/site.js';
 
 describe('edgegw run under wall-clock steps (child process, libfaketime)', function () {
   this.timeout(60_000);
+  const fixture = subscribedSite({ sensors: '  - { id: counter-1, sim: { wave: counter }, every: 50ms }' });
   let site: TestSite;
-  const messages: WireMessage[] = [];
-  let unsubscribe: () => Promise<void>;
-
-  beforeEach(async () => {
-    messages.length = 0;
-    site = await makeSite({ sensors: '  - { id: counter-1, sim: { wave: counter }, every: 50ms }' });
-    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
-      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
-    });
-  });
-  afterEach(async () => {
-    await unsubscribe();
-    await site.cleanup();
+  beforeEach(() => {
+    site = fixture.site;
   });
 
-  const readings = () => messages.flatMap(decodeWire);
+  const readings = fixture.readings;
 
   it('keeps polling through a step back of 1 h and a jump forward of a day; status shows no flood of overruns', async () => {
     const offsetFile = join(site.dir, 'faketime-offset');

@@ -2,31 +2,21 @@
 
 import assert from 'node:assert/strict';
 import { runCli, startCli } from '../helpers/cli.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { waitFor, type TestSite, subscribedSite } from '../helpers/site.js';
 
 describe('edgegw run (child process)', function () {
   this.timeout(60_000);
+  const fixture = subscribedSite({
+    sensors:
+      '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n  - { id: wave-1, sim: { wave: sine }, every: 50ms }',
+    logLevel: 'debug',
+  });
   let site: TestSite;
-  const messages: WireMessage[] = [];
-  let unsubscribe: () => Promise<void>;
-
-  beforeEach(async () => {
-    messages.length = 0;
-    site = await makeSite({
-      sensors:
-        '  - { id: counter-1, sim: { wave: counter }, every: 20ms }\n  - { id: wave-1, sim: { wave: sine }, every: 50ms }',
-      logLevel: 'debug',
-    });
-    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
-      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
-    });
-  });
-  afterEach(async () => {
-    await unsubscribe();
-    await site.cleanup();
+  beforeEach(() => {
+    site = fixture.site;
   });
 
-  const readings = () => messages.flatMap(decodeWire);
+  const readings = fixture.readings;
 
   it('stops cleanly on SIGTERM (exit 0) and logs no reading values', async () => {
     const { child, done } = startCli(['run', '-c', site.configFile]);

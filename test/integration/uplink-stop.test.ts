@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { runCli, startCli } from '../helpers/cli.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { decodeWire, waitFor, type TestSite, subscribedSite } from '../helpers/site.js';
 
 interface Inspect {
   records: number;
@@ -15,25 +15,16 @@ interface Inspect {
 
 describe('edgegw run: SIGTERM with a backlog (child process)', function () {
   this.timeout(90_000);
-  let site: TestSite;
-  const messages: WireMessage[] = [];
-  let unsubscribe: () => Promise<void>;
-
-  beforeEach(async () => {
-    messages.length = 0;
-    site = await makeSite({
-      sensors: '  - { id: counter-1, sim: { wave: counter }, every: 10ms }',
-      flush: '20ms',
-      extraUplink: '  limits: { inflight: 4 }',
-      logLevel: 'info',
-    });
-    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
-      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
-    });
+  const fixture = subscribedSite({
+    sensors: '  - { id: counter-1, sim: { wave: counter }, every: 10ms }',
+    flush: '20ms',
+    extraUplink: '  limits: { inflight: 4 }',
+    logLevel: 'info',
   });
-  afterEach(async () => {
-    await unsubscribe();
-    await site.cleanup();
+  const messages = fixture.messages;
+  let site: TestSite;
+  beforeEach(() => {
+    site = fixture.site;
   });
 
   const seqs = () => [...new Set(messages.flatMap(decodeWire).map((r) => r.seq))].sort((a, b) => a - b);
