@@ -104,3 +104,17 @@ export interface SensorObserver {
   /** A bus or sensor could not keep its schedule; `skipped` polls were dropped, not piled up. */
   overrun(scope: string, skipped: number): void;
 }
+
+/** What the uplink sent: totals since start and recent rates (status and metrics show them). */
+export interface UplinkThroughput {
+  /** MQTT PUBLISH packets sent since start. */
+  publishesTotal: number;
+  /** Bytes of those packets as the quota counts them (payload, topic, header). */
+  bytesTotal: number;
+  /** Connections after the first one (each CONNACK but the first). */
+  reconnects: number;
+  /** Rates over the last `windowS` seconds (or since start, when it is shorter). */
+  publishesPerSecond: number;
+  bytesPerSecond: number;
+  windowS: number;
+}

@@ -2,7 +2,7 @@
 // queue figures (pulled from their stages at snapshot time), and each sensor's last reading.
 // Sensor values live only here and leave the process only through the status socket (§2.6).
 
-import type { Clock, Quality, Reading, SensorObserver } from '../types.js';
+import type { Clock, Quality, Reading, SensorObserver, UplinkThroughput } from '../types.js';
 import { DrainEstimate, drainSeconds, type QueueRates } from './drain.js';
 
 /** `edgegw status` and `edgegw doctor` warn while fewer days are left on the device certificate. */
@@ -21,14 +21,7 @@ export interface UplinkStatus {
   /** An error code (never a payload), or null. */
   lastError: string | null;
   /** What the uplink sent (its totals and recent rates); absent when it does not say. */
-  throughput?: {
-    publishesTotal: number;
-    bytesTotal: number;
-    reconnects: number;
-    publishesPerSecond: number;
-    bytesPerSecond: number;
-    windowS: number;
-  };
+  throughput?: UplinkThroughput;
   limits?: { publishesPerSecond: number; bytesPerSecond: number };
   certificate?: CertificateStatus | null;
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { BackoffOptions } from './backoff.js';
 import type { CertificateInfo } from './certificate.js';
-import type { UplinkThroughput } from './throughput.js';
+import type { UplinkThroughput } from '../types.js';
 
 export interface UplinkLimits {
   publishesPerSecond: number;

@@ -3,24 +3,11 @@
 // limits. Per-second buckets on monotonic time: bounded memory, no timers, and a wall-clock step
 // cannot make a rate jump.
 
-import type { Clock } from '../types.js';
+import type { Clock, UplinkThroughput } from '../types.js';
 
 /** Long enough to smooth the pacer's bursts, short enough to follow a drain starting or ending. */
 export const RATE_WINDOW_MS = 10_000;
 const BUCKET_MS = 1000;
-
-export interface UplinkThroughput {
-  /** MQTT PUBLISH packets sent since start. */
-  publishesTotal: number;
-  /** Bytes of those packets as the quota counts them (payload, topic, header). */
-  bytesTotal: number;
-  /** Connections after the first one (each CONNACK but the first). */
-  reconnects: number;
-  /** Rates over the last `windowS` seconds (or since start, when it is shorter). */
-  publishesPerSecond: number;
-  bytesPerSecond: number;
-  windowS: number;
-}
 
 /** Sums of amounts over a sliding window of whole buckets. */
 export class RateWindow {
