@@ -337,6 +337,7 @@ function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
     ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
     topic: site.uplink.topic,
     keepaliveMs: site.uplink.keepalive,
+    protocol: String(site.uplink.protocol) === '5' ? '5' : '3.1.1',
     ackTimeoutMs: site.uplink.ackTimeout,
     limits: site.uplink.limits,
     backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },

@@ -25,6 +25,10 @@ export const ErrorCodes = {
     'No PUBACK came within uplink.ackTimeout; the uplink reconnected to resend what was unacknowledged.',
   EDGEGW_E_UPLINK_TAKEOVER:
     'The broker closed several connections in a row soon after CONNACK: another client may use this gateway id.',
+  EDGEGW_E_UPLINK_DISCONNECTED:
+    'The broker ended the connection with an MQTT 5 DISCONNECT; its reason code is shown. The uplink reconnects.',
+  EDGEGW_E_UPLINK_QUOTA:
+    'The broker refused publishes as over quota (MQTT 5 PUBACK 0x97); they stay queued, the uplink slows down and sends them again.',
   EDGEGW_E_SENSOR_READ: 'A sensor read failed (timeout, exception, CRC); its readings are marked bad.',
   EDGEGW_E_SENSOR_OVERRUN: 'A bus could not keep up with its sensors schedule; polls were skipped.',
   EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',

@@ -29,6 +29,7 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['uplink.cert', 'uplink-connection'],
   ['uplink.key', 'uplink-connection'],
   ['uplink.keepalive', 'uplink-connection'],
+  ['uplink.protocol', 'uplink-connection'],
   ['uplink.topic', 'uplink'],
   ['uplink.ackTimeout', 'uplink'],
   ['uplink.limits', 'uplink'],

@@ -2,6 +2,7 @@
 // personal-data warnings. They run on the defaulted (not yet decoded) document and guard every type,
 // so they can report alongside structural errors.
 
+import { brokerUrlProblems } from '../uplink/broker-url.js';
 import { parseDuration, parseSize } from './units.js';
 import { didYouMean } from './suggest.js';
 import { isObj, show, type Obj } from './structure.js';
@@ -126,36 +127,9 @@ function checkUplink(up: Obj, gatewayId: string | undefined, issues: IssueList):
   }
 }
 
-/**
- * The URL is never quoted: it is where a password would be. Any `@` (also `%40`) means userinfo,
- * however it is written — `mqtts://u:p@h`, `mqtts:u:p@h` (no //), percent-encoded — and WHATWG URL
- * parsing would read some of those forms as a path, not as userinfo.
- */
+/** The broker URL rule lives with the uplink (one rule for the config check and the connection). */
 function checkUrl(url: string, issues: IssueList): void {
-  const path = ['uplink', 'url'];
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]{0,15}):/.exec(url)?.[1];
-  const other = scheme !== undefined && scheme.toLowerCase() !== 'mqtts';
-  if (url.includes('@') || /%40/i.test(url)) {
-    issues.error(
-      path,
-      'the URL carries user:password@; remove it: IoT Core authenticates the gateway by its client certificate',
-    );
-    if (other) issues.error(path, `the URL uses ${scheme}; only mqtts:// (MQTT over TLS) is allowed`);
-    return;
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    issues.error(path, 'the value is not a URL; write mqtts://HOST:PORT');
-    return;
-  }
-  if (u.protocol !== 'mqtts:') {
-    const used = other ? scheme : u.protocol.replace(/:$/, '');
-    issues.error(path, `the URL uses ${used}; only mqtts:// (MQTT over TLS) is allowed`);
-  } else if (!url.slice(scheme?.length ?? 0).startsWith('://') || u.hostname === '') {
-    issues.error(path, 'the URL has no host; write mqtts://HOST:PORT');
-  }
+  for (const problem of brokerUrlProblems(url)) issues.error(['uplink', 'url'], problem);
 }
 
 /** No value may hold a PEM block: certificates and keys are named by path, never inlined. */

@@ -117,6 +117,11 @@ const Uplink = Strict(
       'Longest wait for a PUBACK; then the uplink reconnects and resends what was unacknowledged.',
       ['1s', '10m'],
     ),
+    protocol: Type.Union([Type.Literal('3.1.1'), Type.Literal('5'), Type.Literal(5)], {
+      default: '3.1.1',
+      description:
+        'MQTT version: 3.1.1, or 5 (the broker then says when it refuses a publish as over quota, and its Receive Maximum caps the in-flight window).',
+    }),
     limits: Limits,
     backoff: Backoff,
   },

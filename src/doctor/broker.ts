@@ -12,7 +12,8 @@ import tls from 'node:tls';
 import mqtt from 'mqtt';
 import type { SiteConfig } from '../config/schema.js';
 import { EdgegwError } from '../errors.js';
-import { clientOptions, parseBrokerUrl } from '../uplink/client.js';
+import { parseBrokerUrl } from '../uplink/broker-url.js';
+import { clientOptions } from '../uplink/client.js';
 import { loadTlsFiles, type TlsMaterial } from '../uplink/tls-files.js';
 import { errCode, fail, pass, warn, withTimeout, type CheckLine } from './check.js';
 

@@ -1,54 +1,37 @@
-// One mqtt.js client as the uplink uses it (DESIGN.md §2.4, §8): the broker URL checks, the
-// connect options (MQTT 3.1.1, clean session, TLS 1.2+ with SNI, no reconnects of its own: the
-// uplink owns reconnects and backoff), TCP_NODELAY, and a bounded end.
+// One mqtt.js client as the uplink uses it (DESIGN.md §2.4, §8): the connect options (MQTT 3.1.1
+// or 5, clean session, TLS 1.2+ with SNI, no reconnects of its own: the uplink owns reconnects and
+// backoff), TCP_NODELAY, and a bounded end.
 
 import net from 'node:net';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { EdgegwError, Exit } from '../errors.js';
 import type { Clock } from '../types.js';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 const END_TIMEOUT_MS = 1_000;
 
-/** Parses and checks the broker URL: mqtts only, no credentials in it (defence in depth). */
-export function parseBrokerUrl(url: string): { host: string; port: number; broker: string } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url is not a valid URL', Exit.CONFIG);
-  }
-  if (u.protocol !== 'mqtts:') {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must use mqtts://', Exit.CONFIG);
-  }
-  if (u.username !== '' || u.password !== '') {
-    throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url must not contain user:pass@', Exit.CONFIG);
-  }
-  if (u.hostname === '') throw new EdgegwError('EDGEGW_E_CONFIG', 'uplink.url has no host', Exit.CONFIG);
-  const port = u.port === '' ? 8883 : Number(u.port);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { host, port, broker: `${u.hostname}:${port}` };
-}
-
 export interface ClientSettings {
   gatewayId: string;
   keepaliveMs: number;
   alpn?: string;
+  /** MQTT protocol version (default 3.1.1). */
+  protocol?: '3.1.1' | '5';
   tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
 }
 
 export function clientOptions(
   host: string,
   port: number,
-  { tls, alpn, gatewayId, keepaliveMs }: ClientSettings,
+  { tls, alpn, gatewayId, keepaliveMs, protocol }: ClientSettings,
 ): IClientOptions & { minVersion: 'TLSv1.2' } {
   return {
     protocol: 'mqtts',
     host,
     port,
-    protocolVersion: 4,
+    protocolVersion: protocol === '5' ? 5 : 4,
     clientId: gatewayId,
     clean: true,
+    // MQTT 5: the session ends with the connection; the queue, not the broker, holds what is unacknowledged.
+    ...(protocol === '5' ? { properties: { sessionExpiryInterval: 0 } } : {}),
     keepalive: Math.max(1, Math.round(keepaliveMs / 1000)),
     reconnectPeriod: 0,
     connectTimeout: CONNECT_TIMEOUT_MS,

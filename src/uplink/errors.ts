@@ -49,3 +49,40 @@ export function classifyError(err: Error): string {
   if (reason.length > MAX_REASON) reason = `${reason.slice(0, MAX_REASON - 1)}…`;
   return detail === '' ? `${code}: ${reason}` : `${code}: ${detail} (${reason})`;
 }
+
+/** MQTT 5 reason codes a broker sends in DISCONNECT (MQTT 5.0 §3.14.2.1), named. */
+const DISCONNECT_REASONS: Record<number, string> = {
+  0x00: 'normal disconnection',
+  0x80: 'unspecified error',
+  0x81: 'malformed packet',
+  0x82: 'protocol error',
+  0x83: 'implementation specific error',
+  0x87: 'not authorized',
+  0x89: 'server busy',
+  0x8b: 'server shutting down',
+  0x8d: 'keep alive timeout',
+  0x8e: 'session taken over',
+  0x8f: 'topic filter invalid',
+  0x90: 'topic name invalid',
+  0x93: 'receive maximum exceeded',
+  0x94: 'topic alias invalid',
+  0x95: 'packet too large',
+  0x96: 'message rate too high',
+  0x97: 'quota exceeded',
+  0x98: 'administrative action',
+  0x99: 'payload format invalid',
+  0x9a: 'retain not supported',
+  0x9b: 'QoS not supported',
+  0x9c: 'use another server',
+  0x9d: 'server moved',
+  0x9e: 'shared subscriptions not supported',
+  0x9f: 'connection rate exceeded',
+  0xa0: 'maximum connect time',
+};
+
+/** `EDGEGW_E_UPLINK_DISCONNECTED: the broker sent DISCONNECT 0x97 (quota exceeded)`. */
+export function describeDisconnect(reasonCode: number): string {
+  const hex = `0x${reasonCode.toString(16).padStart(2, '0')}`;
+  const name = DISCONNECT_REASONS[reasonCode] ?? 'unknown reason';
+  return `EDGEGW_E_UPLINK_DISCONNECTED: the broker sent DISCONNECT ${hex} (${name})`;
+}

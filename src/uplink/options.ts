@@ -20,6 +20,10 @@ export interface UplinkOptions {
   /** `{gateway}` is replaced by gatewayId. */
   topic: string;
   keepaliveMs: number;
+  /** MQTT protocol version (uplink.protocol; default 3.1.1). */
+  protocol?: '3.1.1' | '5';
+  /** uplink.compression (default none). */
+  compression?: 'none' | 'deflate';
   limits: UplinkLimits;
   /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
   ackTimeoutMs?: number;
@@ -46,20 +50,41 @@ export interface UplinkState {
   limits?: Pick<UplinkLimits, 'publishesPerSecond' | 'bytesPerSecond'>;
   /** The device certificate's validity; null when it does not parse. */
   certificate?: CertificateInfo | null;
+  protocol?: '3.1.1' | '5';
+  /** The adaptive pace: the rates paced to now, as a share of the limits, and why it is lower. */
+  pace?: UplinkPace;
+}
+
+export interface UplinkPace {
+  /** 1 at the limits. */
+  factor: number;
+  publishesPerSecond: number;
+  bytesPerSecond: number;
+  /** Why the pace is below the limits; null at them. */
+  reason: string | null;
+  /** Publishes the broker refused as over quota (MQTT 5 PUBACK 0x97) since start; all sent again. */
+  refused: number;
 }
 
 /** What a reload changes for the uplink: its connection, or only the pacing and packing. */
 export function settingsChange(
   prev: UplinkOptions,
-  next: Pick<UplinkOptions, 'url' | 'alpn' | 'keepaliveMs' | 'tls' | 'topic' | 'limits'>,
+  next: Pick<
+    UplinkOptions,
+    'url' | 'alpn' | 'keepaliveMs' | 'tls' | 'topic' | 'limits' | 'protocol' | 'compression'
+  >,
 ): { reconnect: boolean; retune: boolean } {
   return {
     reconnect:
       prev.url !== next.url ||
       prev.alpn !== next.alpn ||
       prev.keepaliveMs !== next.keepaliveMs ||
+      (prev.protocol ?? '3.1.1') !== (next.protocol ?? '3.1.1') ||
       !sameTls(prev.tls, next.tls),
-    retune: prev.topic !== next.topic || !sameLimits(prev.limits, next.limits),
+    retune:
+      prev.topic !== next.topic ||
+      (prev.compression ?? 'none') !== (next.compression ?? 'none') ||
+      !sameLimits(prev.limits, next.limits),
   };
 }
 

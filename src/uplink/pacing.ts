@@ -10,18 +10,45 @@ import { QuotaPacer, WINDOW_MS, type Quotas } from './pacer.js';
 export class Pacing {
   private pacer: QuotaPacer;
   private previous: { pacer: QuotaPacer; until: number } | null = null;
+  private factor = 1;
 
   constructor(
-    q: Quotas,
-    frameBytes: number,
+    private q: Quotas,
+    private frameBytes: number,
     private readonly clock: Pick<Clock, 'now'>,
   ) {
     this.pacer = new QuotaPacer(q, frameBytes, clock);
   }
 
+  /** New ceilings (a reload). */
   retune(q: Quotas, frameBytes: number): void {
+    [this.q, this.frameBytes] = [q, frameBytes];
+    this.replace();
+  }
+
+  /** Paces at `factor` (0–1] of the ceilings. */
+  scale(factor: number): void {
+    if (factor === this.factor) return;
+    this.factor = factor;
+    this.replace();
+  }
+
+  /** The rates paced to now (the ceilings times the factor). */
+  rates(): { publishesPerSecond: number; bytesPerSecond: number } {
+    return {
+      publishesPerSecond: Math.round(this.q.publishesPerSecond * this.factor * 10) / 10,
+      bytesPerSecond: Math.round(this.q.bytesPerSecond * this.factor),
+    };
+  }
+
+  private replace(): void {
+    const q = {
+      ...this.q,
+      publishesPerSecond: this.q.publishesPerSecond * this.factor,
+      bytesPerSecond: this.q.bytesPerSecond * this.factor,
+    };
     this.previous = { pacer: this.pacer, until: this.clock.now() + WINDOW_MS };
-    this.pacer = new QuotaPacer(q, frameBytes, this.clock);
+    this.pacer = new QuotaPacer(q, this.frameBytes, this.clock);
   }
 
   /** Milliseconds until a frame of `bytes` may go (0: now). */

@@ -8,6 +8,8 @@ export interface PackedMessage {
   payload: Buffer;
   seqs: number[];
   readings: number;
+  /** The payload is a zlib stream of the JSON (uplink.compression: deflate). */
+  compressed?: boolean;
 }
 
 /** `[i,dt,value]` plus `,"quality"` when not good; values go through JSON (already at sensor precision). */
