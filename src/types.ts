@@ -118,3 +118,15 @@ export interface UplinkThroughput {
   bytesPerSecond: number;
   windowS: number;
 }
+
+/** The uplink's adaptive pace (src/uplink/adaptive-pace.ts): the rates paced to now against the limits. */
+export interface UplinkPace {
+  /** Share of uplink.limits used now; 1 at the limits. */
+  factor: number;
+  publishesPerSecond: number;
+  bytesPerSecond: number;
+  /** Why the pace is below the limits; null at them. */
+  reason: string | null;
+  /** Publishes the broker refused as over quota (MQTT 5 PUBACK 0x97) since start; all sent again. */
+  refused: number;
+}

@@ -29,6 +29,8 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
   );
   const rates = uplinkRates(s);
   if (rates !== null) lines.push(`rates    ${rates}`);
+  const pace = paceLine(s);
+  if (pace !== null) lines.push(`pace     ${pace}`);
   const drain = drainLine(s);
   if (drain !== null) lines.push(`drain    ${drain}`);
   const cert = s.certificate ?? null;
@@ -79,6 +81,17 @@ function uplinkRates(s: StatusSnapshot): string | null {
   return (
     `${r.publishesPerSecond}${pubLimit} publishes/s · ${bytes(r.bytesPerSecond)}/s${byteLimit} ` +
     `(last ${r.windowS} s)`
+  );
+}
+
+/** Shown only while the adaptive pace is below the limits: how far, and why. */
+function paceLine(s: StatusSnapshot): string | null {
+  const p = s.uplink.pace;
+  if (p === undefined || p.factor >= 1) return null;
+  const refused = p.refused > 0 ? ` · ${p.refused} publishes refused and resent` : '';
+  return (
+    `${Math.round(p.factor * 100)}% of the limits (${p.publishesPerSecond} publishes/s, ` +
+    `${bytes(p.bytesPerSecond)}/s) · ${p.reason ?? 'recovering'}${refused}`
   );
 }
 

@@ -198,6 +198,16 @@ export function metricsRegistry(model: StatusModel): Scrape {
     'MQTT connections made after the first one since start.',
     (s) => s.uplink.reconnects,
   );
+  gauge(
+    'edgegw_uplink_pace_ratio',
+    'Share of uplink.limits the adaptive pace uses now (1 at the limits; lower while the broker struggles).',
+    (s) => s.uplink.pace?.factor ?? NaN,
+  );
+  counter(
+    'edgegw_uplink_refused_publishes_total',
+    'Publishes the broker refused as over quota (MQTT 5 PUBACK 0x97) since start; each was sent again.',
+    (s) => s.uplink.pace?.refused ?? 0,
+  );
   // NaN (not 0) when the daemon does not know: a 0 would read as "no limit" or "expired in 1970".
   gauge(
     'edgegw_uplink_limit_publishes_per_second',

@@ -2,7 +2,7 @@
 // queue figures (pulled from their stages at snapshot time), and each sensor's last reading.
 // Sensor values live only here and leave the process only through the status socket (§2.6).
 
-import type { Clock, Quality, Reading, SensorObserver, UplinkThroughput } from '../types.js';
+import type { Clock, Quality, Reading, SensorObserver, UplinkPace, UplinkThroughput } from '../types.js';
 import { DrainEstimate, drainSeconds, type QueueRates } from './drain.js';
 
 /** `edgegw status` and `edgegw doctor` warn while fewer days are left on the device certificate. */
@@ -24,6 +24,8 @@ export interface UplinkStatus {
   throughput?: UplinkThroughput;
   limits?: { publishesPerSecond: number; bytesPerSecond: number };
   certificate?: CertificateStatus | null;
+  protocol?: '3.1.1' | '5';
+  pace?: UplinkPace;
 }
 
 /** The device certificate's validity, never the certificate itself. */
@@ -125,6 +127,10 @@ export interface UplinkSnapshot {
   reconnects: number;
   bytesSent: number;
   rates: UplinkRates | null;
+  /** MQTT version in use (absent from daemons older than it). */
+  protocol?: '3.1.1' | '5';
+  /** The adaptive pace against the limits, and why it is lower (absent when the uplink does not say). */
+  pace?: UplinkPace;
 }
 
 export interface StatusModelOptions {
@@ -254,6 +260,8 @@ export class StatusModel implements SensorObserver {
         lastError: u.lastError,
         reconnects: t?.reconnects ?? 0,
         bytesSent: t?.bytesTotal ?? 0,
+        ...(u.protocol === undefined ? {} : { protocol: u.protocol }),
+        ...(u.pace === undefined ? {} : { pace: u.pace }),
         rates:
           t === undefined
             ? null

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { BackoffOptions } from './backoff.js';
 import type { CertificateInfo } from './certificate.js';
-import type { UplinkThroughput } from '../types.js';
+import type { UplinkPace, UplinkThroughput } from '../types.js';
 
 export interface UplinkLimits {
   publishesPerSecond: number;
@@ -55,16 +55,6 @@ export interface UplinkState {
   pace?: UplinkPace;
 }
 
-export interface UplinkPace {
-  /** 1 at the limits. */
-  factor: number;
-  publishesPerSecond: number;
-  bytesPerSecond: number;
-  /** Why the pace is below the limits; null at them. */
-  reason: string | null;
-  /** Publishes the broker refused as over quota (MQTT 5 PUBACK 0x97) since start; all sent again. */
-  refused: number;
-}
 
 /** What a reload changes for the uplink: its connection, or only the pacing and packing. */
 export function settingsChange(
