@@ -88,7 +88,7 @@ export class AdaptivePace {
     this.lastCut = now;
     this.why = reason;
     this.smoothed = null; // judge the new pace by its own PUBACKs
-    this.set(Math.max(MIN_FACTOR, this.f * CUT));
+    this.set(Math.max(MIN_FACTOR, Math.round(this.f * CUT * 1000) / 1000));
     this.arm();
   }
 
@@ -100,7 +100,7 @@ export class AdaptivePace {
         this.arm();
         return;
       }
-      const next = Math.min(1, this.f + STEP);
+      const next = Math.min(1, Math.round((this.f + STEP) * 1000) / 1000);
       if (next >= 1) this.why = null;
       this.set(next);
       if (next < 1) this.arm();

@@ -85,7 +85,7 @@ export class InFlightTable {
 
   /** Resolves when nothing is in flight, or after `ms`. */
   waitDrained(ms: number): Promise<void> {
-    if (this.entries.size === 0) return Promise.resolve();
+    if (this.entries.size === 0 || ms <= 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = this.clock.setTimeout(() => finish(), ms);
       const finish = (): void => {

@@ -55,7 +55,6 @@ export interface UplinkState {
   pace?: UplinkPace;
 }
 
-
 /** What a reload changes for the uplink: its connection, or only the pacing and packing. */
 export function settingsChange(
   prev: UplinkOptions,
