@@ -66,7 +66,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
 
   applyOverrides(doc, opts.overrides ?? {});
-  const site = checkStructure(toPlain(doc, issues), issues);
+  const site = checkStructure(tcpFrameDelay(toPlain(doc, issues)), issues);
   checkRules(site, issues);
   const profile = await loadSiteProfile(site, opts.profilesDir ?? DEFAULT_PROFILES_DIR, issues);
   resolveProfileNames(site, profile, issues);
@@ -172,4 +172,19 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/**
+ * `interFrameDelay` is RS-485 line silence; on Modbus TCP it only caps the bus (~177 requests/s at
+ * 5 ms), so a TCP bus that does not set it gets 0 (the schema's 5 ms default is for RTU).
+ */
+function tcpFrameDelay(plain: unknown): unknown {
+  const buses = (plain as { buses?: unknown } | null)?.buses;
+  if (buses === null || typeof buses !== 'object') return plain;
+  for (const bus of Object.values(buses as Record<string, unknown>)) {
+    if (bus === null || typeof bus !== 'object') continue;
+    const b = bus as Record<string, unknown>;
+    if (b.tcp !== undefined && b.rtu === undefined && b.interFrameDelay === undefined) b.interFrameDelay = '0ms';
+  }
+  return plain;
 }

@@ -198,7 +198,11 @@ const Bus = Strict(
     tcp: Type.Optional(Tcp),
     timeout: Duration('1s', 'Response timeout per request.', ['10ms', '60s']),
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries per request.' }),
-    interFrameDelay: Duration('5ms', 'Silence between requests on the bus.', ['0ms', '1s']),
+    interFrameDelay: Duration(
+      '5ms',
+      'Silence between requests on the bus; a TCP bus that does not set it gets 0ms (the pause is an RS-485 need).',
+      ['0ms', '1s'],
+    ),
     maxGap: Type.Integer({
       minimum: 0,
       maximum: 124,

@@ -33,7 +33,18 @@ describe('loadConfig', () => {
     assert.equal(config.log.level, 'info');
     assert.deepEqual(config.sensors, []);
     const bus = config.buses.b1!;
-    assert.deepEqual([bus.tcp?.port, bus.retries, bus.maxGap, bus.interFrameDelay], [502, 1, 8, 5]);
+    assert.deepEqual([bus.tcp?.port, bus.retries, bus.maxGap, bus.interFrameDelay], [502, 1, 8, 0]);
+  });
+
+  it('paces an RTU line 5 ms by default, a TCP bus not at all, and keeps what the file sets', async () => {
+    const { config } = await site.load(
+      BASE +
+        'buses:\n  line: { rtu: { port: /dev/ttyUSB0 } }\n  plc: { tcp: { host: h } }\n' +
+        '  slow: { tcp: { host: h }, interFrameDelay: 20ms }\n',
+    );
+    assert.equal(config.buses.line!.interFrameDelay, 5, 'RS-485 needs its silence');
+    assert.equal(config.buses.plc!.interFrameDelay, 0, 'TCP: no pause unless asked for');
+    assert.equal(config.buses.slow!.interFrameDelay, 20);
   });
 
   it('decodes durations to ms and sizes to bytes', async () => {
