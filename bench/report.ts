@@ -8,6 +8,15 @@ export interface Row {
   verdict: string;
 }
 
+/** The machine a run was taken on (BENCHMARKS.md says it beside the table). */
+export interface Machine {
+  date: string;
+  cpu: string;
+  memory: string;
+  node: string;
+  disk: string;
+}
+
 export class Report {
   readonly rows: Row[] = [];
 

@@ -5,7 +5,8 @@
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createDemoPki } from '../src/demo/pki.js';
 import { BrokerProcess } from './broker.js';
@@ -15,9 +16,12 @@ import { runEdgegwE2e } from './e2e.js';
 import { measureFloors } from './floors.js';
 import { runFootprint } from './footprint.js';
 import { runPeer } from './peer.js';
-import { fmt, Report } from './report.js';
+import { fmt, Report, type Machine } from './report.js';
 import { makeSensors, pollStream, takeReadings } from './readings.js';
 import { IOT_CORE, GATEWAY_ID } from './pipeline.js';
+
+/** Where the run's figures go (BENCHMARKS.md is rendered from it). */
+const RESULT_FILE = process.env.BENCH_RESULT ?? 'bench/last-run.json';
 
 const OPTIONS = {
   /** Readings pushed through the edgegw pipeline in section 1 (and measured in section 2). */
@@ -63,19 +67,20 @@ function parseOptions(): Options {
   return o;
 }
 
-function machine(): string {
+function machine(): Machine {
   let disk = '';
   try {
-    disk = execSync('df -h --output=source,fstype . | tail -1', { encoding: 'utf8' }).trim();
+    disk = execSync(`df -h --output=source,fstype ${tmpdir()} | tail -1`, { encoding: 'utf8' }).trim();
   } catch {
     disk = 'unknown';
   }
-  return [
-    `date: ${new Date().toISOString()}`,
-    `cpu: ${cpus()[0]?.model ?? 'unknown'} × ${availableParallelism()} (nproc)`,
-    `node: ${process.version}`,
-    `disk (tmpdir): ${disk}`,
-  ].join('\n');
+  return {
+    date: new Date().toISOString(),
+    cpu: `${cpus()[0]?.model ?? 'unknown'} × ${availableParallelism()} (nproc)`,
+    memory: `${Math.round(totalmem() / 1024 ** 3)} GiB`,
+    node: process.version,
+    disk,
+  };
 }
 
 async function main(): Promise<void> {
@@ -85,7 +90,13 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'edgegw-bench-'));
   const broker = new BrokerProcess();
   const log = (s: string): void => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
-  console.log(machine());
+  const host = machine();
+  const startedAt = Date.now();
+  console.log(
+    Object.entries(host)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n'),
+  );
   console.log(`options: ${JSON.stringify(o)}\n`);
   try {
     log('creating the demo PKI and starting the TLS broker (own process)');
@@ -331,6 +342,11 @@ async function main(): Promise<void> {
     await rm(work, { recursive: true, force: true });
   }
   console.log(report.render());
+  // The figures BENCHMARKS.md is generated from (`node dist/bench/render.js`), so text and table agree.
+  const command = `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim();
+  const json = { machine: host, command, options: o, wallMs: Date.now() - startedAt, rows: report.rows };
+  await writeFile(RESULT_FILE, `${JSON.stringify(json, null, 2)}\n`);
+  console.error(`[bench] figures written to ${RESULT_FILE}`);
   const failed = report.rows.filter((r) => r.verdict === 'FAIL').length;
   console.log(`\n${failed === 0 ? 'all targets met' : `${failed} target(s) not met`}`);
 }
