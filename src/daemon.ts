@@ -339,6 +339,7 @@ function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
     keepaliveMs: site.uplink.keepalive,
     ackTimeoutMs: site.uplink.ackTimeout,
     limits: site.uplink.limits,
+    compression: site.uplink.compression,
     backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
     tls,
   };

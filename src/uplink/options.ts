@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { BackoffOptions } from './backoff.js';
 import type { CertificateInfo } from './certificate.js';
+import type { Compression } from './wire.js';
 import type { UplinkThroughput } from '../types.js';
 
 export interface UplinkLimits {
@@ -21,6 +22,8 @@ export interface UplinkOptions {
   topic: string;
   keepaliveMs: number;
   limits: UplinkLimits;
+  /** `deflate`: each payload is a zlib stream of the JSON, sized by its compressed bytes (wire.ts). */
+  compression?: Compression;
   /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
   ackTimeoutMs?: number;
   /** `random` is for tests. */
@@ -51,7 +54,7 @@ export interface UplinkState {
 /** What a reload changes for the uplink: its connection, or only the pacing and packing. */
 export function settingsChange(
   prev: UplinkOptions,
-  next: Pick<UplinkOptions, 'url' | 'alpn' | 'keepaliveMs' | 'tls' | 'topic' | 'limits'>,
+  next: Pick<UplinkOptions, 'url' | 'alpn' | 'keepaliveMs' | 'tls' | 'topic' | 'limits' | 'compression'>,
 ): { reconnect: boolean; retune: boolean } {
   return {
     reconnect:
@@ -59,7 +62,10 @@ export function settingsChange(
       prev.alpn !== next.alpn ||
       prev.keepaliveMs !== next.keepaliveMs ||
       !sameTls(prev.tls, next.tls),
-    retune: prev.topic !== next.topic || !sameLimits(prev.limits, next.limits),
+    retune:
+      prev.topic !== next.topic ||
+      !sameLimits(prev.limits, next.limits) ||
+      (prev.compression ?? 'none') !== (next.compression ?? 'none'),
   };
 }
 

@@ -25,7 +25,7 @@ export type { UplinkLimits, UplinkOptions, UplinkState, UplinkStateName } from '
 /** What a reload may change (gatewayId, the source and the hooks stay). */
 export type UplinkSettings = Pick<
   UplinkOptions,
-  'url' | 'alpn' | 'topic' | 'keepaliveMs' | 'limits' | 'ackTimeoutMs' | 'backoff' | 'tls'
+  'url' | 'alpn' | 'topic' | 'keepaliveMs' | 'limits' | 'compression' | 'ackTimeoutMs' | 'backoff' | 'tls'
 >;
 
 interface InFlight {
@@ -99,7 +99,7 @@ export class Uplink implements Lifecycle {
       this.stalled(m),
     );
     const payloadBytes = messageBytes(opts.limits);
-    this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes);
+    this.feed = new Feed(opts.source, opts.gatewayId, payloadBytes, opts.compression);
     this.pacer = new Pacing(opts.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD, this.clock);
     this.sent = new Throughput(this.clock);
     this.certificate = new CertificateWatch(opts.tls.cert, this.clock, opts.log);
@@ -187,7 +187,9 @@ export class Uplink implements Lifecycle {
       this.topicBytes = Buffer.byteLength(this.topic);
       const payloadBytes = messageBytes(next.limits);
       this.pacer.retune(next.limits, payloadBytes + this.topicBytes + PUBLISH_OVERHEAD);
-      if (payloadBytes !== messageBytes(prev.limits)) this.feed.resize(payloadBytes);
+      if (payloadBytes !== messageBytes(prev.limits) || next.compression !== prev.compression) {
+        this.feed.resize(payloadBytes, next.compression ?? 'none');
+      }
     }
     if (reconnect) {
       this.health.cancel();
