@@ -79,8 +79,7 @@ interface Fit {
 
 /** Builds messages one record at a time; `add` returns the message it closed, if any. */
 export class MessagePacker {
-  /** How many times a payload was compressed (efficiency figure for tests and the bench). */
-  compressions = 0;
+  private deflateRuns = 0;
   private readonly head: string;
   private readonly fixedBytes: number;
   private readonly compressed: boolean;
@@ -105,6 +104,11 @@ export class MessagePacker {
     this.head = `{"v":1,"gw":${JSON.stringify(gatewayId)},"ids":[`;
     this.fixedBytes = Buffer.byteLength(this.head) + '],"recs":[]}'.length;
     this.compressed = compression === 'deflate';
+  }
+
+  /** How many times a payload was compressed (efficiency figure for tests and the bench). */
+  get compressions(): number {
+    return this.deflateRuns;
   }
 
   /** Records held in the open (not yet closed) message. */
@@ -204,7 +208,7 @@ export class MessagePacker {
   }
 
   private compress(count: number): Buffer {
-    this.compressions++;
+    this.deflateRuns++;
     return deflatePayload(this.json(count));
   }
 
