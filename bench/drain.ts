@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DemoPki } from '../src/demo/pki.js';
 import type { Reading } from '../src/types.js';
+import type { Compression } from '../src/uplink/wire.js';
 import type { BrokerProcess } from './broker.js';
 import { makeSensors, nextValue, takeReadings } from './readings.js';
 import { IOT_CORE, sleep, startPipeline } from './pipeline.js';
@@ -13,6 +14,8 @@ export interface DrainResult {
   backlogReadings: number;
   backlogRecords: number;
   drainMs: number | null;
+  /** Backlog readings delivered per second while it drained (NaN when it did not). */
+  backlogReadingsPerSecond: number;
   /** Bytes/s at the broker while the backlog drained ÷ the byte quota. */
   byteQuotaUsed: number;
   maxPublishesPerSecond: number;
@@ -51,6 +54,7 @@ export async function measureDrain(o: {
   broker: BrokerProcess;
   backlogReadings: number;
   maxSeconds: number;
+  compression?: Compression;
 }): Promise<DrainResult> {
   // A backlog left by an outage: the typical site (20 sensors at 1 Hz) in 200 ms records.
   const backSensors = makeSensors(20);
@@ -93,6 +97,7 @@ export async function measureDrain(o: {
     dir: o.dir,
     broker: { url: o.broker.url, pki: o.pki },
     limits: IOT_CORE,
+    compression: o.compression ?? 'none',
     flushMs: 200,
     maxRecordReadings: 2000,
     durability: 'fsync',
@@ -153,6 +158,7 @@ export async function measureDrain(o: {
     backlogReadings: o.backlogReadings,
     backlogRecords,
     drainMs: drainEnd === null ? null : drainEnd - t0,
+    backlogReadingsPerSecond: drainEnd === null ? NaN : (o.backlogReadings / (drainEnd - t0)) * 1000,
     byteQuotaUsed: bytes / span / IOT_CORE.bytesPerSecond,
     maxPublishesPerSecond: peak.count,
     maxBytesPerSecond: peak.bytes,

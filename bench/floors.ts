@@ -4,6 +4,8 @@
 //   seal     the AEAD alone (XChaCha20-Poly1305 of each encoded body; encoding is not counted twice)
 //   level    one chained LevelDB batch write of every sealed record, sync:true
 //   publish  mqtt.js publishing the wire messages (already packed) over TLS, QoS 1, 100 in flight
+// and, not floors, what opening and packing cost, and what compression: deflate adds to packing
+// (deflate packing at the paced message size less plain packing at the same size).
 
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -14,8 +16,9 @@ import type { DemoPki } from '../src/demo/pki.js';
 import { encodeReadings } from '../src/seal/codec.js';
 import type { Sealer } from '../src/seal/sealer.js';
 import type { Reading } from '../src/types.js';
+import { messageBytes } from '../src/uplink/pacer.js';
 import { packMessages } from '../src/uplink/wire.js';
-import { GATEWAY_ID, TOPIC } from './pipeline.js';
+import { GATEWAY_ID, IOT_CORE, TOPIC } from './pipeline.js';
 
 export interface Floors {
   encodeUs: number;
@@ -25,6 +28,8 @@ export interface Floors {
   /** Not floors, shown to explain the rest: opening (decrypt + decode) and JSON packing. */
   openUs: number;
   packUs: number;
+  /** CPU compression: deflate adds to packing, at the paced message size. */
+  deflateUs: number;
 }
 
 type Records = readonly { seq: number; readings: Reading[] }[];
@@ -100,6 +105,10 @@ export async function measureFloors(o: {
   const packUs = cpuOf(() => {
     messages = packMessages(GATEWAY_ID, records, 128 * 1024);
   });
+  const paced = messageBytes(IOT_CORE);
+  const deflateUs =
+    cpuOf(() => packMessages(GATEWAY_ID, records, paced, 'deflate')) -
+    cpuOf(() => packMessages(GATEWAY_ID, records, paced));
   const client = mqtt.connect(o.url, {
     ca: o.pki.caCert,
     cert: o.pki.clientCert,
@@ -136,5 +145,5 @@ export async function measureFloors(o: {
       }),
   );
   await client.endAsync();
-  return { encodeUs, sealUs, levelUs, publishUs, openUs, packUs };
+  return { encodeUs, sealUs, levelUs, publishUs, openUs, packUs, deflateUs };
 }

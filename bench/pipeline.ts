@@ -10,6 +10,7 @@ import { SealedQueue } from '../src/queue/sealed-queue.js';
 import { Sealer } from '../src/seal/sealer.js';
 import { systemClock, type Clock, type Reading } from '../src/types.js';
 import { Uplink, type UplinkLimits } from '../src/uplink/uplink.js';
+import type { Compression } from '../src/uplink/wire.js';
 
 export const GATEWAY_ID = 'bench-gw1';
 export const TOPIC = 'dt/edgegw/{gateway}/telemetry';
@@ -35,6 +36,8 @@ export interface PipelineOptions {
   /** The broker and the PKI to reach it; null leaves the uplink out (records stay queued). */
   broker: { url: string; pki: DemoPki } | null;
   limits: UplinkLimits;
+  /** uplink.compression (default none). */
+  compression?: Compression;
   flushMs: number;
   maxRecordReadings: number;
   durability: 'fsync' | 'os';
@@ -98,6 +101,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
           topic: TOPIC,
           keepaliveMs: 60_000,
           limits: o.limits,
+          compression: o.compression ?? 'none',
           backoff: { minMs: 200, maxMs: 2000 },
           tls: { ca: o.broker.pki.caCert, cert: o.broker.pki.clientCert, key: o.broker.pki.clientKey },
           source: new QueueRecordSource(

@@ -181,6 +181,7 @@ async function main(): Promise<void> {
         report.info(s, 'sum of floors', fmt.us(sum / n));
         report.info(s, '(not a floor) open: decrypt + decode', fmt.us(f.openUs / n));
         report.info(s, '(not a floor) JSON packing', fmt.us(f.packUs / n));
+        report.info(s, '(not a floor) compression: deflate adds to packing', fmt.us(f.deflateUs / n));
         report.check(
           s,
           'pipeline ÷ sum of floors',
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
     }
 
     let wirePerReading = 17;
+    let deflatePerReading = 4.5;
     if (sections.has('3')) {
       const s = '3 bytes/reading';
       const runs: { flushMs: number; phases: 'spread' | 'aligned' }[] = [
@@ -213,6 +215,19 @@ async function main(): Promise<void> {
         const what = `${flushMs < 1000 ? `${flushMs} ms` : `${flushMs / 1000} s`} records, ${phases} (${fmt.num(b.readings / b.records)}/rec)`;
         const disk = b.diskBytesPerReading;
         const wire = b.wireBytesPerReading;
+        const deflated = b.deflateBytesPerReading;
+        const dWhat = `wire deflate, ${what}, ${b.deflateFullMessages} full msgs`;
+        if (flushMs === 200 && phases === 'spread') {
+          deflatePerReading = deflated;
+          report.check(s, dWhat, `${fmt.num(deflated, 2)} B`, '≤ 4.5 B', deflated <= 4.5);
+          report.info(
+            s,
+            `deflate CPU added to packing, ${what} (${fmt.num(b.compressionsPerMessage, 2)} compressions/msg)`,
+            fmt.us(b.deflateUsPerReading),
+          );
+        } else {
+          report.info(s, dWhat, `${fmt.num(deflated, 2)} B`);
+        }
         if (flushMs === 200) {
           if (phases === 'spread') wirePerReading = wire;
           report.check(s, `disk, ${what}`, `${fmt.num(disk, 2)} B`, '≤ 12 B', disk <= 12);
@@ -231,57 +246,72 @@ async function main(): Promise<void> {
     }
 
     if (sections.has('4')) {
-      const s = '4 drain @ quotas';
-      const backlogReadings = Math.round(
-        (o.DRAIN_BACKLOG_SECONDS * IOT_CORE.bytesPerSecond) / wirePerReading,
-      );
-      log(
-        `4: drain ${fmt.int(backlogReadings)} backlog readings under IoT Core quotas, live 20 sensors at 10 Hz`,
-      );
-      const d = await measureDrain({
-        dir: join(work, 'drain'),
-        pki,
-        broker,
-        backlogReadings,
-        maxSeconds: o.DRAIN_MAX_SECONDS,
-      });
-      report.info(
-        s,
-        'backlog',
-        `${fmt.int(d.backlogReadings)} readings in ${fmt.int(d.backlogRecords)} records`,
-      );
-      report.info(
-        s,
-        'drain time',
-        d.drainMs === null ? `not drained in ${o.DRAIN_MAX_SECONDS} s` : fmt.ms(d.drainMs),
-      );
+      const rates = new Map<string, number>();
+      for (const [compression, perReading] of [
+        ['none', wirePerReading],
+        ['deflate', deflatePerReading],
+      ] as const) {
+        const s = `4 drain @ quotas, ${compression}`;
+        const backlogReadings = Math.round((o.DRAIN_BACKLOG_SECONDS * IOT_CORE.bytesPerSecond) / perReading);
+        log(
+          `4: drain ${fmt.int(backlogReadings)} backlog readings under IoT Core quotas (compression ${compression}), live 20 sensors at 10 Hz`,
+        );
+        const d = await measureDrain({
+          dir: join(work, `drain-${compression}`),
+          compression,
+          pki,
+          broker,
+          backlogReadings,
+          maxSeconds: o.DRAIN_MAX_SECONDS,
+        });
+        rates.set(compression, d.backlogReadingsPerSecond);
+        report.info(s, 'backlog readings/s while draining', fmt.int(d.backlogReadingsPerSecond));
+        report.info(
+          s,
+          'backlog',
+          `${fmt.int(d.backlogReadings)} readings in ${fmt.int(d.backlogRecords)} records`,
+        );
+        report.info(
+          s,
+          'drain time',
+          d.drainMs === null ? `not drained in ${o.DRAIN_MAX_SECONDS} s` : fmt.ms(d.drainMs),
+        );
+        report.check(
+          s,
+          'byte quota used while draining',
+          fmt.pct(d.byteQuotaUsed),
+          '≥ 95%',
+          d.byteQuotaUsed >= 0.95,
+        );
+        report.check(
+          s,
+          'max publishes in any 1 s',
+          String(d.maxPublishesPerSecond),
+          '≤ 100',
+          d.maxPublishesPerSecond <= 100,
+        );
+        report.check(
+          s,
+          'max bytes in any 1 s (PUBLISH frames)',
+          `${fmt.int(d.maxBytesPerSecond)} B`,
+          `≤ ${fmt.int(IOT_CORE.bytesPerSecond)} B`,
+          d.maxBytesPerSecond <= IOT_CORE.bytesPerSecond,
+        );
+        report.info(
+          s,
+          'live readings (p50 / max latency)',
+          `${fmt.int(d.liveReadings)}, ${fmt.int(d.liveUndelivered)} undelivered; ${fmt.ms(d.p50Ms)} / ${fmt.ms(d.maxMs)}`,
+        );
+        report.check(s, 'live p99 sensor→PUBACK during drain', fmt.ms(d.p99Ms), '< 2,000 ms', d.p99Ms < 2000);
+      }
+      const gain = (rates.get('deflate') ?? NaN) / (rates.get('none') ?? NaN);
       report.check(
-        s,
-        'byte quota used while draining',
-        fmt.pct(d.byteQuotaUsed),
-        '≥ 95%',
-        d.byteQuotaUsed >= 0.95,
+        '4 drain @ quotas',
+        'backlog readings/s, deflate ÷ none',
+        `${fmt.num(gain, 2)}×`,
+        '≥ 3.5×',
+        gain >= 3.5,
       );
-      report.check(
-        s,
-        'max publishes in any 1 s',
-        String(d.maxPublishesPerSecond),
-        '≤ 100',
-        d.maxPublishesPerSecond <= 100,
-      );
-      report.check(
-        s,
-        'max bytes in any 1 s (PUBLISH frames)',
-        `${fmt.int(d.maxBytesPerSecond)} B`,
-        `≤ ${fmt.int(IOT_CORE.bytesPerSecond)} B`,
-        d.maxBytesPerSecond <= IOT_CORE.bytesPerSecond,
-      );
-      report.info(
-        s,
-        'live readings (p50 / max latency)',
-        `${fmt.int(d.liveReadings)}, ${fmt.int(d.liveUndelivered)} undelivered; ${fmt.ms(d.p50Ms)} / ${fmt.ms(d.maxMs)}`,
-      );
-      report.check(s, 'live p99 sensor→PUBACK during drain', fmt.ms(d.p99Ms), '< 2,000 ms', d.p99Ms < 2000);
     }
 
     if (sections.has('5')) {

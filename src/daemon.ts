@@ -337,9 +337,10 @@ function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
     ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
     topic: site.uplink.topic,
     keepaliveMs: site.uplink.keepalive,
-    protocol: String(site.uplink.protocol) === '5' ? '5' : '3.1.1',
+    protocol: site.uplink.protocol,
     ackTimeoutMs: site.uplink.ackTimeout,
     limits: site.uplink.limits,
+    compression: site.uplink.compression,
     backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
     tls,
   };

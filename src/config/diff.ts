@@ -33,6 +33,7 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['uplink.topic', 'uplink'],
   ['uplink.ackTimeout', 'uplink'],
   ['uplink.limits', 'uplink'],
+  ['uplink.compression', 'uplink'],
   ['uplink.backoff', 'uplink'],
   ['queue.keyFile', 'restart'],
   ['queue.previousKeyFiles', 'restart'],

@@ -66,7 +66,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
 
   applyOverrides(doc, opts.overrides ?? {});
-  const site = checkStructure(tcpFrameDelay(toPlain(doc, issues)), issues);
+  const site = checkStructure(mqttVersion(tcpFrameDelay(toPlain(doc, issues))), issues);
   checkRules(site, issues);
   const profile = await loadSiteProfile(site, opts.profilesDir ?? DEFAULT_PROFILES_DIR, issues);
   resolveProfileNames(site, profile, issues);
@@ -184,7 +184,18 @@ function tcpFrameDelay(plain: unknown): unknown {
   for (const bus of Object.values(buses as Record<string, unknown>)) {
     if (bus === null || typeof bus !== 'object') continue;
     const b = bus as Record<string, unknown>;
-    if (b.tcp !== undefined && b.rtu === undefined && b.interFrameDelay === undefined) b.interFrameDelay = '0ms';
+    if (b.tcp !== undefined && b.rtu === undefined && b.interFrameDelay === undefined)
+      b.interFrameDelay = '0ms';
+  }
+  return plain;
+}
+
+/** `uplink.protocol: 5` is a YAML number; the schema's values are the strings '3.1.1' and '5'. */
+function mqttVersion(plain: unknown): unknown {
+  const uplink = (plain as { uplink?: unknown } | null)?.uplink;
+  if (uplink !== null && typeof uplink === 'object') {
+    const u = uplink as Record<string, unknown>;
+    if (u.protocol === 5) u.protocol = '5';
   }
   return plain;
 }

@@ -117,10 +117,17 @@ const Uplink = Strict(
       'Longest wait for a PUBACK; then the uplink reconnects and resends what was unacknowledged.',
       ['1s', '10m'],
     ),
-    protocol: Type.Union([Type.Literal('3.1.1'), Type.Literal('5'), Type.Literal(5)], {
+    // `protocol: 5` in YAML is a number; load.ts reads it as '5'.
+    protocol: Type.Union([Type.Literal('3.1.1'), Type.Literal('5')], {
       default: '3.1.1',
       description:
         'MQTT version: 3.1.1, or 5 (the broker then says when it refuses a publish as over quota, and its Receive Maximum caps the in-flight window).',
+    }),
+    // Default none: IoT Rules SQL (and any consumer reading JSON) cannot read a compressed payload.
+    compression: Type.Union([Type.Literal('none'), Type.Literal('deflate')], {
+      default: 'none',
+      description:
+        'Payload compression: deflate sends each message as a zlib stream of its JSON (~4x more readings per byte); none keeps it readable by IoT Rules SQL.',
     }),
     limits: Limits,
     backoff: Backoff,

@@ -13,7 +13,7 @@
 // acknowledged (at-least-once); the next connect splits again at the newest record.
 
 import type { OpenRecord, RecordSource } from '../types.js';
-import { MessagePacker, type PackedMessage } from './wire.js';
+import { MessagePacker, type Compression, type PackedMessage } from './wire.js';
 
 /** Records asked of the source per pull: enough to fill messages, few enough to bound memory. */
 export const PULL_RECORDS = 32;
@@ -48,9 +48,10 @@ export class Feed {
     private readonly source: RecordSource,
     private readonly gatewayId: string,
     payloadBytes: number,
+    private compression: Compression = 'none',
   ) {
-    this.livePacker = new MessagePacker(gatewayId, payloadBytes);
-    this.backlogPacker = new MessagePacker(gatewayId, payloadBytes);
+    this.livePacker = new MessagePacker(gatewayId, payloadBytes, compression);
+    this.backlogPacker = new MessagePacker(gatewayId, payloadBytes, compression);
   }
 
   /** At each connect attempt: backlog = (from, newest], live cursor after the newest record. */
@@ -104,11 +105,12 @@ export class Feed {
   }
 
   /**
-   * A reload changed the message size: what is packed but not yet published is dropped and its
-   * records pulled again into messages of the new size. Nothing published is touched (no record is
-   * sent twice) and no cursor moves past an unsent record (none is skipped).
+   * A reload changed the message size or the compression: what is packed but not yet published is
+   * dropped and its records pulled again into messages of the new kind. Nothing published is
+   * touched (no record is sent twice) and no cursor moves past an unsent record (none is skipped).
    */
-  resize(payloadBytes: number): void {
+  resize(payloadBytes: number, compression: Compression = this.compression): void {
+    this.compression = compression;
     const first = (ready: readonly PackedMessage[], packer: MessagePacker): number =>
       Math.min(ready[0]?.seqs[0] ?? Infinity, packer.pendingSeqs[0] ?? Infinity);
     const liveFirst = first(this.liveReady, this.livePacker);
@@ -127,8 +129,8 @@ export class Feed {
     this.gen++; // a pull waiting on the source packs for the old size: dropped, pulled again
     this.liveReady.length = 0;
     this.backlogReady.length = 0;
-    this.livePacker = new MessagePacker(this.gatewayId, payloadBytes);
-    this.backlogPacker = new MessagePacker(this.gatewayId, payloadBytes);
+    this.livePacker = new MessagePacker(this.gatewayId, payloadBytes, compression);
+    this.backlogPacker = new MessagePacker(this.gatewayId, payloadBytes, compression);
   }
 
   /** New records were committed: the live cursor has something to pull. */
@@ -199,8 +201,7 @@ export class Feed {
     if (caughtUp) {
       // Send the partial message now (latency) and wait for onAppend.
       if (appends === this.appends) this.liveMore = false;
-      const rest = this.livePacker.flush();
-      if (rest) this.liveReady.push(rest);
+      this.liveReady.push(...this.livePacker.flushAll());
     }
   }
 
@@ -217,8 +218,7 @@ export class Feed {
     if (records.length === 0 || inRegion.length < records.length || region.after >= region.until) {
       // The region is read (the rest was acknowledged, dropped or quarantined): close its last message.
       this.backlog = null;
-      const rest = this.backlogPacker.flush();
-      if (rest) this.backlogReady.push(rest);
+      this.backlogReady.push(...this.backlogPacker.flushAll());
     }
   }
 

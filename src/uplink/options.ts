@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { BackoffOptions } from './backoff.js';
 import type { CertificateInfo } from './certificate.js';
+import type { Compression } from './wire.js';
 import type { UplinkPace, UplinkThroughput } from '../types.js';
 
 export interface UplinkLimits {
@@ -22,9 +23,9 @@ export interface UplinkOptions {
   keepaliveMs: number;
   /** MQTT protocol version (uplink.protocol; default 3.1.1). */
   protocol?: '3.1.1' | '5';
-  /** uplink.compression (default none). */
-  compression?: 'none' | 'deflate';
   limits: UplinkLimits;
+  /** `deflate`: each payload is a zlib stream of the JSON, sized by its compressed bytes (wire.ts). */
+  compression?: Compression;
   /** Longest wait for a PUBACK before the uplink reconnects and resends (DEFAULT_ACK_TIMEOUT_MS). */
   ackTimeoutMs?: number;
   /** `random` is for tests. */

@@ -100,7 +100,7 @@ export class Uplink implements Lifecycle {
     this.inflight = new InFlightTable(this.clock, opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, (m) =>
       this.stalled(m),
     );
-    this.feed = new Feed(opts.source, opts.gatewayId, this.payloadBytes());
+    this.feed = new Feed(opts.source, opts.gatewayId, this.payloadBytes(), opts.compression ?? 'none');
     this.sent = new Throughput(this.clock);
     this.pacer = new Pacing(opts.limits, this.frameBytes(), this.clock);
     this.pace = new AdaptivePace(this.clock, (f) => this.pacer.scale(f));
@@ -207,8 +207,11 @@ export class Uplink implements Lifecycle {
     if (retune || reconnect) {
       this.pump.update(this.pumpSettings());
       this.pacer.retune(next.limits, this.frameBytes());
-      if (this.payloadBytes() !== payloadBefore || prev.compression !== next.compression) {
-        this.feed.resize(this.payloadBytes());
+      if (
+        this.payloadBytes() !== payloadBefore ||
+        (prev.compression ?? 'none') !== (next.compression ?? 'none')
+      ) {
+        this.feed.resize(this.payloadBytes(), next.compression ?? 'none');
       }
     }
     if (reconnect) this.session.retune(next.keepaliveMs);
@@ -259,7 +262,7 @@ export class Uplink implements Lifecycle {
       const before = this.payloadBytes();
       this.maxPacket = maxPacket;
       if (this.payloadBytes() !== before) {
-        this.feed.resize(this.payloadBytes());
+        this.feed.resize(this.payloadBytes(), this.opts.compression ?? 'none');
         this.pacer.retune(this.opts.limits, this.frameBytes());
       }
     }

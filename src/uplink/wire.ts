@@ -1,15 +1,48 @@
 // The MQTT payload (DESIGN.md §3): one message holds whole records in seq order, lists each sensor
 // id once, and stands alone. Packing is incremental: each record is stringified once, and a
 // message is assembled from fragments when it is full, never re-stringified per added record.
+//
+// With `compression: deflate` the payload is that JSON as a zlib stream (RFC 1950, first byte
+// 0x78), and the size limit applies to the compressed bytes. Compressing is the costly step, so it
+// runs as rarely as possible: the compressed size is estimated from the plain size with the ratio
+// last measured, and the message is compressed only when the estimate reaches the limit
+// (~1.3 times per message on typical data). Records that did not fit are carried into the next
+// message, whole and in seq order.
 
+import { deflateSync } from 'node:zlib';
 import type { OpenRecord, Reading } from '../types.js';
+
+export type Compression = 'none' | 'deflate';
 
 export interface PackedMessage {
   payload: Buffer;
   seqs: number[];
   readings: number;
-  /** The payload is a zlib stream of the JSON (uplink.compression: deflate). */
-  compressed?: boolean;
+  /** The payload is a zlib stream of the JSON (MQTT 5 content type `application/zlib`). */
+  compressed: boolean;
+}
+
+/**
+ * zlib level 6 (its default): on the typical site's data it gives 4.4 B/reading at ~50 MB/s;
+ * level 5 misses the 4.5 B target, level 7 saves 3% for ~40% more CPU and 9 saves 4% for 2.5×.
+ * memLevel 9 measured no smaller than the default 8 on ~50 KB messages and costs more memory.
+ */
+export const DEFLATE_OPTIONS = { level: 6, memLevel: 8 } as const;
+/**
+ * The largest plain JSON a compressed message holds, whatever the ratio: a bound a decoder can
+ * rely on to refuse a decompression bomb, and on the memory one open message takes here.
+ */
+export const MAX_INFLATED_BYTES = 1024 * 1024;
+/** Compress when the estimated size reaches this share of the limit… */
+const CHECK_AT = 0.98;
+/** …and close the message when the measured size is at least this share (else keep filling). */
+const FULL_AT = 0.96;
+/** The compressed ÷ plain ratio assumed before any message was measured (typical sensor data). */
+const FIRST_RATIO = 0.2;
+
+/** The zlib stream of a plain message. */
+export function deflatePayload(json: string): Buffer {
+  return deflateSync(json, DEFLATE_OPTIONS);
 }
 
 /** `[i,dt,value]` plus `,"quality"` when not good; values go through JSON (already at sensor precision). */
@@ -37,24 +70,45 @@ function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string
   return `{"seq":${rec.seq},"t0":${t0},"r":[${parts.join(',')}]}`;
 }
 
+/** The last compression of a prefix of the open message that fitted. */
+interface Fit {
+  count: number;
+  plain: number;
+  payload: Buffer | null;
+}
+
 /** Builds messages one record at a time; `add` returns the message it closed, if any. */
 export class MessagePacker {
+  private deflateRuns = 0;
   private readonly head: string;
   private readonly fixedBytes: number;
+  private readonly compressed: boolean;
   private index = new Map<string, number>();
   private ids: string[] = [];
   private idsBytes = 0;
   private recs: string[] = [];
   private recsBytes = 0;
+  private records: OpenRecord[] = [];
+  /** Per record of the open message: ids listed and plain message size with it as the last one. */
+  private ends: { ids: number; plain: number }[] = [];
   private seqs: number[] = [];
   private readings = 0;
+  private fit: Fit = { count: 0, plain: 0, payload: null };
+  private ratio = FIRST_RATIO;
 
   constructor(
     gatewayId: string,
     private readonly maxPayloadBytes: number,
+    compression: Compression = 'none',
   ) {
     this.head = `{"v":1,"gw":${JSON.stringify(gatewayId)},"ids":[`;
     this.fixedBytes = Buffer.byteLength(this.head) + '],"recs":[]}'.length;
+    this.compressed = compression === 'deflate';
+  }
+
+  /** How many times a payload was compressed (efficiency figure for tests and the bench). */
+  get compressions(): number {
+    return this.deflateRuns;
   }
 
   /** Records held in the open (not yet closed) message. */
@@ -64,10 +118,18 @@ export class MessagePacker {
 
   /**
    * Adds a record. If it does not fit in the open message, that message is closed and returned,
-   * and the record starts the next one. A record too large even alone still gets a message of its
-   * own (the caller sees `payload.length > maxPayloadBytes` and reports it).
+   * and the record (with, when compressed, any others that did not fit) starts the next one. A
+   * record too large even alone still gets a message of its own (the caller sees
+   * `payload.length > maxPayloadBytes` and reports it).
    */
   add(rec: OpenRecord): PackedMessage | null {
+    if (this.compressed) {
+      this.append(rec);
+      const plain = this.plainBytes();
+      const estimate = (this.fit.payload?.length ?? 0) + (plain - this.fit.plain) * this.ratio;
+      if (estimate < this.maxPayloadBytes * CHECK_AT && plain <= MAX_INFLATED_BYTES) return null;
+      return this.settle(false);
+    }
     const added: string[] = [];
     const json = encodeRecord(rec, this.index, added);
     if (this.seqs.length > 0 && this.sizeWith(json, added) > this.maxPayloadBytes) {
@@ -75,28 +137,27 @@ export class MessagePacker {
       this.add(rec);
       return closed;
     }
-    for (const id of added) {
-      const q = JSON.stringify(id);
-      this.idsBytes += Buffer.byteLength(q) + (this.ids.length > 0 ? 1 : 0);
-      this.ids.push(q);
-    }
-    this.recsBytes += Buffer.byteLength(json) + (this.recs.length > 0 ? 1 : 0);
-    this.recs.push(json);
-    this.seqs.push(rec.seq);
-    this.readings += rec.readings.length;
+    this.push(rec, json, added);
     return null;
   }
 
-  /** Closes the open message (null when empty). */
+  /**
+   * Closes the open message (null when empty). When compressed, records that do not fit in it stay
+   * open: flushAll closes them all.
+   */
   flush(): PackedMessage | null {
     if (this.seqs.length === 0) return null;
-    const payload = Buffer.from(
-      `${this.head}${this.ids.join(',')}],"recs":[${this.recs.join(',')}]}`,
-      'utf8',
-    );
-    const msg: PackedMessage = { payload, seqs: this.seqs, readings: this.readings };
+    if (this.compressed) return this.settle(true);
+    const msg = this.message(this.seqs.length, Buffer.from(this.json(this.seqs.length), 'utf8'));
     this.reset();
     return msg;
+  }
+
+  /** Closes every open record into messages. */
+  flushAll(): PackedMessage[] {
+    const out: PackedMessage[] = [];
+    for (let m = this.flush(); m !== null; m = this.flush()) out.push(m);
+    return out;
   }
 
   /** Drops the open message (after a disconnect its records are pulled again). */
@@ -106,8 +167,117 @@ export class MessagePacker {
     this.idsBytes = 0;
     this.recs = [];
     this.recsBytes = 0;
+    this.records = [];
+    this.ends = [];
     this.seqs = [];
     this.readings = 0;
+    this.fit = { count: 0, plain: 0, payload: null };
+  }
+
+  private append(rec: OpenRecord): void {
+    const added: string[] = [];
+    this.push(rec, encodeRecord(rec, this.index, added), added);
+  }
+
+  private push(rec: OpenRecord, json: string, added: readonly string[]): void {
+    for (const id of added) {
+      const q = JSON.stringify(id);
+      this.idsBytes += Buffer.byteLength(q) + (this.ids.length > 0 ? 1 : 0);
+      this.ids.push(q);
+    }
+    this.recsBytes += Buffer.byteLength(json) + (this.recs.length > 0 ? 1 : 0);
+    this.recs.push(json);
+    this.seqs.push(rec.seq);
+    this.readings += rec.readings.length;
+    if (this.compressed) {
+      this.records.push(rec);
+      this.ends.push({ ids: this.ids.length, plain: this.plainBytes() });
+    }
+  }
+
+  private plainBytes(): number {
+    return this.fixedBytes + this.idsBytes + this.recsBytes;
+  }
+
+  /** The plain JSON of the first `count` records of the open message (it lists only their ids). */
+  private json(count: number): string {
+    const ids = this.ends[count - 1]?.ids ?? this.ids.length;
+    const idList = count === this.seqs.length ? this.ids : this.ids.slice(0, ids);
+    const recs = count === this.seqs.length ? this.recs : this.recs.slice(0, count);
+    return `${this.head}${idList.join(',')}],"recs":[${recs.join(',')}]}`;
+  }
+
+  private compress(count: number): Buffer {
+    this.deflateRuns++;
+    return deflatePayload(this.json(count));
+  }
+
+  private fits(payload: Buffer, count: number): boolean {
+    return payload.length <= this.maxPayloadBytes && this.ends[count - 1]!.plain <= MAX_INFLATED_BYTES;
+  }
+
+  /**
+   * Compresses the open message. If it fits and is full enough (or `close`), it is closed and
+   * returned. If not, the largest prefix that fits is found (interpolating with the measured
+   * ratio, usually in one more compression), closed and returned, and the rest carried over.
+   */
+  private settle(close: boolean): PackedMessage | null {
+    const n = this.seqs.length;
+    let payload = this.fit.count === n && this.fit.payload !== null ? this.fit.payload : this.compress(n);
+    const plain = this.ends[n - 1]!.plain;
+    if (this.fits(payload, n)) {
+      this.ratio = payload.length / plain;
+      this.fit = { count: n, plain, payload };
+      if (close || payload.length >= this.maxPayloadBytes * FULL_AT) return this.close(n, payload);
+      return null;
+    }
+    // Too large: search (fit.count, n) for the largest prefix that fits.
+    let lo = this.fit.count;
+    let loPayload = this.fit.payload;
+    let hi = n;
+    let hiRatio = payload.length / plain;
+    let last = n; // the prefix `payload` holds
+    while (hi - lo > 1) {
+      const aim = Math.min(MAX_INFLATED_BYTES, (this.maxPayloadBytes * CHECK_AT) / hiRatio);
+      let k = hi - 1;
+      while (k > lo + 1 && this.ends[k - 1]!.plain > aim) k--;
+      payload = this.compress(k);
+      last = k;
+      if (this.fits(payload, k)) {
+        lo = k;
+        loPayload = payload;
+        break; // close enough: the aim was just under the limit
+      }
+      hi = k;
+      hiRatio = payload.length / this.ends[k - 1]!.plain;
+    }
+    if (lo === 0 || loPayload === null) {
+      // Even the first record alone is too large: it gets a message of its own.
+      lo = 1;
+      loPayload = last === 1 ? payload : this.compress(1);
+    } else {
+      this.ratio = loPayload.length / this.ends[lo - 1]!.plain;
+    }
+    return this.close(lo, loPayload);
+  }
+
+  /** Closes the first `count` records as `payload`; the rest start the next message, re-indexed. */
+  private close(count: number, payload: Buffer): PackedMessage {
+    const msg = this.message(count, payload);
+    const carried = this.records.slice(count);
+    this.reset();
+    for (const rec of carried) this.append(rec);
+    return msg;
+  }
+
+  private message(count: number, payload: Buffer): PackedMessage {
+    const seqs = count === this.seqs.length ? this.seqs : this.seqs.slice(0, count);
+    let readings = this.readings;
+    if (count < this.seqs.length) {
+      readings = 0;
+      for (let i = 0; i < count; i++) readings += this.records[i]!.readings.length;
+    }
+    return { payload, seqs, readings, compressed: this.compressed };
   }
 
   private sizeWith(json: string, added: readonly string[]): number {
@@ -118,7 +288,7 @@ export class MessagePacker {
   }
 }
 
-/** One message holding exactly these records (DESIGN.md §3). */
+/** One message holding exactly these records (DESIGN.md §3), plain. */
 export function encodeMessage(gatewayId: string, records: readonly OpenRecord[]): string {
   const packer = new MessagePacker(gatewayId, Infinity);
   for (const rec of records) packer.add(rec);
@@ -127,19 +297,22 @@ export function encodeMessage(gatewayId: string, records: readonly OpenRecord[])
   );
 }
 
-/** Greedily packs whole records, in the given (seq) order, into messages of at most `maxPayloadBytes`. */
+/**
+ * Greedily packs whole records, in the given (seq) order, into messages of at most
+ * `maxPayloadBytes` (compressed bytes with deflate).
+ */
 export function packMessages(
   gatewayId: string,
   records: readonly OpenRecord[],
   maxPayloadBytes: number,
+  compression: Compression = 'none',
 ): PackedMessage[] {
-  const packer = new MessagePacker(gatewayId, maxPayloadBytes);
+  const packer = new MessagePacker(gatewayId, maxPayloadBytes, compression);
   const out: PackedMessage[] = [];
   for (const rec of records) {
     const closed = packer.add(rec);
     if (closed) out.push(closed);
   }
-  const last = packer.flush();
-  if (last) out.push(last);
+  out.push(...packer.flushAll());
   return out;
 }

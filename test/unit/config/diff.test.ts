@@ -100,7 +100,13 @@ describe('config/diff', () => {
       'status.metrics',
     ])
       assert.equal(ruleFor(p), 'restart', p);
-    for (const p of ['uplink.limits.inflight', 'uplink.backoff.min', 'uplink.topic', 'uplink.ackTimeout'])
+    for (const p of [
+      'uplink.limits.inflight',
+      'uplink.backoff.min',
+      'uplink.topic',
+      'uplink.ackTimeout',
+      'uplink.compression',
+    ])
       assert.equal(ruleFor(p), 'uplink', p);
   });
 });

@@ -36,6 +36,17 @@ describe('loadConfig', () => {
     assert.deepEqual([bus.tcp?.port, bus.retries, bus.maxGap, bus.interFrameDelay], [502, 1, 8, 0]);
   });
 
+  it('reads uplink.protocol 5 written as a YAML number, and refuses other versions', async () => {
+    const five = await site.load(BASE.replace('  key: key.pem\n', '  key: key.pem\n  protocol: 5\n'));
+    assert.equal(five.config.uplink.protocol, '5');
+    const dflt = await site.load(BASE);
+    assert.equal(dflt.config.uplink.protocol, '3.1.1');
+    await assert.rejects(
+      site.load(BASE.replace('  key: key.pem\n', '  key: key.pem\n  protocol: 4\n')),
+      /uplink\.protocol/,
+    );
+  });
+
   it('paces an RTU line 5 ms by default, a TCP bus not at all, and keeps what the file sets', async () => {
     const { config } = await site.load(
       BASE +

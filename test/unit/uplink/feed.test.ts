@@ -67,6 +67,29 @@ describe('Feed (live cursor first, then the backlog)', () => {
     assertEachMessageInOrder(sent);
   });
 
+  it('resize() to another compression repacks what is unsent: compressed from then on, every seq once', async () => {
+    const source = new MemorySource();
+    source.append(300);
+    const feed = new Feed(source, 'gw', 1000);
+    feed.restart();
+    while (feed.peek() === null) await feed.pull(2);
+    await feed.pull(2); // more records packed plain behind it
+    const first = feed.peek()!;
+    feed.shift(first.live);
+    const sent: Sent[] = [{ seqs: first.msg.seqs, live: first.live }];
+    feed.resize(1000, 'deflate');
+    const kinds: boolean[] = [];
+    sent.push(...(await drain(feed, (m) => kinds.push(m.compressed && m.payload.length <= 1000))));
+    assert.equal(first.msg.compressed, false);
+    assert.ok(kinds.length > 0 && kinds.every(Boolean), 'every later message compressed, within the size');
+    assert.deepEqual(
+      sent.flatMap((m) => m.seqs).sort((a, b) => a - b),
+      range(1, 300),
+      'every seq once',
+    );
+    assertEachMessageInOrder(sent);
+  });
+
   it('with no new records, drains the backlog oldest first, every seq once', async () => {
     const source = new MemorySource();
     source.append(200);
