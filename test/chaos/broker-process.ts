@@ -8,6 +8,7 @@
 // Control lines on stdin (each answered with `ok <line>` or `err <line>` on stdout):
 //   pause | resume | drop | every N | cut
 
+import { inflateSync } from 'node:zlib';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,7 +33,8 @@ const pki: DemoPki = {
 /** `recs[].seq` and `recs[].r.length` of a telemetry payload (DESIGN.md §3); unknown shapes: "?". */
 function ledgerLine(payload: Buffer): string {
   try {
-    const m = JSON.parse(payload.toString('utf8')) as { recs?: { seq?: unknown; r?: unknown }[] };
+    const json = payload[0] === 0x7b ? payload : inflateSync(payload);
+    const m = JSON.parse(json.toString('utf8')) as { recs?: { seq?: unknown; r?: unknown }[] };
     const recs = (m.recs ?? [])
       .filter((r) => typeof r.seq === 'number')
       .map((r) => `${String(r.seq)}:${Array.isArray(r.r) ? r.r.length : 0}`);

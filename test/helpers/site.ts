@@ -1,5 +1,6 @@
 // A complete throwaway site on disk: PKI, queue key, site.yaml, and a running TLS broker.
 
+import { inflateSync } from 'node:zlib';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +98,12 @@ export interface WireMessage {
 }
 
 /** Readings of a wire message as plain objects (the consumer's view). */
+/** A payload as the test's own decoder reads it: plain JSON, or a zlib stream of it (node:zlib only). */
+export function parseWire(payload: Buffer): WireMessage {
+  const json = payload[0] === 0x7b ? payload : inflateSync(payload);
+  return JSON.parse(json.toString('utf8')) as WireMessage;
+}
+
 export function decodeWire(
   m: WireMessage,
 ): { seq: number; sensor: string; ts: number; value: unknown; quality: string }[] {
@@ -128,7 +135,7 @@ export function subscribedSite(opts: SiteOptions = {}): SubscribedSite {
     messages.length = 0;
     site = await makeSite(opts);
     unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
-      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
+      messages.push(parseWire(p));
     });
   });
   afterEach(async () => {
