@@ -21,6 +21,8 @@ import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
 import { SensorSet } from './sensors/sensor-set.js';
 import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
+import { ClockSync, type ClockSyncEvent } from './sensors/clock-sync.js';
+import { readBootId, sinceBoot, syncSourceFor, type SyncSource } from './sensors/sync-source.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
@@ -42,6 +44,11 @@ export interface DaemonOptions {
   onFatal?: () => void;
   /** How a reload reads the configuration again; default: the loader, on the same file. */
   load?: () => Promise<LoadedConfig>;
+  /**
+   * The clock sync's inputs (tests): what says the clock is good (default from `clock.source`),
+   * the boot id (default /proc/sys/kernel/random/boot_id) and ms since boot (default hrtime).
+   */
+  clockSync?: { source?: SyncSource; bootId?: string; sinceBoot?: () => number };
 }
 
 /** The stages a reload changes, and what they run on. */
@@ -103,7 +110,13 @@ export class Daemon {
     });
 
     let uplink: Uplink | null = null;
-    const guard = new TimestampGuard({ clock: this.clock, buildTime: BUILD_TIME, log });
+    const clockSync = await this.clockSync(site, queue, () => guard, log);
+    const guard = new TimestampGuard({
+      clock: this.clock,
+      buildTime: BUILD_TIME,
+      log,
+      deferred: () => clockSync?.stamping === true,
+    });
     const model = new StatusModel({
       gateway: site.gateway.id,
       version: VERSION,
@@ -112,7 +125,14 @@ export class Daemon {
         uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
       queue: () => queue.stats(),
       queueCounters: () => queue.sinceStart(),
-      clockIssue: () => guard.clockIssue(),
+      clockIssue: () =>
+        clockSync?.stamping === true
+          ? `wall clock not known good yet (source ${clockSync.status().source}): readings are stamped on monotonic time and corrected at the sync`
+          : guard.clockIssue(),
+      clockSync: () => ({
+        ...(clockSync?.status() ?? { synced: true, source: 'off', via: null, offsetMs: null, holding: false }),
+        pendingRanges: queue.clockRanges.pending(),
+      }),
       config: () => this.configStatus(),
     });
     model.registerSensors(site.sensors.map((s) => s.id));
@@ -123,7 +143,11 @@ export class Daemon {
       flushMs: site.queue.flush,
       maxReadings: site.queue.maxRecordReadings,
       clock: this.clock,
-      commit: (readings) => queue.append(readings),
+      commit: (readings) => {
+        if (clockSync === null) return queue.append(readings);
+        const c = clockSync.commit(readings);
+        return queue.append(c.readings, c.stamp);
+      },
       onError: (err) =>
         log.error({ code: errorCode(err, 'EDGEGW_E_QUEUE_WRITE'), err: errorText(err) }, 'commit failed'),
     });
@@ -153,7 +177,12 @@ export class Daemon {
       overrun: (scope, skipped) => model.overrun(scope, skipped),
     };
     const sensors = new SensorSet(
-      { observer: guard.wrap(fanout), clock: this.clock, log: log.child({ stage: 'sensors' }) },
+      {
+        // The clock sync marks what the batcher gets, so it wraps innermost.
+        observer: guard.wrap(clockSync?.wrap(fanout) ?? fanout),
+        clock: clockSync?.stampClock ?? this.clock,
+        log: log.child({ stage: 'sensors' }),
+      },
       site,
       loaded.profile,
     );
@@ -176,6 +205,8 @@ export class Daemon {
     const reload = () => this.reload();
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
+      // After the queue (it corrects the ranges there), before the uplink (which must find them held).
+      ...(clockSync === null ? [] : [{ name: 'clock', stage: clockSync }]),
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
       ...(site.status.metrics === undefined
         ? []
@@ -204,6 +235,33 @@ export class Daemon {
       { version: VERSION, sensors: site.sensors.length, configHash: loaded.hash, file: loaded.file },
       'edgegw started',
     );
+  }
+
+  /** The clock sync `clock.source` asks for, or null for `off` (the wall clock is trusted). */
+  private async clockSync(
+    site: SiteConfig,
+    queue: SealedQueue,
+    guard: () => TimestampGuard,
+    log: Logger,
+  ): Promise<ClockSync | null> {
+    const given = this.opts.clockSync;
+    const source =
+      given?.source ?? (await syncSourceFor(site.clock.source, site.clock.syncFile, this.clock, BUILD_TIME));
+    if (source === null) return null;
+    const bootId = given?.bootId ?? (await readBootId());
+    return new ClockSync({
+      clock: this.clock,
+      source,
+      bootId,
+      sinceBoot: given?.sinceBoot ?? sinceBoot,
+      pollMs: site.clock.poll,
+      jumpMs: site.clock.jump,
+      holdMs: site.clock.hold,
+      log: log.child({ stage: 'clock' }),
+      onSync: (e) => clockCorrected(queue, e, log),
+      onHold: (holding) => queue.holdClock(bootId, holding),
+      onShift: (ms) => guard().shift(ms),
+    });
   }
 
   /**
@@ -329,6 +387,24 @@ export class Daemon {
     this.opts.log.info('edgegw stopped');
     audit(this.opts.log, 'stop', { why }, 'edgegw stopped');
   }
+}
+
+/** The clock is good: the queue corrects this boot's ranges, and the audit trail says so. */
+async function clockCorrected(queue: SealedQueue, e: ClockSyncEvent, log: Logger): Promise<void> {
+  const corrected = await queue.clockSynced(e.boot, e.wallBase);
+  if (e.offset === null && corrected.length === 0) return;
+  audit(
+    log,
+    'clock-correction',
+    {
+      via: e.via,
+      offsetMs: e.offset,
+      // seqs from-to and the offset each range got (a range of an earlier run has its own).
+      ranges: corrected.map((r) => `${r.from}-${r.to}:${r.offset ?? 0}`),
+    },
+    `wall clock known good (${e.via}): readings stamped before are corrected` +
+      (e.offset === null ? '' : ` by ${e.offset} ms`),
+  );
 }
 
 function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
