@@ -189,8 +189,10 @@ export class ClockSync implements Lifecycle {
 
   private async poll(): Promise<void> {
     if (!this.running || this.synced) return;
+    // The source first: an NTP step is a jump too, and the source says more about it.
+    const said = await this.opts.source.synced();
     const jumped = Math.abs(this.wallBase() - this.base) > this.opts.jumpMs;
-    const via: SyncVia | null = jumped ? 'jump' : (await this.opts.source.synced()) ? 'source' : null;
+    const via: SyncVia | null = said ? 'source' : jumped ? 'jump' : null;
     if (!this.running || this.synced) return;
     if (via === null) return this.schedule();
     await this.sync(via);
