@@ -131,7 +131,7 @@ export class Daemon {
           : guard.clockIssue(),
       clockSync: () => ({
         ...(clockSync?.status() ?? { synced: true, source: 'off', via: null, offsetMs: null, holding: false }),
-        pendingRanges: queue.clockRanges.pending(),
+        pendingRanges: queue.clockRanges.pending(queue.stats().firstSeq ?? queue.stats().nextSeq),
       }),
       config: () => this.configStatus(),
     });

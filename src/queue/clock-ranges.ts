@@ -100,9 +100,9 @@ export class ClockRanges {
     return corrected.length === 0 ? null : { ...this.change(next), corrected };
   }
 
-  /** Ranges whose readings have no offset yet (held, or to be published `unsynced`). */
-  pending(): number {
-    return this.ranges.filter((r) => r.offset === null).length;
+  /** Ranges with records still queued (seq ≥ firstSeq) whose offset is not known yet. */
+  pending(firstSeq: number): number {
+    return this.ranges.filter((r) => r.offset === null && r.to >= firstSeq).length;
   }
 
   /** The first seq held back from reads, or null when none is. */
