@@ -130,7 +130,13 @@ export class Daemon {
           ? `wall clock not known good yet (source ${clockSync.status().source}): readings are stamped on monotonic time and corrected at the sync`
           : guard.clockIssue(),
       clockSync: () => ({
-        ...(clockSync?.status() ?? { synced: true, source: 'off', via: null, offsetMs: null, holding: false }),
+        ...(clockSync?.status() ?? {
+          synced: true,
+          source: 'off',
+          via: null,
+          offsetMs: null,
+          holding: false,
+        }),
         pendingRanges: queue.clockRanges.pending(queue.stats().firstSeq ?? queue.stats().nextSeq),
       }),
       config: () => this.configStatus(),

@@ -329,7 +329,10 @@ const ClockSettings = Strict(
       default: '/run/systemd/timesync/synchronized',
       description: 'The file systemd-timesyncd creates once synchronised.',
     }),
-    poll: Duration('5s', 'How often the source is asked while the clock is not known good.', ['100ms', '10m']),
+    poll: Duration('5s', 'How often the source is asked while the clock is not known good.', [
+      '100ms',
+      '10m',
+    ]),
     jump: Duration('10s', 'A step of the wall clock larger than this counts as the sync.', ['1s', '24h']),
     hold: Duration(
       '15m',

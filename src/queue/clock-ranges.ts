@@ -87,7 +87,11 @@ export class ClockRanges {
    * The clock is good now in `boot`, where wall − since-boot reads `wallBase`: every range of that
    * boot still without an offset gets one. Null when there is none to correct.
    */
-  withSync(boot: string, wallBase: number, firstSeq: number): (RangesChange & { corrected: ClockRange[] }) | null {
+  withSync(
+    boot: string,
+    wallBase: number,
+    firstSeq: number,
+  ): (RangesChange & { corrected: ClockRange[] }) | null {
     const corrected: ClockRange[] = [];
     const next = this.ranges
       .filter((r) => r.to >= firstSeq)

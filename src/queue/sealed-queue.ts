@@ -156,7 +156,11 @@ export class SealedQueue implements Lifecycle {
       const store = this.store;
       const change = store.clockRanges.withSync(boot, wallBase, store.s.firstSeq ?? store.s.nextSeq);
       if (change === null) return [];
-      const b = store.open().batch().put(META_CLOCK, change.value).put(META_FIGURES, store.figuresAfter(0, 0, 0));
+      const b = store
+        .open()
+        .batch()
+        .put(META_CLOCK, change.value)
+        .put(META_FIGURES, store.figuresAfter(0, 0, 0));
       await store.write(b, store.sync);
       change.apply();
       this.appended();

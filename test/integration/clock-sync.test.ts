@@ -125,7 +125,11 @@ describe('true timestamps (in process, real queue, uplink and broker)', function
       const readings = fixture.readings();
       const old = readings.filter((r) => r.seq <= lastOfBootA);
       const fresh = readings.filter((r) => r.seq > lastOfBootA);
-      assert.equal(new Set(old.map((r) => `${r.seq}/${String(r.value)}`)).size, committedA, 'every reading of boot A');
+      assert.equal(
+        new Set(old.map((r) => `${r.seq}/${String(r.value)}`)).size,
+        committedA,
+        'every reading of boot A',
+      );
       for (const r of old) {
         assert.equal(r.quality, 'unsynced', `seq ${r.seq}: its time cannot be known`);
         // As stamped: 3 h behind, never "corrected" with the new boot's offset.

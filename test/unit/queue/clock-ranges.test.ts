@@ -74,7 +74,10 @@ describe('queue clock ranges (real LevelDB, real sealer)', () => {
   it('publishes a range of another boot that never synced with quality unsynced, times as stamped', async () => {
     const q = fx.make();
     await q.start();
-    await q.append([...fixedReadings(2, T_EARLY), { sensor: 'door-1', ts: T_EARLY, value: true, quality: 'bad' }], STAMP);
+    await q.append(
+      [...fixedReadings(2, T_EARLY), { sensor: 'door-1', ts: T_EARLY, value: true, quality: 'bad' }],
+      STAMP,
+    );
     q.holdClock(BOOT_B, false);
     // The new boot synced: nothing of boot A can be corrected with it.
     assert.deepEqual(await q.clockSynced(BOOT_B, TRUE_BASE), []);

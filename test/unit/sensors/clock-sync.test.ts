@@ -61,7 +61,11 @@ describe('ClockSync (injected source, fake time)', () => {
     assert.equal(t1, TRUE_NOW - 3 * HOUR, 'the base is the wall clock at start');
     // Readings reach the batcher through wrap(): the early ones are marked.
     const got: Reading[] = [];
-    const observer = r.sync.wrap({ reading: (x) => got.push(x), error: () => undefined, overrun: () => undefined });
+    const observer = r.sync.wrap({
+      reading: (x) => got.push(x),
+      error: () => undefined,
+      overrun: () => undefined,
+    });
     observer.reading(reading(t1));
     r.clock.advance(500);
     observer.reading(reading(r.sync.stampClock.now()));
