@@ -20,9 +20,7 @@ import { SdNotify } from './status/sd-notify.js';
 import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
 import { SensorSet } from './sensors/sensor-set.js';
-import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
-import { ClockSync, type ClockSyncEvent } from './sensors/clock-sync.js';
-import { readBootId, sinceBoot, syncSourceFor, type SyncSource } from './sensors/sync-source.js';
+import { wireClock, type ClockInputs } from './clock-wiring.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
@@ -44,11 +42,8 @@ export interface DaemonOptions {
   onFatal?: () => void;
   /** How a reload reads the configuration again; default: the loader, on the same file. */
   load?: () => Promise<LoadedConfig>;
-  /**
-   * The clock sync's inputs (tests): what says the clock is good (default from `clock.source`),
-   * the boot id (default /proc/sys/kernel/random/boot_id) and ms since boot (default hrtime).
-   */
-  clockSync?: { source?: SyncSource; bootId?: string; sinceBoot?: () => number };
+  /** The clock sync's inputs (tests): sync source, boot id, ms since boot (clock-wiring.ts). */
+  clockSync?: ClockInputs;
 }
 
 /** The stages a reload changes, and what they run on. */
@@ -110,13 +105,8 @@ export class Daemon {
     });
 
     let uplink: Uplink | null = null;
-    const clockSync = await this.clockSync(site, queue, () => guard, log);
-    const guard = new TimestampGuard({
-      clock: this.clock,
-      buildTime: BUILD_TIME,
-      log,
-      deferred: () => clockSync?.stamping === true,
-    });
+    // True timestamps (clock-wiring.ts): stamping, commit marks, held and corrected records.
+    const clock = await wireClock({ site, queue, clock: this.clock, log, inputs: this.opts.clockSync });
     const model = new StatusModel({
       gateway: site.gateway.id,
       version: VERSION,
@@ -125,20 +115,8 @@ export class Daemon {
         uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
       queue: () => queue.stats(),
       queueCounters: () => queue.sinceStart(),
-      clockIssue: () =>
-        clockSync?.stamping === true
-          ? `wall clock not known good yet (source ${clockSync.status().source}): readings are stamped on monotonic time and corrected at the sync`
-          : guard.clockIssue(),
-      clockSync: () => ({
-        ...(clockSync?.status() ?? {
-          synced: true,
-          source: 'off',
-          via: null,
-          offsetMs: null,
-          holding: false,
-        }),
-        pendingRanges: queue.clockRanges.pending(queue.stats().firstSeq ?? queue.stats().nextSeq),
-      }),
+      clockIssue: () => clock.clockIssue(),
+      clockSync: () => clock.status(),
       config: () => this.configStatus(),
     });
     model.registerSensors(site.sensors.map((s) => s.id));
@@ -149,11 +127,7 @@ export class Daemon {
       flushMs: site.queue.flush,
       maxReadings: site.queue.maxRecordReadings,
       clock: this.clock,
-      commit: (readings) => {
-        if (clockSync === null) return queue.append(readings);
-        const c = clockSync.commit(readings);
-        return queue.append(c.readings, c.stamp);
-      },
+      commit: (readings) => clock.commit(readings),
       onError: (err) =>
         log.error({ code: errorCode(err, 'EDGEGW_E_QUEUE_WRITE'), err: errorText(err) }, 'commit failed'),
     });
@@ -183,12 +157,7 @@ export class Daemon {
       overrun: (scope, skipped) => model.overrun(scope, skipped),
     };
     const sensors = new SensorSet(
-      {
-        // The clock sync marks what the batcher gets, so it wraps innermost.
-        observer: guard.wrap(clockSync?.wrap(fanout) ?? fanout),
-        clock: clockSync?.stampClock ?? this.clock,
-        log: log.child({ stage: 'sensors' }),
-      },
+      { observer: clock.observer(fanout), clock: clock.stampClock, log: log.child({ stage: 'sensors' }) },
       site,
       loaded.profile,
     );
@@ -212,7 +181,7 @@ export class Daemon {
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
       // After the queue (it corrects the ranges there), before the uplink (which must find them held).
-      ...(clockSync === null ? [] : [{ name: 'clock', stage: clockSync }]),
+      ...(clock.sync === null ? [] : [{ name: 'clock', stage: clock.sync }]),
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
       ...(site.status.metrics === undefined
         ? []
@@ -241,33 +210,6 @@ export class Daemon {
       { version: VERSION, sensors: site.sensors.length, configHash: loaded.hash, file: loaded.file },
       'edgegw started',
     );
-  }
-
-  /** The clock sync `clock.source` asks for, or null for `off` (the wall clock is trusted). */
-  private async clockSync(
-    site: SiteConfig,
-    queue: SealedQueue,
-    guard: () => TimestampGuard,
-    log: Logger,
-  ): Promise<ClockSync | null> {
-    const given = this.opts.clockSync;
-    const source =
-      given?.source ?? (await syncSourceFor(site.clock.source, site.clock.syncFile, this.clock, BUILD_TIME));
-    if (source === null) return null;
-    const bootId = given?.bootId ?? (await readBootId());
-    return new ClockSync({
-      clock: this.clock,
-      source,
-      bootId,
-      sinceBoot: given?.sinceBoot ?? sinceBoot,
-      pollMs: site.clock.poll,
-      jumpMs: site.clock.jump,
-      holdMs: site.clock.hold,
-      log: log.child({ stage: 'clock' }),
-      onSync: (e) => clockCorrected(queue, e, log),
-      onHold: (holding) => queue.holdClock(bootId, holding),
-      onShift: (ms) => guard().shift(ms),
-    });
   }
 
   /**
@@ -393,24 +335,6 @@ export class Daemon {
     this.opts.log.info('edgegw stopped');
     audit(this.opts.log, 'stop', { why }, 'edgegw stopped');
   }
-}
-
-/** The clock is good: the queue corrects this boot's ranges, and the audit trail says so. */
-async function clockCorrected(queue: SealedQueue, e: ClockSyncEvent, log: Logger): Promise<void> {
-  const corrected = await queue.clockSynced(e.boot, e.wallBase);
-  if (e.offset === null && corrected.length === 0) return;
-  audit(
-    log,
-    'clock-correction',
-    {
-      via: e.via,
-      offsetMs: e.offset,
-      // seqs from-to and the offset each range got (a range of an earlier run has its own).
-      ranges: corrected.map((r) => `${r.from}-${r.to}:${r.offset ?? 0}`),
-    },
-    `wall clock known good (${e.via}): readings stamped before are corrected` +
-      (e.offset === null ? '' : ` by ${e.offset} ms`),
-  );
 }
 
 function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
