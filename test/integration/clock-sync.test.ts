@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
 import type { SyncSource } from '../../src/sensors/sync-source.js';
 import { systemClock, type Clock } from '../../src/types.js';
+import { formatStatus } from '../../src/status/format.js';
 import { captureLog } from '../helpers/queue.js';
 import { subscribedSite, waitFor } from '../helpers/site.js';
 
@@ -60,6 +61,7 @@ describe('true timestamps (in process, real queue, uplink and broker)', function
       assert.equal(before.clock.holding, true);
       assert.equal(before.clock.pendingRanges, 1);
       const sealedBefore = before.queue.nextSeq - 1;
+      assert.match(formatStatus(before), /clock {4}source test · 1 ranges uncorrected · held for the sync/);
 
       // NTP syncs: the wall clock steps to the true time and the source says so.
       shift.ms = 0;
@@ -90,6 +92,7 @@ describe('true timestamps (in process, real queue, uplink and broker)', function
       assert.equal(after.synced, true);
       assert.equal(after.via, 'source');
       assert.ok(Math.abs((after.offsetMs ?? 0) - 3 * HOUR) < 50, `offset ${String(after.offsetMs)}`);
+      assert.match(formatStatus(daemon.status.snapshot()), /early readings corrected by \d+ ms \(source\)/);
       const auditLine = logs.lines.find((l) => l.audit === 'clock-correction');
       assert.ok(auditLine !== undefined, 'the audit trail records the correction');
       assert.equal(auditLine.via, 'source');
