@@ -16,6 +16,8 @@ export const AuditEvents = {
   'queue-repair': 'The queue was repaired offline (kept, quarantined, backup folder).',
   quarantine: 'A record failed authentication and was quarantined (seq).',
   'queue-full': 'Readings were dropped by the full policy or a failed write (counts, rate-limited).',
+  'clock-correction':
+    'The wall clock was found good; readings stamped before it are corrected (how, offset, seq ranges).',
   certificate: 'A certificate problem: expiring, expired, not yet valid, refused by the broker.',
 } as const;
 

@@ -20,7 +20,7 @@ import { SdNotify } from './status/sd-notify.js';
 import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
 import { SensorSet } from './sensors/sensor-set.js';
-import { BUILD_TIME, TimestampGuard } from './sensors/timestamps.js';
+import { wireClock, type ClockInputs } from './clock-wiring.js';
 import { systemClock, type Clock, type Lifecycle, type Reading, type SensorObserver } from './types.js';
 import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
@@ -42,6 +42,8 @@ export interface DaemonOptions {
   onFatal?: () => void;
   /** How a reload reads the configuration again; default: the loader, on the same file. */
   load?: () => Promise<LoadedConfig>;
+  /** The clock sync's inputs (tests): sync source, boot id, ms since boot (clock-wiring.ts). */
+  clockSync?: ClockInputs;
 }
 
 /** The stages a reload changes, and what they run on. */
@@ -103,7 +105,8 @@ export class Daemon {
     });
 
     let uplink: Uplink | null = null;
-    const guard = new TimestampGuard({ clock: this.clock, buildTime: BUILD_TIME, log });
+    // True timestamps (clock-wiring.ts): stamping, commit marks, held and corrected records.
+    const clock = await wireClock({ site, queue, clock: this.clock, log, inputs: this.opts.clockSync });
     const model = new StatusModel({
       gateway: site.gateway.id,
       version: VERSION,
@@ -112,7 +115,8 @@ export class Daemon {
         uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
       queue: () => queue.stats(),
       queueCounters: () => queue.sinceStart(),
-      clockIssue: () => guard.clockIssue(),
+      clockIssue: () => clock.clockIssue(),
+      clockSync: () => clock.status(),
       config: () => this.configStatus(),
     });
     model.registerSensors(site.sensors.map((s) => s.id));
@@ -123,7 +127,7 @@ export class Daemon {
       flushMs: site.queue.flush,
       maxReadings: site.queue.maxRecordReadings,
       clock: this.clock,
-      commit: (readings) => queue.append(readings),
+      commit: (readings) => clock.commit(readings),
       onError: (err) =>
         log.error({ code: errorCode(err, 'EDGEGW_E_QUEUE_WRITE'), err: errorText(err) }, 'commit failed'),
     });
@@ -153,7 +157,7 @@ export class Daemon {
       overrun: (scope, skipped) => model.overrun(scope, skipped),
     };
     const sensors = new SensorSet(
-      { observer: guard.wrap(fanout), clock: this.clock, log: log.child({ stage: 'sensors' }) },
+      { observer: clock.observer(fanout), clock: clock.stampClock, log: log.child({ stage: 'sensors' }) },
       site,
       loaded.profile,
     );
@@ -176,6 +180,8 @@ export class Daemon {
     const reload = () => this.reload();
     const stages: { name: string; stage: Lifecycle }[] = [
       { name: 'queue', stage: queue },
+      // After the queue (it corrects the ranges there), before the uplink (which must find them held).
+      ...(clock.sync === null ? [] : [{ name: 'clock', stage: clock.sync }]),
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
       ...(site.status.metrics === undefined
         ? []

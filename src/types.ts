@@ -1,7 +1,11 @@
 // The shapes the pipeline stages share (DESIGN.md §1). Stages depend on these, never on each
 // other's internals; src/daemon.ts is the only module that knows every stage.
 
-export type Quality = 'good' | 'bad' | 'stale';
+/**
+ * `unsynced`: the reading's time could not be established (taken before the wall clock was known
+ * good, in a boot that ended before it was); set only when a record is published (clock-ranges.ts).
+ */
+export type Quality = 'good' | 'bad' | 'stale' | 'unsynced';
 
 /** One sample of one sensor. `ts` is wall-clock ms since the epoch. */
 export interface Reading {

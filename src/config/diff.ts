@@ -50,6 +50,8 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['status.socket', 'restart'],
   ['status.metrics', 'restart'],
   ['log.level', 'log'],
+  // The stamping mode is settled at start: a change mid-run would mix two bases in one boot.
+  ['clock', 'restart'],
 ];
 
 /** The rule for `path`, or undefined when no rule names it (reload treats that as `restart`). */

@@ -99,6 +99,7 @@ const FILE_KEYS: readonly KeyPath[] = [
 const PATH_KEYS: readonly KeyPath[] = [
   ['gateway', 'dataDir'],
   ['status', 'socket'],
+  ['clock', 'syncFile'],
 ];
 
 /** Lists of files: each item must exist and be readable, like a FILE_KEYS key. */

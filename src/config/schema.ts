@@ -325,6 +325,41 @@ const Status = Strict(
   { default: {} },
 );
 
+const ClockSettings = Strict(
+  {
+    source: Type.Union(
+      [
+        Type.Literal('auto'),
+        Type.Literal('systemd'),
+        Type.Literal('timedatectl'),
+        Type.Literal('jump'),
+        Type.Literal('off'),
+      ],
+      {
+        default: 'auto',
+        description:
+          'What says the wall clock is good: systemd (clock.syncFile exists), timedatectl, jump (only a step counts), off (trusted from the start); auto: systemd when timesyncd runs, else a clock later than the build.',
+      },
+    ),
+    syncFile: Path({
+      default: '/run/systemd/timesync/synchronized',
+      description: 'The file systemd-timesyncd creates once synchronised.',
+    }),
+    poll: Duration('5s', 'How often the source is asked while the clock is not known good.', [
+      '100ms',
+      '10m',
+    ]),
+    jump: Duration('10s', 'A step of the wall clock larger than this counts as the sync.', ['1s', '24h']),
+    hold: Duration(
+      '15m',
+      'Records of this boot wait this long for the sync before they are published with quality unsynced.',
+      ['0ms', '24h'],
+    ),
+  },
+  'True timestamps on a board without a battery-backed clock.',
+  { default: {} },
+);
+
 const Log = Strict(
   {
     level: Type.Union(
@@ -355,6 +390,7 @@ export const SiteSchema = Type.Object(
     }),
     sensors: Type.Array(Sensor, { default: [], description: 'The sensors to poll.' }),
     status: Status,
+    clock: ClockSettings,
     log: Log,
   },
   {

@@ -20,6 +20,7 @@ import type { QueueDisk } from './disk.js';
 import type { Db, QueueStore } from './store.js';
 import { KIND_RECORD, META_FIGURES, META_NEXT_SEQ, causeText, numberValue, queueKey } from './keys.js';
 import { MARK_STEP, writeSeqMark } from './seq-mark.js';
+import { META_CLOCK, type ClockStamp } from './clock-ranges.js';
 
 /** A failed append whose seq was burned and whose readings were counted lost already. */
 export class BurnedSeqError extends EdgegwError {}
@@ -34,8 +35,11 @@ export class Appender {
     private readonly reopen: () => Promise<void>,
   ) {}
 
-  /** Seals and commits one record; its seq, or null when the full policy refused it. */
-  async append(readings: readonly Reading[]): Promise<number | null> {
+  /**
+   * Seals and commits one record; its seq, or null when the full policy refused it. `stamp`: its
+   * readings were stamped while the wall clock was not known good (clock-ranges.ts).
+   */
+  async append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
     const db = store.open();
@@ -61,7 +65,7 @@ export class Appender {
     let failure: unknown;
     for (let attempt = 1; attempt <= 2; attempt++) {
       try {
-        await this.commit(store.open(), rec, key, size);
+        await this.commit(store.open(), rec, key, size, stamp);
         this.notify();
         return seq;
       } catch (err) {
@@ -119,7 +123,13 @@ export class Appender {
     return true;
   }
 
-  private async commit(db: Db, rec: SealedRecord, key: Uint8Array, size: number): Promise<void> {
+  private async commit(
+    db: Db,
+    rec: SealedRecord,
+    key: Uint8Array,
+    size: number,
+    stamp: ClockStamp | undefined,
+  ): Promise<void> {
     const store = this.store;
     const s = store.s;
     const seq = rec.seq;
@@ -129,7 +139,11 @@ export class Appender {
       .put(key, rec.bytes)
       .put(META_NEXT_SEQ, numberValue(Math.max(s.nextSeq, seq + 1)))
       .put(META_FIGURES, store.figuresAfter(1, rec.count, size));
+    // Its clock range rides in the same batch: a record on disk is never without it.
+    const clock = stamp === undefined ? null : store.clockRanges.withCommit(seq, stamp, s.firstSeq ?? seq);
+    if (clock !== null) b.put(META_CLOCK, clock.value);
     await store.write(b, store.sync, { committedRecords: 1, committedReadings: rec.count });
+    clock?.apply();
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
     s.records++;
     s.readings += rec.count;

@@ -17,14 +17,21 @@ export class QueueRecordSource implements RecordSource {
     for (;;) {
       const sealed = await this.queue.read(after, limit);
       const out: OpenRecord[] = [];
+      const clock = this.queue.clockRanges;
       for (const rec of sealed) {
+        let opened: OpenRecord;
         try {
-          out.push(this.open(rec));
+          opened = this.open(rec);
         } catch (err) {
           if (!(err instanceof TamperedRecordError)) throw err;
           await this.queue.quarantine(rec.seq, 'authentication failed');
           this.onQuarantine(rec.seq);
+          continue;
         }
+        // Its times are corrected here, before it is published; held back while they cannot be yet.
+        const corrected = clock.correct(opened);
+        if (corrected === null) return out;
+        out.push(corrected);
       }
       // All of them were quarantined: look further rather than report "nothing there yet".
       const last = sealed[sealed.length - 1];
@@ -41,7 +48,13 @@ export class QueueRecordSource implements RecordSource {
     return this.queue.onAppend(listener);
   }
 
+  /**
+   * Held records (clock-ranges.ts) do not exist yet for the uplink: its cursors end before them,
+   * and the release or the sync tells it (onAppend) to read on.
+   */
   lastSeq(): number {
-    return this.queue.stats().nextSeq - 1;
+    const last = this.queue.stats().nextSeq - 1;
+    const held = this.queue.clockRanges.firstHeld();
+    return held === null ? last : Math.min(last, held - 1);
   }
 }

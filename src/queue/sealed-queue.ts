@@ -23,7 +23,8 @@ import {
   type QueueStats,
   type SealedQueueOptions,
 } from './store.js';
-import { KIND_RECORD, RECORD_END, causeText, queueKey, seqOfKey, toRecord } from './keys.js';
+import { KIND_RECORD, META_FIGURES, RECORD_END, causeText, queueKey, seqOfKey, toRecord } from './keys.js';
+import { META_CLOCK, type ClockRange, type ClockRanges, type ClockStamp } from './clock-ranges.js';
 
 export type { QueueStats, SealedQueueOptions } from './store.js';
 export type { QueueTotals } from './totals.js';
@@ -128,14 +129,64 @@ export class SealedQueue implements Lifecycle {
     return () => this.listeners.delete(listener);
   }
 
-  /** Seals and commits one record; its seq, or null when the full policy refused it. */
-  append(readings: readonly Reading[]): Promise<number | null> {
-    return this.serial(() => this.appender.append(readings)).catch((err: unknown) => {
+  /**
+   * Seals and commits one record; its seq, or null when the full policy refused it. `stamp`: its
+   * readings were stamped while the wall clock was not known good (clock-ranges.ts).
+   */
+  append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
+    return this.serial(() => this.appender.append(readings, stamp)).catch((err: unknown) => {
       // Not written, whatever the reason (also a closed queue): count the readings, unless the
       // seq was burned, which counted them already.
       if (!(err instanceof BurnedSeqError)) this.store.s.lostReadings += readings.length;
       throw err;
     });
+  }
+
+  /** The seq ranges stamped while the wall clock was not known good, and how reads correct them. */
+  get clockRanges(): ClockRanges {
+    return this.store.clockRanges;
+  }
+
+  /**
+   * The wall clock is good now in `boot`, where wall − since-boot reads `wallBase`: the ranges of
+   * that boot get their offset, written before any read applies it. Returns the ranges corrected.
+   */
+  clockSynced(boot: string, wallBase: number): Promise<ClockRange[]> {
+    return this.serial(async () => {
+      const store = this.store;
+      const change = store.clockRanges.withSync(boot, wallBase, store.s.firstSeq ?? store.s.nextSeq);
+      if (change === null) return [];
+      const b = store
+        .open()
+        .batch()
+        .put(META_CLOCK, change.value)
+        .put(META_FIGURES, store.figuresAfter(0, 0, 0));
+      await store.write(b, store.sync);
+      change.apply();
+      this.appended();
+      return change.corrected;
+    });
+  }
+
+  /**
+   * Holds back (or releases) this boot's records stamped without a known offset from reads. A
+   * release tells the followers, which then read what was held.
+   */
+  holdClock(boot: string, holding: boolean): void {
+    const was = this.store.clockRanges.held;
+    this.store.clockRanges.setHold(boot, holding);
+    if (was && !holding) this.appended();
+  }
+
+  /** Tells the followers (the uplink) that there is more to read. */
+  private appended(): void {
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (err) {
+        this.store.log.error({ err: causeText(err) }, 'queue append listener failed');
+      }
+    }
   }
 
   /** Records with seq > afterSeq, oldest first, at most `limit`. */
@@ -198,6 +249,7 @@ export class SealedQueue implements Lifecycle {
       );
     }
     s.totals = totals;
+    await store.clockRanges.load(store.open());
     if (store.opts.readOnly !== true) await this.disk.ensureSpare();
   }
 

@@ -26,6 +26,7 @@ import {
 } from './keys.js';
 import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.js';
 import type { KeyRange, QueueKeys } from './key-ranges.js';
+import { ClockRanges } from './clock-ranges.js';
 
 export interface QueueStats {
   records: number;
@@ -98,6 +99,8 @@ export class QueueStore {
   copyDir: string | null = null;
   /** No seq ≥ this was ever used (seq-mark.ts); raised before a seq reaches it. */
   seqCeiling = 0;
+  /** Seq ranges stamped while the wall clock was not known good (clock-ranges.ts). */
+  readonly clockRanges = new ClockRanges();
   private deletesSinceCompact = 0;
   readonly s: QueueStats = {
     records: 0,

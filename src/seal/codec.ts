@@ -26,8 +26,8 @@ const KIND_DEC_NEG = 3;
 const KIND_F32 = 4;
 const KIND_F64 = 5;
 
-const QUALITIES: readonly Quality[] = ['good', 'bad', 'stale'];
-const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1 << 6, stale: 2 << 6 };
+const QUALITIES: readonly Quality[] = ['good', 'bad', 'stale', 'unsynced'];
+const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1 << 6, stale: 2 << 6, unsynced: 3 << 6 };
 const POW10 = [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7];
 /** Timestamps are integer ms in [0, 2^48): year 10889, and zigzag deltas stay safe integers. */
 const MAX_TS = 2 ** 48;

@@ -20,12 +20,18 @@ export interface TimestampGuardOptions {
   readonly clock: Clock;
   readonly buildTime: number;
   readonly log?: Logger;
+  /**
+   * True while readings are stamped on monotonic time for a later correction (clock-sync.ts):
+   * an implausible wall clock then marks nothing (the correction, or `unsynced`, says it).
+   */
+  readonly deferred?: () => boolean;
 }
 
 export class TimestampGuard {
   private readonly clock: Clock;
   private readonly buildTime: number;
   private readonly log: Logger | undefined;
+  private readonly deferred: () => boolean;
   private readonly lastTs = new Map<string, number>();
   private ok = true;
   private issue: string | null = null;
@@ -34,6 +40,12 @@ export class TimestampGuard {
     this.clock = opts.clock;
     this.buildTime = opts.buildTime;
     this.log = opts.log;
+    this.deferred = opts.deferred ?? (() => false);
+  }
+
+  /** The stamps moved by `ms` (the clock sync): each sensor's last ts moves with them. */
+  shift(ms: number): void {
+    for (const [sensor, ts] of this.lastTs) this.lastTs.set(sensor, ts + ms);
   }
 
   /** True unless the wall clock currently reads earlier than the build time. */
@@ -61,12 +73,13 @@ export class TimestampGuard {
     const prev = this.lastTs.get(r.sensor);
     const ts = prev !== undefined && r.ts < prev ? prev : r.ts;
     this.lastTs.set(r.sensor, ts);
-    const implausible = !this.ok || ts < this.buildTime;
+    const implausible = (!this.ok || ts < this.buildTime) && !this.deferred();
     if (ts === r.ts && !implausible) return r;
     return { ...r, ts, quality: implausible ? 'bad' : r.quality };
   }
 
   private check(): void {
+    if (this.deferred()) return;
     const now = this.clock.now();
     const ok = now >= this.buildTime;
     if (ok === this.ok) return;

@@ -49,6 +49,12 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
     lines.push(`warning  ${c.quarantined} records quarantined as tampered (EDGEGW_E_QUEUE_TAMPERED)`);
   if (cert?.warning === true) lines.push(`warning  ${certificateWarning(cert)}`);
   if (!s.clock.ok) lines.push(`warning  clock: ${s.clock.issue ?? 'implausible'} (EDGEGW_E_CLOCK)`);
+  const k = s.clock;
+  if (k.offsetMs !== null || k.pendingRanges > 0) {
+    const fix = k.offsetMs === null ? '' : ` · early readings corrected by ${k.offsetMs} ms (${k.via ?? ''})`;
+    const held = k.holding ? ' · held for the sync' : '';
+    lines.push(`clock    source ${k.source}${fix} · ${k.pendingRanges} ranges uncorrected${held}`);
+  }
   for (const o of s.overruns) {
     lines.push(
       `warning  ${o.scope} fell behind ${o.events} times, ${o.skipped} polls skipped (EDGEGW_E_SENSOR_OVERRUN)`,

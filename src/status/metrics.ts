@@ -224,7 +224,9 @@ export function metricsRegistry(model: StatusModel): Scrape {
     'When the device certificate expires (notAfter), in seconds since the epoch.',
     (s) => (s.certificate === null ? NaN : s.certificate.notAfter / 1000),
   );
-  gauge('edgegw_clock_ok', '0 while the wall clock is implausible.', (s) => (s.clock.ok ? 1 : 0));
+  gauge('edgegw_clock_ok', '0 while the wall clock is implausible or not known good yet.', (s) =>
+    s.clock.ok ? 1 : 0,
+  );
   gauge('edgegw_uptime_seconds', 'Seconds since the daemon started.', (s) => s.uptimeS);
 
   new Counter({

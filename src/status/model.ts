@@ -101,6 +101,24 @@ export interface OverrunStatus {
   skipped: number;
 }
 
+/** The wall clock: trusted or not, and the correction of readings stamped before it was. */
+export interface ClockStatus {
+  ok: boolean;
+  issue: string | null;
+  /** Readings are stamped with the wall clock (false: on monotonic time, awaiting the sync). */
+  synced: boolean;
+  /** What says the clock is good (`clock.source`; `off` when it is trusted from the start). */
+  source: string;
+  /** How it was found good: `start`, `source` or `jump`; null while unsynced or off. */
+  via: string | null;
+  /** The correction applied to this run's early readings, ms; null when none was needed. */
+  offsetMs: number | null;
+  /** This boot's uncorrected records are held back from the uplink. */
+  holding: boolean;
+  /** Queued ranges of records whose offset is not known (held, or published `unsynced`). */
+  pendingRanges: number;
+}
+
 export interface StatusSnapshot {
   gateway: string;
   version: string;
@@ -110,7 +128,7 @@ export interface StatusSnapshot {
   counters: StatusCounters;
   sensors: SensorStatus[];
   overruns: OverrunStatus[];
-  clock: { ok: boolean; issue: string | null };
+  clock: ClockStatus;
   /** The device certificate; null when the uplink does not say (or it does not parse). */
   certificate: (CertificateStatus & { warning: boolean }) | null;
   /** The configuration running: its file, since when (a start or a reload), its hash. */
@@ -145,6 +163,7 @@ export interface StatusModelOptions {
    */
   queueCounters?: () => QueueCounters;
   clockIssue?: () => string | null;
+  clockSync?: () => Omit<ClockStatus, 'ok' | 'issue'>;
   config?: () => ConfigStatus | null;
 }
 
@@ -291,7 +310,18 @@ export class StatusModel implements SensorObserver {
         ageS: s.ts === null ? null : ageSeconds(now, s.ts),
       })),
       overruns: [...this.overruns].map(([scope, o]) => ({ scope, ...o })),
-      clock: { ok: issue === null, issue },
+      clock: {
+        ok: issue === null,
+        issue,
+        ...(this.opts.clockSync?.() ?? {
+          synced: true,
+          source: 'off',
+          via: null,
+          offsetMs: null,
+          holding: false,
+          pendingRanges: 0,
+        }),
+      },
       certificate:
         cert === null
           ? null

@@ -27,6 +27,8 @@ export interface SiteOptions {
   extraQueue?: string;
   extraUplink?: string;
   logLevel?: string;
+  /** Extra top-level YAML sections (e.g. `clock: { poll: 100ms }`). */
+  extra?: string;
 }
 
 export async function makeSite(opts: SiteOptions = {}): Promise<TestSite> {
@@ -59,6 +61,7 @@ ${opts.sensors ?? '  - { id: counter-1, sim: { wave: counter }, every: 50ms }'}
 status:
   socket: ./status.sock
 log: { level: ${opts.logLevel ?? 'warn'} }
+${opts.extra ?? ''}
 `;
   const configFile = join(dir, 'site.yaml');
   await writeFile(configFile, yaml.replace('buses:\n  {}', 'buses: {}'));
