@@ -64,7 +64,8 @@ export class CertificateWatch {
     audit(
       this.log,
       'certificate',
-      { problem: 'refused', code: 'EDGEGW_E_UPLINK_TLS', reason },
+      // The class's own code (EDGEGW_E_UPLINK_TLS_CA, …_CLIENT_CERT, …): `reason` starts with it.
+      { problem: 'refused', code: reason.split(':')[0] ?? reason, reason },
       'TLS handshake failed on a certificate',
       'warn',
     );

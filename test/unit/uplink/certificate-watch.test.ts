@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createDemoPki } from '../../../src/demo/pki.js';
 import { certificateInfo } from '../../../src/uplink/certificate.js';
 import { CertificateWatch, WARN_DAYS } from '../../../src/uplink/certificate-watch.js';
+import { classifyError } from '../../../src/uplink/errors.js';
 import { captureLog } from '../../helpers/queue.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
@@ -75,13 +76,14 @@ describe('uplink/certificate-watch', () => {
     const refused = Object.assign(new Error('self-signed certificate in certificate chain'), {
       code: 'SELF_SIGNED_CERT_IN_CHAIN',
     });
-    const reason =
-      'EDGEGW_E_UPLINK_TLS: SELF_SIGNED_CERT_IN_CHAIN (self-signed certificate in certificate chain)';
+    const reason = classifyError(refused);
+    assert.match(reason, /^EDGEGW_E_UPLINK_TLS_CA: /);
     watch.failed(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'x');
     assert.equal(audits().length, 0);
     for (let i = 0; i < 5; i++) watch.failed(refused, reason);
     assert.equal(audits().length, 1);
     assert.equal(audits()[0]!.reason, reason);
+    assert.equal(audits()[0]!.code, 'EDGEGW_E_UPLINK_TLS_CA', 'the class code, not a generic one');
     watch.connected();
     watch.failed(refused, reason);
     assert.equal(audits().length, 2);
