@@ -87,6 +87,12 @@ describe('uplink/certificate-watch', () => {
     watch.connected();
     watch.failed(refused, reason);
     assert.equal(audits().length, 2);
+    // An expired broker certificate: the text shows the clock, so it changes at every attempt; the
+    // class is audited once all the same.
+    const expired = Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' });
+    for (let i = 0; i < 3; i++) watch.failed(expired, classifyError(expired, { now: Date.now() + i * 1000 }));
+    assert.equal(audits().length, 3);
+    assert.equal(audits()[2]!.code, 'EDGEGW_E_UPLINK_TLS_EXPIRED');
   });
 
   it('an unparsable certificate gives no info (TLS says why) and no audit', () => {
