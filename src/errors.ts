@@ -18,17 +18,37 @@ export const ErrorCodes = {
     'The queue was sealed with a key the configuration does not hold (queue.keyFile, queue.previousKeyFiles); nothing was changed.',
   EDGEGW_E_QUEUE_DAMAGED:
     'The queue database is damaged and does not open; nothing was changed. Stop the daemon and run `edgegw queue repair`.',
-  EDGEGW_E_UPLINK_CONNECT: 'The MQTT/TLS connection to the broker failed; backing off.',
+  EDGEGW_E_UPLINK_CONNECT:
+    'The MQTT/TLS connection to the broker failed or was lost (no route, reset, closed); backing off.',
   EDGEGW_E_UPLINK_TLS:
-    'TLS failed: the broker certificate or host name did not verify, or the client cert was refused.',
+    'The TLS handshake failed for another reason than the classes below (e.g. the port does not speak TLS).',
+  EDGEGW_E_UPLINK_TLS_CA:
+    'The broker certificate is not signed by a CA in uplink.ca (AWS IoT Core: Amazon Root CA 1 with the -ats endpoint).',
+  EDGEGW_E_UPLINK_TLS_EXPIRED:
+    "The broker certificate has expired by the gateway's clock (shown): fix the clock if it is wrong, else the broker must renew it.",
+  EDGEGW_E_UPLINK_TLS_NOT_YET_VALID:
+    "The broker certificate is not valid yet by the gateway's clock (shown): the clock is probably behind; set it (NTP, RTC).",
+  EDGEGW_E_UPLINK_TLS_HOSTNAME:
+    'The broker certificate is not for the host in uplink.url (both named): correct the host.',
+  EDGEGW_E_UPLINK_TLS_VERSION:
+    'The broker offers no TLS version the gateway accepts (1.2 or 1.3): a proxy, or a port that is not the broker.',
+  EDGEGW_E_UPLINK_CLIENT_CERT:
+    'The broker refused the client certificate (uplink.cert: unknown CA, expired, revoked, not registered or not active), or hung up after the handshake as IoT Core does when its policy lacks iot:Connect.',
+  EDGEGW_E_UPLINK_CONNACK:
+    'The broker refused the MQTT connection in its CONNACK; the reason is named (e.g. Not authorized: check the policy).',
+  EDGEGW_E_UPLINK_THROTTLED:
+    'The broker is throttling the gateway (quota or rate reason codes, or 3.1.1 server unavailable); the uplink backs off, and a refused publish stays queued.',
+  EDGEGW_E_UPLINK_DISCONNECTED:
+    'The broker ended the session with an MQTT 5 DISCONNECT; its reason is named.',
+  EDGEGW_E_UPLINK_DNS: 'The broker host name does not resolve (ENOTFOUND) or DNS did not answer (EAI_AGAIN).',
+  EDGEGW_E_UPLINK_REFUSED:
+    'Nothing accepts connections at the broker host and port (ECONNREFUSED): check the port and the broker.',
+  EDGEGW_E_UPLINK_TIMEOUT:
+    'No TLS handshake and CONNACK within the connect timeout: a firewall dropping the port, or a dead link.',
   EDGEGW_E_UPLINK_STALLED:
     'No PUBACK came within uplink.ackTimeout; the uplink reconnected to resend what was unacknowledged.',
   EDGEGW_E_UPLINK_TAKEOVER:
-    'The broker closed several connections in a row soon after CONNACK: another client may use this gateway id.',
-  EDGEGW_E_UPLINK_DISCONNECTED:
-    'The broker ended the connection with an MQTT 5 DISCONNECT; its reason code is shown. The uplink reconnects.',
-  EDGEGW_E_UPLINK_QUOTA:
-    'The broker refused publishes as over quota (MQTT 5 PUBACK 0x97); they stay queued, the uplink slows down and sends them again.',
+    'Another client uses this gateway id: the broker closed several connections in a row soon after CONNACK, or sent DISCONNECT 0x8E (session taken over).',
   EDGEGW_E_SENSOR_READ: 'A sensor read failed (timeout, exception, CRC); its readings are marked bad.',
   EDGEGW_E_SENSOR_OVERRUN: 'A bus could not keep up with its sensors schedule; polls were skipped.',
   EDGEGW_E_GPIO: 'A GPIO pin cannot be used (not a GPIO board, no permission, or pin in use).',

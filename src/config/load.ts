@@ -12,6 +12,7 @@ import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
 import { checkStructure } from './structure.js';
 import { checkRules } from './rules.js';
+import { clampToBroker } from './clamps.js';
 import { loadSiteProfile, resolvePaths, resolveProfileNames } from './references.js';
 import type { BoardProfile } from './profile.js';
 
@@ -81,6 +82,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     issues.error([], `the configuration does not match the schema (${(err as Error).message})`);
     throw new ConfigError(issues.errors);
   }
+  clampToBroker(decoded, issues);
   return {
     file: abs,
     config: deepFreeze(decoded),

@@ -113,7 +113,7 @@ function checkUplink(up: Obj, gatewayId: string | undefined, issues: IssueList):
     warnPersonal(issues, ['uplink', 'topic'], topic, 'topic');
   }
 
-  // keepalive's 30s..20m (IoT Core) is a schema range, checked with every other range.
+  // keepalive outside IoT Core's 30s..20m is clamped with a warning after decoding (clamps.ts).
   const backoff = obj(up.backoff);
   const min = ms(backoff.min);
   const max = ms(backoff.max);

@@ -111,7 +111,13 @@ const Uplink = Strict(
       default: 'dt/edgegw/{gateway}/telemetry',
       description: 'Topic; {gateway} is replaced by gateway.id.',
     }),
-    keepalive: Duration('60s', 'MQTT keep-alive (IoT Core accepts 30s..20m).', ['30s', '20m']),
+    // Wider than IoT Core's 30s..20m (MQTT allows up to 65535 s): a value outside that is clamped
+    // into it with a warning (clamps.ts), as the broker would otherwise refuse or override it.
+    keepalive: Duration(
+      '60s',
+      'MQTT keep-alive. AWS IoT Core accepts 30s..20m: a value outside is clamped into it, with a warning.',
+      ['1s', '18h'],
+    ),
     ackTimeout: Duration(
       '20s',
       'Longest wait for a PUBACK; then the uplink reconnects and resends what was unacknowledged.',

@@ -1,9 +1,11 @@
 // A throwaway PKI for the demo and the tests: a fresh CA per call, a server certificate for
-// localhost (DNS and IP SANs), and a client certificate whose CN is the gateway id. Keys come from
+// localhost (DNS and IP SANs) or for chosen names, and a client certificate whose CN is the gateway
+// id; the tests choose validities to make expired and not yet valid certificates. Keys come from
 // Node's native RSA key generation (node-forge delegates to crypto.generateKeyPairSync).
 
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
@@ -90,8 +92,19 @@ function issue(
 }
 
 export interface DemoPkiOptions {
-  /** Validity of the client (device) certificate; the CA and the server keep the default. */
+  /** Validity of the client (device) certificate; the CA keeps the default. */
   clientValidity?: Validity;
+  /** Validity of the server certificate (an expired or not yet valid broker in negative tests). */
+  serverValidity?: Validity;
+  /** Host names and IP addresses the server certificate is for; default localhost, 127.0.0.1, ::1. */
+  serverNames?: readonly string[];
+}
+
+const LOCAL_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+/** subjectAltName entries: type 7 (IP) for addresses, type 2 (DNS) for names. */
+function altNames(names: readonly string[]): object[] {
+  return names.map((n) => (isIP(n) === 0 ? { type: 2, value: n } : { type: 7, ip: n }));
 }
 
 /**
@@ -100,17 +113,16 @@ export interface DemoPkiOptions {
  */
 export function createDemoPki(clientId = 'demo-gw1', opts: DemoPkiOptions = {}): DemoPki {
   const ca = createCa(`edgegw demo CA ${randomBytes(4).toString('hex')}`);
-  const server = issue(ca, 'localhost', [
-    { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [
-        { type: 2, value: 'localhost' },
-        { type: 7, ip: '127.0.0.1' },
-        { type: 7, ip: '::1' },
-      ],
-    },
-  ]);
+  const names = opts.serverNames ?? LOCAL_NAMES;
+  const server = issue(
+    ca,
+    names[0] ?? 'localhost',
+    [
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: altNames(names) },
+    ],
+    opts.serverValidity,
+  );
   const client = issue(ca, clientId, [{ name: 'extKeyUsage', clientAuth: true }], opts.clientValidity);
   return {
     caCert: forge.pki.certificateToPem(ca.cert),

@@ -69,7 +69,7 @@ export class AdaptivePace {
 
   /** The broker refused a publish as over quota (MQTT 5 PUBACK 0x97). */
   refused(): void {
-    this.cut('the broker refused publishes as over quota (PUBACK 0x97)');
+    this.cut('the broker refused publishes as over quota (PUBACK 0x97 or 0x96)');
   }
 
   /** The broker closed the connection while publishes were in flight. */

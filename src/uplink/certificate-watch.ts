@@ -15,7 +15,10 @@ const DAY_MS = 86_400_000;
 
 export class CertificateWatch {
   private timer: unknown = null;
-  /** The last refusal audited; the same one is not audited again until a connection succeeds. */
+  /**
+   * The class (error code) of the last refusal audited; the same class is not audited again until a
+   * connection succeeds. By class, not by text: an expired certificate's text shows the clock.
+   */
   private refusal: string | null = null;
   private parsed: CertificateInfo | null | undefined = undefined;
 
@@ -59,12 +62,14 @@ export class CertificateWatch {
 
   /** A connection attempt failed with `err` (already classified as `reason`). */
   failed(err: Error, reason: string): void {
-    if (!isCertificateError(err) || this.refusal === reason) return;
-    this.refusal = reason;
+    // `reason` starts with its class's code (EDGEGW_E_UPLINK_TLS_CA, …_CLIENT_CERT, …).
+    const code = reason.split(':')[0] ?? reason;
+    if (!isCertificateError(err) || this.refusal === code) return;
+    this.refusal = code;
     audit(
       this.log,
       'certificate',
-      { problem: 'refused', code: 'EDGEGW_E_UPLINK_TLS', reason },
+      { problem: 'refused', code, reason },
       'TLS handshake failed on a certificate',
       'warn',
     );

@@ -3,6 +3,7 @@
 // backoff), TCP_NODELAY, and a bounded end.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../types.js';
 
@@ -52,6 +53,18 @@ export function clientOptions(
 export function noDelay(client: MqttClient): void {
   const stream: unknown = client.stream;
   if (stream instanceof net.Socket) stream.setNoDelay(true);
+}
+
+/**
+ * Whether this client's TLS handshake has completed: a connection that then closes without a
+ * CONNACK was refused by a broker that verified against uplink.ca (errors.ts,
+ * describeClosedBeforeConnack). mqtt.js builds its stream in connect(), so call this right after.
+ */
+export function watchHandshake(client: MqttClient): () => boolean {
+  let secured = false;
+  const stream: unknown = client.stream;
+  if (stream instanceof tls.TLSSocket) stream.once('secureConnect', () => (secured = true));
+  return () => secured;
 }
 
 /** Ends the client at once, waiting at most END_TIMEOUT_MS for it to say so. */

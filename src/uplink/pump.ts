@@ -1,7 +1,7 @@
 // The uplink's pump (DESIGN.md §1, §7): publishes what the in-flight window and the pacer allow,
 // live messages first (feed.ts), pulling records from the source only when there is room, so a
 // backlog stays on disk. A PUBACK deletes the records; a publish the broker refused as over quota
-// (MQTT 5 reason 0x97: it discarded it) is kept and sent again, first, at the slower pace the refusal
+// (MQTT 5 reason 0x97 quota exceeded or 0x96 message rate too high: it discarded it) is kept and sent again, first, at the slower pace the refusal
 // caused (adaptive-pace.ts); any other failed publish ends the connection, and the next one resends
 // from the lowest unacknowledged seq.
 
@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Clock, RecordSource } from '../types.js';
 import type { AdaptivePace } from './adaptive-pace.js';
-import { classifyError } from './errors.js';
+import { classifyError, describePuback } from './errors.js';
 import type { Feed, NextMessage } from './feed.js';
 import type { InFlight, InFlightTable } from './inflight.js';
 import type { UplinkLimits } from './options.js';
@@ -22,8 +22,6 @@ import type { PackedMessage } from './wire.js';
 export const PUBLISH_OVERHEAD = 9;
 /** MQTT 5 adds a properties length, the content type and the payload format indicator. */
 export const PUBLISH_OVERHEAD_V5 = 9 + 1 + 3 + 16 + 2;
-/** PUBACK reason code: quota exceeded (MQTT 5.0 §3.4.2.1; IoT Core's publish throttle). */
-export const QUOTA_EXCEEDED = 0x97;
 
 /** The bytes the pacer charges one PUBLISH of `payloadBytes` on `topic`. */
 export function frameBytes(payloadBytes: number, topic: string, v5: boolean): number {
@@ -242,17 +240,15 @@ export class Pump {
   private failed(entry: InFlight, err: Error): void {
     const { session, inflight, log, pace } = this.parts;
     const code = (err as { code?: unknown }).code;
-    if (code === QUOTA_EXCEEDED) {
+    const refusal = typeof code === 'number' ? describePuback(code) : null;
+    if (refusal?.code === 'EDGEGW_E_UPLINK_THROTTLED') {
       // The broker discarded it: the records stay in the source; send them again, first, slower.
       inflight.settle(entry);
       this.refusals++;
       this.requeue(entry.msg);
       pace.refused();
-      session.lastError = `EDGEGW_E_UPLINK_QUOTA: the broker refused a publish as over quota (PUBACK 0x97); sending it again at ${Math.round(pace.factor * 100)}% of the limits`;
-      log.warn(
-        { code: 'EDGEGW_E_UPLINK_QUOTA', seq: entry.msg.seqs[0] },
-        'publish refused as over quota; slowing down',
-      );
+      session.lastError = `${refusal.text}; pace now ${Math.round(pace.factor * 100)}% of the limits`;
+      log.warn({ code: refusal.code, seq: entry.msg.seqs[0] }, 'publish refused as over quota; slowing down');
       this.wake();
       return;
     }

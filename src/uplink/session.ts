@@ -11,10 +11,11 @@ import mqtt, {
   type MqttClient,
 } from 'mqtt';
 import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../types.js';
 import type { Backoff } from './backoff.js';
-import { CONNECT_TIMEOUT_MS, endClient, noDelay } from './client.js';
-import { classifyError, describeDisconnect } from './errors.js';
+import { CONNECT_TIMEOUT_MS, endClient, noDelay, watchHandshake } from './client.js';
+import { FailureLatch, classifyError, describeClosedBeforeConnack, describeDisconnect } from './errors.js';
 import { LinkHealth, MIN_STABLE_MS } from './link-health.js';
 import type { UplinkStateName } from './options.js';
 
@@ -59,6 +60,10 @@ export class Session {
   private reconnectDue = 0;
   private enteredAt = 0;
   private name: UplinkStateName = 'offline';
+  /** One warning per failure class; retries of the same class log at debug. */
+  private readonly latch = new FailureLatch();
+  /** Host of uplink.url (the error texts name it). */
+  host = '';
   lastError: string | null = null;
   /** The broker this session connects to (`host:port`, for logs). */
   broker = '';
@@ -165,11 +170,13 @@ export class Session {
     const client = this.connectFn(this.options());
     this.client = client;
     noDelay(client);
+    const secured = watchHandshake(client);
     let failed: string | null = null;
     client.on('connect', (connack: IConnackPacket) => {
       if (gen !== this.gen) return;
       noDelay(client);
       this.up = true;
+      this.latch.reset();
       this.health.connected();
       this.setState('connected');
       this.opts.log.info({ broker: this.broker }, 'uplink connected');
@@ -177,23 +184,23 @@ export class Session {
     });
     client.on('error', (err: Error) => {
       if (gen !== this.gen || this.ending !== null) return;
-      failed = classifyError(err);
+      failed = classifyError(err, { now: this.clock.now(), host: this.host, broker: this.broker });
       this.lastError = failed;
       this.hooks.failed?.(err, failed);
     });
     // MQTT 5: the broker says why it ends the connection before it closes it.
     client.on('disconnect', (packet: IDisconnectPacket) => {
       if (gen !== this.gen || this.ending !== null) return;
-      failed = describeDisconnect(packet.reasonCode ?? 0);
+      failed = describeDisconnect(packet.reasonCode ?? 0).text;
       this.lastError = failed;
     });
     client.on('close', () => {
       if (gen !== this.gen) return;
-      this.lost(client, failed);
+      this.lost(client, failed, secured());
     });
   }
 
-  private lost(client: MqttClient, failed: string | null): void {
+  private lost(client: MqttClient, failed: string | null, secured: boolean): void {
     const wasConnected = this.up;
     const ending = this.ending;
     this.gen++;
@@ -203,7 +210,7 @@ export class Session {
     if (failed === null && ending === null) {
       this.lastError = wasConnected
         ? 'EDGEGW_E_UPLINK_CONNECT: connection closed'
-        : 'EDGEGW_E_UPLINK_CONNECT: closed before CONNACK';
+        : describeClosedBeforeConnack(secured).text;
     }
     const byBroker = wasConnected && ending === null;
     const closed = this.health.closed(byBroker);
@@ -214,9 +221,11 @@ export class Session {
     }
     this.hooks.down(byBroker);
     if (!this.running) return;
-    this.opts.log.warn(
+    const code = this.lastError?.split(':')[0] ?? 'EDGEGW_E_UPLINK_CONNECT';
+    const news = wasConnected || this.latch.changed(code as ErrorCode);
+    this.opts.log[news ? 'warn' : 'debug'](
       {
-        code: this.lastError?.split(':')[0],
+        code,
         reason: this.lastError,
         retryMs: closed.delayMs,
         ...(closed.shortLived > 0 ? { shortLived: closed.shortLived } : {}),

@@ -97,6 +97,7 @@ export class Uplink implements Lifecycle {
       },
     );
     this.session.broker = broker;
+    this.session.host = host;
     this.inflight = new InFlightTable(this.clock, opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, (m) =>
       this.stalled(m),
     );
@@ -201,6 +202,7 @@ export class Uplink implements Lifecycle {
     if (next.alpn === undefined) delete this.opts.alpn;
     [this.host, this.port] = [host, port];
     this.session.broker = broker;
+    this.session.host = host;
     this.inflight.ackTimeoutMs = next.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.certificate.replace(next.tls.cert);
     this.backoff.retune(next.backoff);

@@ -274,14 +274,41 @@ describe('config errors', () => {
       await site.load(withTopic(topic));
     });
 
-    it('keepalive outside 30s..20m', async () => {
-      for (const k of ['10s', '21m']) {
+    it("keepalive outside IoT Core's 30s..20m: clamped into it, with a warning at the key", async () => {
+      for (const [k, ms, used] of [
+        ['10s', 30_000, '30s'],
+        ['1s', 30_000, '30s'],
+        ['21m', 1_200_000, '20m'],
+        ['18h', 1_200_000, '20m'],
+      ] as const) {
+        const { config, warnings } = await site.load(
+          BASE.replace('  key: key.pem\n', `  key: key.pem\n  keepalive: ${k}\n`),
+        );
+        assert.equal(config.uplink.keepalive, ms, k);
+        assert.equal(warnings.length, 1, k);
+        const w = warnings[0]!;
+        assert.deepEqual([w.path, w.line, w.col, w.severity], ['uplink.keepalive', 8, 14, 'warning'], k);
+        assert.match(
+          w.message,
+          new RegExp(`^${k} is outside 30s\\.\\.20m, .*AWS IoT Core.*; using ${used}$`),
+        );
+      }
+      for (const k of ['30s', '20m', '60s']) {
+        const { warnings } = await site.load(
+          BASE.replace('  key: key.pem\n', `  key: key.pem\n  keepalive: ${k}\n`),
+        );
+        assert.deepEqual(warnings, [], k);
+      }
+    });
+
+    it('keepalive beyond what MQTT can express (65535 s) or 0 is still an error', async () => {
+      for (const k of ['0s', '19h']) {
         await site.expectOne(
           BASE.replace('  key: key.pem\n', `  key: key.pem\n  keepalive: ${k}\n`),
           'uplink.keepalive',
           8,
           14,
-          /outside 30s\.\.20m/,
+          /outside 1s\.\.18h/,
         );
       }
     });

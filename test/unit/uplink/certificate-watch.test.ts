@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createDemoPki } from '../../../src/demo/pki.js';
 import { certificateInfo } from '../../../src/uplink/certificate.js';
 import { CertificateWatch, WARN_DAYS } from '../../../src/uplink/certificate-watch.js';
+import { classifyError } from '../../../src/uplink/errors.js';
 import { captureLog } from '../../helpers/queue.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
@@ -75,16 +76,23 @@ describe('uplink/certificate-watch', () => {
     const refused = Object.assign(new Error('self-signed certificate in certificate chain'), {
       code: 'SELF_SIGNED_CERT_IN_CHAIN',
     });
-    const reason =
-      'EDGEGW_E_UPLINK_TLS: SELF_SIGNED_CERT_IN_CHAIN (self-signed certificate in certificate chain)';
+    const reason = classifyError(refused);
+    assert.match(reason, /^EDGEGW_E_UPLINK_TLS_CA: /);
     watch.failed(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'x');
     assert.equal(audits().length, 0);
     for (let i = 0; i < 5; i++) watch.failed(refused, reason);
     assert.equal(audits().length, 1);
     assert.equal(audits()[0]!.reason, reason);
+    assert.equal(audits()[0]!.code, 'EDGEGW_E_UPLINK_TLS_CA', 'the class code, not a generic one');
     watch.connected();
     watch.failed(refused, reason);
     assert.equal(audits().length, 2);
+    // An expired broker certificate: the text shows the clock, so it changes at every attempt; the
+    // class is audited once all the same.
+    const expired = Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' });
+    for (let i = 0; i < 3; i++) watch.failed(expired, classifyError(expired, { now: Date.now() + i * 1000 }));
+    assert.equal(audits().length, 3);
+    assert.equal(audits()[2]!.code, 'EDGEGW_E_UPLINK_TLS_EXPIRED');
   });
 
   it('an unparsable certificate gives no info (TLS says why) and no audit', () => {

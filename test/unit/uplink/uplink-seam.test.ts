@@ -158,7 +158,7 @@ describe('Uplink behind the client seam (fake clock)', () => {
     await flush();
     assert.equal(uplink.state().pace?.factor, 0.5, 'the pace halved');
     assert.match(uplink.state().pace?.reason ?? '', /0x97/);
-    assert.match(uplink.state().lastError ?? '', /^EDGEGW_E_UPLINK_QUOTA/);
+    assert.match(uplink.state().lastError ?? '', /^EDGEGW_E_UPLINK_THROTTLED: .*PUBACK 0x97/);
     assert.equal(uplink.state().pace?.refused, 1);
     assert.deepEqual(delivered, [], 'not delivered: the broker discarded it');
     assert.equal(source.acked.length, 0, 'still queued');
@@ -207,9 +207,9 @@ describe('Uplink behind the client seam (fake clock)', () => {
     const { clock, fake, uplink, client } = setup({ protocol: '5' });
     await uplink.start();
     client().connack();
-    client().emit('disconnect', { cmd: 'disconnect', reasonCode: 0x97 });
+    client().emit('disconnect', { cmd: 'disconnect', reasonCode: 0x98 });
     client().emit('close');
-    assert.match(uplink.state().lastError ?? '', /^EDGEGW_E_UPLINK_DISCONNECTED: .*0x97 \(quota exceeded\)/);
+    assert.match(uplink.state().lastError ?? '', /^EDGEGW_E_UPLINK_DISCONNECTED: .*DISCONNECT 0x98/);
     clock.advance(1000);
     assert.equal(fake.clients.length, 2);
     await uplink.stop(0);
