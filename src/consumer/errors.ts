@@ -18,7 +18,7 @@ export class DecodeError extends EdgegwError {
 
 export class ConsumerStateError extends EdgegwError {
   constructor(message: string, options?: ErrorOptions) {
-    super('EDGEGW_E_CONSUMER_STATE', message, Exit.IOERR, options);
+    super('EDGEGW_E_CONSUMER_IO', message, Exit.IOERR, options);
     this.name = 'ConsumerStateError';
   }
 }
