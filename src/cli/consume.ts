@@ -17,7 +17,7 @@ import { EdgegwError } from '../errors.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
 import { clientOptions, parseBrokerUrl } from '../uplink/client.js';
 import { loadTlsFiles } from '../uplink/tls-files.js';
-import { noticeLine, rowLine } from './consume-output.js';
+import { noticeLine, rowLine } from '../consumer/ndjson.js';
 
 export interface ConsumeOptions {
   url: string;

@@ -7,7 +7,7 @@ import { decodePayload, type DecodedMessage } from '../consumer/decode.js';
 import { splitCaptured } from '../consumer/captured.js';
 import { Deduper } from '../consumer/dedupe.js';
 import { EdgegwError, Exit } from '../errors.js';
-import { noticeLine, rowLine } from './consume-output.js';
+import { noticeLine, rowLine } from '../consumer/ndjson.js';
 
 export interface DecodeOptions {
   notices?: boolean;

@@ -24,3 +24,18 @@ export {
 } from './dedupe.js';
 export { loadState, saveState } from './state-file.js';
 export { DecodeError, ConsumerStateError, type DecodeFailure } from './errors.js';
+export { splitCaptured, type CapturedPayload } from './captured.js';
+export { rowLine, noticeLine } from './ndjson.js';
+export {
+  createIotRuleHandler,
+  createKinesisHandler,
+  decodeRuleEvent,
+  decodeKinesisData,
+  iotRuleHandler,
+  kinesisHandler,
+  logRows,
+  type Forward,
+  type KinesisEvent,
+  type KinesisRecord,
+  type KinesisBatchResponse,
+} from './lambda.js';
