@@ -1,14 +1,14 @@
 // `edgegw consume`: the reference consumer on a broker. Subscribes QoS 1 with a persistent session
 // (clean session false, a fixed client id), so what arrives while it is down waits at the broker.
 // Each message is decoded, deduplicated by (gw, seq), its new rows written (and fsync'd when --out
-// names a file), the state file saved, and only then is the PUBACK sent: a message is acknowledged
+// names a file), the state file saved, and only then is the PUBACK sent (mqtt.js handleMessage): a message is acknowledged
 // once its rows are durable, so a crash of this process loses nothing (at worst the rows of the one
 // message it was on repeat, when it died between output and state). SIGUSR1 prints the gap report
 // on stderr; SIGINT/SIGTERM stop, print it and exit 0.
 
 import { hostname } from 'node:os';
 import { open, type FileHandle } from 'node:fs/promises';
-import mqtt, { type AckHandler, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, type DecodedMessage } from '../consumer/decode.js';
 import { Deduper } from '../consumer/dedupe.js';
 import { ConsumerStateError } from '../consumer/errors.js';
@@ -108,20 +108,22 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
     }),
     clean: false,
     reconnectPeriod: RECONNECT_MS,
-    customHandleAcks: ((topic, payload, _packet, done) => {
-      if (stopping) return; // not acknowledged: the broker keeps it for the next start
-      chain = chain
-        .then(() => handle(topic, payload))
-        .then(
-          () => done(0),
-          (err: unknown) => {
-            fatal = err;
-            stop();
-          },
-        );
-    }) satisfies AckHandler,
   };
   const client: MqttClient = mqtt.connect(options);
+  // mqtt.js sends a QoS 1 PUBACK only when handleMessage calls back (its documented backpressure
+  // hook; customHandleAcks works only under MQTT 5), so the ack waits until the rows are durable.
+  client.handleMessage = (packet, callback) => {
+    if (stopping) return; // not acknowledged: the broker keeps it for the next start
+    chain = chain
+      .then(() => handle(packet.topic, Buffer.from(packet.payload)))
+      .then(
+        () => callback(),
+        (err: unknown) => {
+          fatal = err;
+          stop();
+        },
+      );
+  };
   client.on('connect', (ack) => {
     say(`connected to ${broker.broker} (session ${ack.sessionPresent ? 'resumed' : 'new'})`);
     client.subscribe(o.topic, { qos: 1 }, (err) => {
