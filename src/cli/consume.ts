@@ -152,7 +152,7 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
     await sink.close();
     report();
   }
-  if (fatal !== null) throw fatal;
+  if (fatal !== null) throw fatal instanceof Error ? fatal : new Error(String(fatal));
 }
 
 /** Where rows go: stdout, or a file opened for append and fsync'd before each acknowledgement. */

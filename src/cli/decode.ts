@@ -20,20 +20,15 @@ export async function decodeCommand(file: string | undefined, o: DecodeOptions):
   const deduper = o.dedupe === true ? new Deduper() : null;
   let failed = 0;
   let out = '';
-  let entries: ReturnType<typeof splitCaptured>;
-  try {
-    entries = splitCaptured(input);
-  } catch (err) {
-    throw new EdgegwError('EDGEGW_E_DECODE', `${name}: ${(err as Error).message}`, Exit.FAILURE);
-  }
-  for (const { line, payload } of entries) {
+  for (const entry of splitCaptured(input)) {
     let msg: DecodedMessage;
     try {
-      msg = decodePayload(payload);
+      if ('error' in entry) throw entry.error;
+      msg = decodePayload(entry.payload);
     } catch (err) {
       failed++;
       const code = err instanceof EdgegwError ? err.code : 'EDGEGW_E_DECODE';
-      process.stderr.write(`edgegw decode: ${name}:${line}: ${(err as Error).message} [${code}]\n`);
+      process.stderr.write(`edgegw decode: ${name}:${entry.line}: ${(err as Error).message} [${code}]\n`);
       continue;
     }
     const kept = deduper === null ? msg : deduper.accept(msg);

@@ -7,11 +7,10 @@
 import { DecodeError } from './errors.js';
 import { isZlibHeader } from './decode.js';
 
-export interface CapturedPayload {
-  /** 1-based line of the input (1 for a raw payload). */
-  line: number;
-  payload: Uint8Array;
-}
+/** One payload of the input, or why its line is not one (the other lines still count). */
+export type CapturedPayload =
+  | { /** 1-based line of the input (1 for a raw payload). */ line: number; payload: Uint8Array }
+  | { line: number; error: DecodeError };
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -25,7 +24,12 @@ export function splitCaptured(input: Uint8Array): CapturedPayload[] {
   for (const [k, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    out.push({ line: k + 1, payload: linePayload(line, k + 1) });
+    try {
+      out.push({ line: k + 1, payload: linePayload(line) });
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      out.push({ line: k + 1, error: err });
+    }
   }
   return out;
 }
@@ -37,17 +41,17 @@ export function unwrapData(doc: Record<string, unknown>): Uint8Array | null {
   return fromBase64(data, 'data');
 }
 
-function linePayload(line: string, n: number): Uint8Array {
+function linePayload(line: string): Uint8Array {
   if (line.startsWith('{')) {
     const doc = parseObject(line);
-    if (doc === null) throw new DecodeError('json', `line ${n}: not valid JSON`);
+    if (doc === null) throw new DecodeError('json', 'not valid JSON');
     return unwrapData(doc) ?? Buffer.from(line, 'utf8');
   }
-  return fromBase64(line, `line ${n}`);
+  return fromBase64(line, 'line');
 }
 
 export function fromBase64(s: string, at: string): Uint8Array {
-  if (!BASE64.test(s) || s.length % 4 === 1) throw new DecodeError('framing', `${at}: not base64`);
+  if (!BASE64.test(s) || s.length % 4 === 1) throw new DecodeError('framing', `${at} is not base64`);
   return Buffer.from(s, 'base64');
 }
 

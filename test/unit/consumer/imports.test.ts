@@ -41,7 +41,9 @@ describe('consumer library import graph', () => {
   });
 
   it('resolves by package name and decodes', async () => {
-    const lib = (await import('edgegw/consumer')) as typeof import('../../../src/consumer/index.js');
+    // A variable specifier: tsc must not resolve the package's own types before dist/ exists.
+    const spec = 'edgegw/consumer';
+    const lib = (await import(spec)) as typeof import('../../../src/consumer/index.js');
     const m = lib.decodePayload(
       Buffer.from('{"v":1,"gw":"g","ids":["a"],"recs":[{"seq":1,"t0":5,"r":[[0,1,2]]}]}'),
     );
