@@ -71,7 +71,8 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
   const report = () => process.stderr.write(`${JSON.stringify({ gaps: deduper.report(), ...stats })}\n`);
 
   let stopping = false;
-  let fatal: unknown = null;
+  // Set from the message chain; a holder, so the check after `await stopped` is not narrowed away.
+  const failure: { err: Error | null } = { err: null };
   let chain = Promise.resolve();
   let resolveStop: () => void = () => undefined;
   const stopped = new Promise<void>((r) => (resolveStop = r));
@@ -119,7 +120,7 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
       .then(
         () => callback(),
         (err: unknown) => {
-          fatal = err;
+          failure.err = err instanceof Error ? err : new Error('unexpected failure while handling a message');
           stop();
         },
       );
@@ -152,7 +153,7 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
     await sink.close();
     report();
   }
-  if (fatal !== null) throw fatal instanceof Error ? fatal : new Error(String(fatal));
+  if (failure.err !== null) throw failure.err;
 }
 
 /** Where rows go: stdout, or a file opened for append and fsync'd before each acknowledgement. */
