@@ -65,6 +65,8 @@ export async function consumeCommand(o: ConsumeOptions): Promise<void> {
   }
   const saved = o.state === undefined ? null : await loadState(o.state);
   const deduper = new Deduper({}, saved ?? undefined);
+  // Written once now, so a state path that cannot be written fails at start, not at the first message.
+  if (o.state !== undefined) await saveState(o.state, deduper.state());
   const sink = await Sink.open(o.out);
   const stats: Stats = { messages: 0, rows: 0, notices: 0, duplicateSeqs: 0, undecodable: 0 };
   const say = (s: string) => process.stderr.write(`edgegw consume: ${s}\n`);
