@@ -58,6 +58,10 @@ export const ErrorCodes = {
     'The pipeline stopped making progress (a commit, a sensor grid or the uplink is overdue, or the event loop was blocked); systemd watchdog pings are withheld, so it restarts the service.',
   EDGEGW_E_RELOAD_RESTART:
     'A reload was refused: a key changed that only a restart can apply; nothing of that reload was applied.',
+  EDGEGW_E_DECODE:
+    'A payload is not the wire format (bad framing, bad JSON, wrong shape, or a newer version than this consumer reads); the message says where.',
+  EDGEGW_E_CONSUMER_IO:
+    'The consumer cannot read, write or understand its state file (--state), or cannot write its output (--out); it stops without acknowledging the message it was on. A fresh state file re-emits what the broker redelivers.',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',

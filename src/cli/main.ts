@@ -12,6 +12,8 @@ import { statusCommand } from './status-command.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { reloadCommand } from './reload.js';
+import { decodeCommand } from './decode.js';
+import { consumeCommand, DEFAULT_CONSUME_TOPIC, type ConsumeOptions } from './consume.js';
 
 function buildProgram(): Command {
   const program = new Command('edgegw')
@@ -81,6 +83,31 @@ function buildProgram(): Command {
     .addOption(config())
     .option('--json', 'one JSON array of {check, result, found, fix}')
     .action((o: { config?: string; json?: boolean }) => doctorCommand(o));
+  program
+    .command('consume')
+    .description('the reference consumer: subscribe (QoS 1), write deduplicated rows as NDJSON, gap report')
+    .requiredOption('--url <url>', 'broker, mqtts://host[:port] (no user:pass@)')
+    .requiredOption('--ca <file>', 'CA certificate(s) that signed the broker certificate (PEM)')
+    .requiredOption('--cert <file>', 'client certificate (PEM)')
+    .requiredOption('--key <file>', 'client private key (PEM, mode 0600 or 0400)')
+    .option('--topic <filter>', 'topic filter', DEFAULT_CONSUME_TOPIC)
+    .option(
+      '--client-id <id>',
+      'MQTT client id of the persistent session (default: edgegw-consume-<hostname>)',
+    )
+    .option('--state <file>', 'dedupe state, kept across restarts (default: in memory only)')
+    .option('--out <file>', 'append rows to this file, fsync before each PUBACK (default: stdout)')
+    .option('--notices', 'also write notice lines {gw, seq, t0, gap}')
+    .action((o: ConsumeOptions) => consumeCommand(o));
+  program
+    .command('decode')
+    .description(
+      'decode captured payloads (raw, or one JSON / {"data":base64} / base64 a line) to NDJSON rows',
+    )
+    .argument('[file]', 'input file, or - for stdin (default: stdin)')
+    .option('--notices', 'also write notice lines {gw, seq, t0, gap}')
+    .option('--dedupe', 'drop repeated (gw, seq) and print the gap report on stderr')
+    .action((file: string | undefined, o: { notices?: boolean; dedupe?: boolean }) => decodeCommand(file, o));
   program
     .command('demo')
     .description('the demo site: simulated sensors, a Modbus TCP simulator, an embedded TLS broker')
