@@ -15,7 +15,8 @@ import { ConsumerStateError } from '../consumer/errors.js';
 import { loadState, saveState } from '../consumer/state-file.js';
 import { EdgegwError } from '../errors.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
-import { clientOptions, parseBrokerUrl } from '../uplink/client.js';
+import { parseBrokerUrl } from '../uplink/broker-url.js';
+import { clientOptions } from '../uplink/client.js';
 import { loadTlsFiles } from '../uplink/tls-files.js';
 import { noticeLine, rowLine } from '../consumer/ndjson.js';
 

@@ -54,7 +54,8 @@ describe('wire-format test vectors (docs/wire-vectors/v1)', () => {
         `no ${p}* vector`,
       );
     const text = JSON.stringify(vectors.map((v) => v.expect ?? null));
-    for (const q of ['"good"', '"bad"', '"stale"', 'true', 'false', 'null']) assert.ok(text.includes(q), q);
+    for (const q of ['"good"', '"bad"', '"stale"', '"unsynced"', 'true', 'false', 'null'])
+      assert.ok(text.includes(q), q);
     for (const why of ['dropped', 'quarantined', 'write-failed', 'skipped'])
       assert.ok(text.includes(why), why);
   });
@@ -98,6 +99,13 @@ describe('wire-format test vectors (docs/wire-vectors/v1)', () => {
       const msgs = packMessages(expected.gw, recs, 120);
       const rows = msgs.flatMap((m) => decodePayload(m.payload).rows);
       assert.deepEqual(rows, expected.rows);
+      // Compressed (uplink.compression: deflate): zlib framing, the same rows.
+      const zipped = packMessages(expected.gw, recs, 4096, 'deflate');
+      for (const m of zipped) assert.equal(m.payload[0], 0x78, 'a zlib stream');
+      assert.deepEqual(
+        zipped.flatMap((m) => decodePayload(m.payload).rows),
+        expected.rows,
+      );
     });
   }
 });
