@@ -4,20 +4,20 @@
 
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-import { createDemoPki } from '../../src/demo/pki.js';
+import { createDemoPki, type DemoPki } from '../../src/demo/pki.js';
 import { startTlsBroker, REASON, type BrokerOptions, type TlsBroker } from '../../src/demo/broker.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { waitFor } from '../helpers/site.js';
+import { makeSite, waitFor } from '../helpers/site.js';
 
 const pki = createDemoPki('rules-gw');
 /** The clients a test opened (ended after each test). */
 let clients: mqtt.MqttClient[] = [];
 
-function open(broker: TlsBroker, clientId: string, v: 4 | 5): mqtt.MqttClient {
+function open(broker: TlsBroker, clientId: string, v: 4 | 5, keys: DemoPki = pki): mqtt.MqttClient {
   return mqtt.connect(broker.url, {
-    ca: pki.caCert,
-    cert: pki.clientCert,
-    key: pki.clientKey,
+    ca: keys.caCert,
+    cert: keys.clientCert,
+    key: keys.clientKey,
     clientId,
     reconnectPeriod: 0,
     protocolVersion: v,
@@ -29,8 +29,9 @@ function connect(
   broker: TlsBroker,
   clientId: string,
   v: 4 | 5,
+  keys: DemoPki = pki,
 ): Promise<{ c: mqtt.MqttClient; connack: mqtt.IConnackPacket }> {
-  const c = open(broker, clientId, v);
+  const c = open(broker, clientId, v, keys);
   clients.push(c);
   return new Promise((resolve, reject) => {
     c.once('connect', (connack) => resolve({ c, connack }));
@@ -317,6 +318,30 @@ describe('test broker (IoT Core rules, MQTT 5, cut)', () => {
       const { c: again } = await connect(broker, 'gw-cut-3', 4);
       await again.publishAsync('t/cut', 'after', { qos: 1 });
       await waitFor(() => got.includes('after'), 10_000, 'the subscriber, still connected, got it');
+    });
+  });
+
+  describe('test sites (makeSite)', function () {
+    this.timeout(30_000);
+
+    it('run their broker under IoT Core rules unless told otherwise', async () => {
+      for (const iotcore of [undefined, false] as const) {
+        const site = await makeSite(iotcore === undefined ? {} : { iotcore });
+        broker = site.broker;
+        try {
+          const { c } = await connect(broker, 'gw-site', 4, site.pki);
+          const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+          c.publish('a/b/c/d/e/f/g/h/i', 'p', { qos: 1 });
+          if (iotcore === undefined) await closed;
+          else await c.publishAsync('a/b/c/d/e/f/g/h/i', 'p', { qos: 1 });
+          assert.equal(broker.rules.refusedTopic, iotcore === undefined ? 1 : 0);
+        } finally {
+          for (const c of clients) await c.endAsync(true);
+          clients = [];
+          await site.cleanup();
+        }
+      }
+      broker = await startTlsBroker({ pki }); // for afterEach
     });
   });
 });
