@@ -83,16 +83,16 @@ export class Mqtt5Bridge {
         // Session expiry 0 (the v5 default) ends the session with the connection: 3.1.1's clean.
         const clean = pk.clean !== false || (pk.properties?.sessionExpiryInterval ?? 0) === 0;
         const will = pk.will === undefined ? undefined : { ...pk.will, properties: undefined };
-        return v4({ ...pk, protocolVersion: 4, clean, will, properties: undefined } as IConnectPacket);
+        return v4({ ...pk, protocolVersion: 4, clean, will, properties: undefined });
       }
       case 'publish':
         if (pk.properties?.topicAlias !== undefined) return { reason: REASON.topicAliasInvalid };
-        return v4({ ...pk, properties: undefined } as Packet);
+        return v4({ ...pk, properties: undefined });
       case 'puback':
       case 'pubrec':
       case 'pubrel':
       case 'pubcomp':
-        return v4({ cmd: pk.cmd, messageId: pk.messageId } as Packet);
+        return v4({ cmd: pk.cmd, messageId: pk.messageId });
       case 'subscribe':
         return v4({
           cmd: 'subscribe',
@@ -106,7 +106,12 @@ export class Mqtt5Bridge {
         return v4({ cmd: 'pingreq' });
       case 'disconnect':
         return v4({ cmd: 'disconnect' });
-      default:
+      // Server-to-client packets, and AUTH (no enhanced authentication here): a protocol error.
+      case 'connack':
+      case 'suback':
+      case 'unsuback':
+      case 'pingresp':
+      case 'auth':
         return { reason: REASON.protocolError };
     }
   }
@@ -139,8 +144,16 @@ export class Mqtt5Bridge {
       case 'pubrec':
       case 'pubrel':
       case 'pubcomp':
-        return v5({ cmd: pk.cmd, messageId: pk.messageId, reasonCode: 0 } as Packet);
-      default:
+        return v5({ cmd: pk.cmd, messageId: pk.messageId, reasonCode: 0 });
+      // The same in both versions once written (aedes sets no v5 fields).
+      case 'publish':
+      case 'pingresp':
+      case 'disconnect':
+      case 'connect':
+      case 'pingreq':
+      case 'subscribe':
+      case 'unsubscribe':
+      case 'auth':
         return v5(pk);
     }
   }
