@@ -106,6 +106,7 @@ export class Gate {
   /** Starts moving frames both ways. */
   attach(): void {
     this.socket.on('data', (chunk: Buffer) => {
+      if (this.closing) return; // what a closing connection still sends is never read
       for (const f of this.inbound.push(chunk)) this.pending.push(f);
       this.pump();
     });
@@ -135,12 +136,17 @@ export class Gate {
   }
 
   private pump(): void {
+    // One push to aedes per pump, not per frame: a chunk of small publishes stays one chunk.
+    const batch: Buffer[] = [];
     while (this.pending.length > 0 && this.blocked === null && !this.closing) {
       const out = this.admit(this.pending[0]!);
       if (out === 'wait') break;
       this.pending.shift();
       if (out === 'close') this.pending = [];
-      else if (out !== 'drop' && !this.stream.push(out)) this.blocked = 'aedes';
+      else if (out !== 'drop') batch.push(out);
+    }
+    if (batch.length > 0 && !this.stream.push(batch.length === 1 ? batch[0] : Buffer.concat(batch))) {
+      this.blocked = 'aedes';
     }
     if (this.pending.length > 0 || this.blocked !== null) this.socket.pause();
     else if (!this.closing) this.socket.resume();
