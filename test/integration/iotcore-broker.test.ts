@@ -232,6 +232,26 @@ describe('test broker (IoT Core rules, MQTT 5, cut)', () => {
         assert.equal(broker.rules.refusedConnects, 1);
       });
     }
+    it('lets no client in without a certificate or below TLS 1.2', async () => {
+      await start({ iotcore: true });
+      const attempt = (o: mqtt.IClientOptions): Promise<string> =>
+        new Promise((resolve) => {
+          const c = mqtt.connect(broker.url, { ca: pki.caCert, reconnectPeriod: 0, ...o });
+          clients.push(c);
+          c.once('connect', () => resolve('connected'));
+          c.once('error', (e) => resolve(e.message));
+          c.once('close', () => resolve('closed'));
+        });
+      assert.notEqual(await attempt({ clientId: 'gw-nocert' }), 'connected');
+      const old = {
+        cert: pki.clientCert,
+        key: pki.clientKey,
+        maxVersion: 'TLSv1.1' as const,
+        clientId: 'gw-tls11',
+      };
+      assert.notEqual(await attempt(old), 'connected');
+      assert.equal(broker.published.connections, 0, 'no TLS session was established');
+    });
   });
 
   describe('test broker: MQTT 5 clients', function () {
