@@ -1,20 +1,24 @@
 // `edgegw demo`: the whole pipeline on one machine. A throwaway CA and certificates, an embedded
-// aedes broker behind a TLS server that requires client certificates, a Modbus TCP simulator, and
-// the daemon running config/demo.yaml against them. A subscriber plays the cloud.
+// aedes broker behind a TLS server that requires client certificates and enforces IoT Core's
+// per-connection rules, a Modbus TCP simulator, and the daemon running config/demo.yaml against
+// them. A subscriber plays the cloud. On a terminal, `c` cuts the uplink and `r` restores it, so
+// the backlog is seen growing on disk and draining under the quotas.
 
 import { mkdtemp, copyFile, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inflateSync } from 'node:zlib';
 import { pino } from 'pino';
 import { createDemoPki, writeDemoPki } from '../demo/pki.js';
-import { startTlsBroker } from '../demo/broker.js';
+import { IOT_CORE_RULES, startTlsBroker, type TlsBroker } from '../demo/broker.js';
 import { startModbusSimulator } from '../demo/modbus-sim.js';
 import { writeNewKeyFile } from '../seal/keyfile.js';
 import { loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { runUntilSignal, logWarnings } from './run.js';
+import { DEMO_KEYS_HELP, listenForDemoKeys } from './demo-keys.js';
 
 const DEMO_YAML = fileURLToPath(new URL('../../../config/demo.yaml', import.meta.url));
 
@@ -34,7 +38,7 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   await writeNewKeyFile(join(dir, 'demo-pki', 'queue.key'));
   await copyFile(DEMO_YAML, join(dir, 'site.yaml'));
 
-  const broker = await startTlsBroker({ pki });
+  const broker = await startTlsBroker({ pki, iotcore: true });
   const sim = await startModbusSimulator({ host: '127.0.0.1', port: 0 });
   // A reload (SIGHUP) reads the file with the same overrides: the broker and simulator stay.
   const load = () =>
@@ -44,9 +48,11 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   const loaded = await load();
   const site = loaded.config;
   out(
-    `broker ${broker.url} (TLS, client certificate required) · Modbus TCP simulator 127.0.0.1:${sim.port}\n`,
+    `broker ${broker.url} (TLS, client certificate required, IoT Core's per-connection rules)` +
+      ` · Modbus TCP simulator 127.0.0.1:${sim.port}\n`,
   );
-  out(`daemon log: ${join(dir, 'edgegw.log')} · Ctrl-C stops\n`);
+  const keys = process.stdin.isTTY;
+  out(`daemon log: ${join(dir, 'edgegw.log')} · ${keys ? DEMO_KEYS_HELP : 'Ctrl-C stops'}\n`);
   out(`in another terminal: node bin/edgegw.js status --watch --socket ${site.status.socket}\n\n`);
 
   const log = createLogger({
@@ -60,7 +66,9 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   let received = 0;
   const topic = site.uplink.topic.replace('{gateway}', site.gateway.id);
   const unsubscribe = await broker.subscribe(topic, (payload: Buffer) => {
-    const msg = JSON.parse(payload.toString('utf8')) as WireMessage;
+    // A plain message starts with `{`; anything else is the zlib form (uplink.compression: deflate).
+    const json = payload[0] === 0x7b ? payload : inflateSync(payload);
+    const msg = JSON.parse(json.toString('utf8')) as WireMessage;
     const seqs = msg.recs.map((r) => r.seq);
     const n = msg.recs.reduce((a, r) => a + r.r.length, 0);
     received += n;
@@ -71,14 +79,26 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
 
   const daemon = new Daemon({ loaded, log, load });
   const tty = process.stdout.isTTY;
+  const rates = liveRates(broker);
   const timer = setInterval(() => {
     const s = daemon.status.snapshot();
+    const r = rates(s.queue.readings);
+    const uplink = broker.isCut ? 'CUT (r restores)' : s.uplink.state;
     const line =
       `read ${s.counters.readings} · committed ${s.counters.committed} · delivered ${s.counters.delivered}` +
-      ` · queued ${s.queue.readings} · uplink ${s.uplink.state} · cloud got ${received} | last message: ${last}`;
+      ` · queued ${s.queue.readings} (${signed(r.queued)}/s, ${kib(s.queue.bytes)} KiB on disk)` +
+      ` · uplink ${uplink} ${r.messages} msg/s ${kib(r.bytes)} KiB/s of ${IOT_CORE_RULES.publishesPerSecond}/s ${kib(IOT_CORE_RULES.bytesPerSecond)} KiB/s` +
+      ` · discarded ${broker.rules.discarded} · cloud got ${received} | last message: ${last}`;
     out(tty ? `\r\x1b[2K${line}` : `${line}\n`);
   }, 1000);
   timer.unref();
+  const stopKeys = keys
+    ? listenForDemoKeys(process.stdin, {
+        cut: () => broker.cut(),
+        restore: () => broker.restore(),
+        stop: () => process.kill(process.pid, 'SIGINT'),
+      })
+    : () => undefined;
 
   if (o.seconds !== undefined) {
     const ms = Number(o.seconds) * 1000;
@@ -87,6 +107,7 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   try {
     await runUntilSignal(daemon, log);
   } finally {
+    stopKeys();
     clearInterval(timer);
     out('\n');
     await unsubscribe();
@@ -98,3 +119,28 @@ export async function demoCommand(o: { seconds?: string }): Promise<void> {
   const s = daemon.status.snapshot();
   out(`demo stopped cleanly: ${s.counters.delivered} readings delivered, ${s.queue.readings} left queued\n`);
 }
+
+/** Per-second changes since the last call: the backlog, and what the broker read (the quotas' terms). */
+function liveRates(
+  broker: TlsBroker,
+): (queued: number) => { queued: number; messages: number; bytes: number } {
+  let at = performance.now();
+  let prev: { queued: number; messages: number; bytes: number } | null = null;
+  return (queued) => {
+    prev ??= { queued, messages: broker.published.messages, bytes: broker.published.bytes };
+    const now = performance.now();
+    const s = Math.max(0.001, (now - at) / 1000);
+    const cur = { queued, messages: broker.published.messages, bytes: broker.published.bytes };
+    const r = {
+      queued: Math.round((cur.queued - prev.queued) / s),
+      messages: Math.round((cur.messages - prev.messages) / s),
+      bytes: (cur.bytes - prev.bytes) / s,
+    };
+    at = now;
+    prev = cur;
+    return r;
+  };
+}
+
+const kib = (bytes: number): string => (bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0);
+const signed = (n: number): string => (n > 0 ? `+${n}` : String(n));

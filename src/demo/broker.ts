@@ -1,14 +1,32 @@
 // The demo's embedded broker, also the test broker: aedes behind a TLS server that requires and
-// verifies client certificates (TLS 1.2+). Each connection runs through a small gate that sees the
-// MQTT frames on the wire, so tests can count publishes, observe the client's in-flight window
-// and hold or drop PUBACKs, with no change to aedes itself.
+// verifies client certificates (TLS 1.2+). Each connection runs through a gate (broker-gate.ts)
+// that sees the MQTT frames on the wire, so tests can count publishes, observe the client's
+// in-flight window and hold or drop PUBACKs, with no change to aedes itself.
+// With `iotcore`, the gate also enforces AWS IoT Core's per-connection rules (iotcore-rules.ts:
+// publish rate, byte rate, in-flight, payload and topic size, connect rate) and counts what they
+// discarded, delayed or refused. MQTT 5 clients are translated to the 3.1.1 aedes speaks
+// (mqtt5-bridge.ts), rules or not. Not simulated: IoT Core's policies, rules engine, shadows,
+// retained-message and subscription limits, persistent sessions, QoS 2 refusal.
 
-import { Duplex } from 'node:stream';
+import net from 'node:net';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
+import { systemClock, type Clock } from '../types.js';
 import type { DemoPki } from './pki.js';
+import { Gate, type AckMode, type BrokerCounts } from './broker-gate.js';
+import {
+  ConnectRegistry,
+  newRuleCounts,
+  resolveRules,
+  type IotCoreRules,
+  type RuleCounts,
+} from './iotcore-rules.js';
+import { MQTT5_DEFAULTS, type Mqtt5Options } from './mqtt5-bridge.js';
+
+export type { BrokerCounts } from './broker-gate.js';
+export { IOT_CORE_RULES, type IotCoreRules, type RuleCounts } from './iotcore-rules.js';
+export { REASON } from './mqtt5-bridge.js';
 
 export interface BrokerOptions {
   pki: DemoPki;
@@ -24,15 +42,19 @@ export interface BrokerOptions {
    * what the broker acknowledged, in order (the chaos suite's record of what was delivered).
    */
   onAcked?: (topic: string, payload: Buffer) => void;
+  /** IoT Core's per-connection rules: `true` for IoT Core's numbers, or some of them overridden. Off when absent. */
+  iotcore?: Partial<IotCoreRules> | true;
+  /** What the CONNACK to an MQTT 5 client advertises. */
+  mqtt5?: Partial<Mqtt5Options>;
+  /** Times the rules' windows (monotonic) and delays; the system clock by default. */
+  clock?: Clock;
 }
 
-/** What clients published, counted on the wire. `maxOutstanding`: most unacknowledged QoS 1 publishes one connection ever had. */
-export interface BrokerCounts {
-  messages: number;
-  bytes: number;
-  acksSent: number;
-  maxOutstanding: number;
-  connections: number;
+/** One open client connection, as its CONNECT named it (null before CONNECT). */
+export interface BrokerClient {
+  clientId: string | null;
+  protocol: 4 | 5 | null;
+  outstanding: number;
 }
 
 export interface TlsBroker {
@@ -40,8 +62,11 @@ export interface TlsBroker {
   url: string;
   aedes: Aedes;
   published: BrokerCounts;
+  /** What IoT Core's rules discarded, delayed and refused (all zero when they are off). */
+  rules: RuleCounts;
   /** Unacknowledged QoS 1 publishes per open connection, now. */
   outstanding(): number[];
+  clients(): BrokerClient[];
   /** Hold PUBACKs (they are sent on resumeAcks) or drop them for good. */
   pauseAcks(): void;
   dropAcks(): void;
@@ -50,162 +75,54 @@ export interface TlsBroker {
   resumeAcks(): void;
   /** Destroys every client connection but this broker's own subscribers (a network cut). */
   dropConnections(): void;
+  /**
+   * The uplink is cut: client connections (but this broker's own subscribers) are dropped, and
+   * new ones are accepted and destroyed at once, so clients see a connect failure, until restore().
+   */
+  cut(): void;
+  restore(): void;
+  readonly isCut: boolean;
+  /**
+   * A server-side DISCONNECT: MQTT 5 clients get one with `reasonCode` (e.g. 0x97), then every
+   * matching client connection (all but subscribers, or the one `clientId`) is closed. Returns how many.
+   */
+  disconnectClients(reasonCode: number, clientId?: string): number;
   subscribe(topic: string, onMessage: (payload: Buffer, topic: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
-type AckMode = 'pass' | 'hold' | 'drop' | { dropEvery: number };
-
-const PUBLISH = 3;
 const SUBSCRIBER_PREFIX = 'edgegw-demo-subscriber-';
-const PUBACK = 4;
 
-/** Splits a byte stream into whole MQTT frames (fixed header + remaining length). */
-class FrameSplitter {
-  private buf: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    const frames: Buffer[] = [];
-    for (;;) {
-      let len = 0;
-      let mul = 1;
-      let i = 1;
-      let complete = false;
-      while (i < this.buf.length && i <= 4) {
-        const b = this.buf[i]!;
-        len += (b & 0x7f) * mul;
-        mul *= 128;
-        i++;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || this.buf.length < i + len) return frames;
-      frames.push(this.buf.subarray(0, i + len));
-      this.buf = this.buf.subarray(i + len);
-    }
-  }
-}
-
-interface Gate {
-  stream: Duplex;
-  socket: tls.TLSSocket;
-  outstanding: number;
-  held: Buffer[];
-  /** QoS 1 publishes by packet id, until their PUBACK passes (only kept with an onAcked hook). */
-  unacked: Map<number, { topic: string; payload: Buffer }>;
-  /** PUBACKs the broker produced on this connection (for dropEvery). */
-  acks: number;
-  /** A PUBACK frame is about to reach the client: tell onAcked. */
-  acked(f: Buffer): void;
-}
-
-type AckedHook = (topic: string, payload: Buffer) => void;
-
-/** Topic, packet id and payload of an MQTT 3.1.1 PUBLISH frame with QoS > 0. */
-function parsePublish(f: Buffer): { topic: string; id: number; payload: Buffer } | null {
-  let i = 1;
-  while (i < f.length && (f[i]! & 0x80) !== 0) i++;
-  i++;
-  if (i + 2 > f.length) return null;
-  const topicLen = f.readUInt16BE(i);
-  const topic = f.subarray(i + 2, i + 2 + topicLen).toString('utf8');
-  const idAt = i + 2 + topicLen;
-  if (idAt + 2 > f.length) return null;
-  return { topic, id: f.readUInt16BE(idAt), payload: f.subarray(idAt + 2) };
-}
-
-/** The packet id of a PUBACK frame. */
-function pubackId(f: Buffer): number {
-  return f.length >= 4 ? f.readUInt16BE(2) : -1;
-}
-
-function gate(socket: tls.TLSSocket, counts: BrokerCounts, mode: () => AckMode, onAcked?: AckedHook): Gate {
-  const inbound = new FrameSplitter();
-  const outbound = new FrameSplitter();
-  const g: Gate = {
-    socket,
-    outstanding: 0,
-    held: [],
-    unacked: new Map(),
-    acks: 0,
-    stream: null as unknown as Duplex,
-    acked: (f) => {
-      const id = pubackId(f);
-      const pub = g.unacked.get(id);
-      if (pub === undefined) return;
-      g.unacked.delete(id);
-      onAcked?.(pub.topic, pub.payload);
-    },
-  };
-  g.stream = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      const pass: Buffer[] = [];
-      for (const f of outbound.push(chunk)) {
-        if (f[0]! >> 4 === PUBACK) {
-          const m = mode();
-          g.acks++;
-          if (m === 'drop' || (typeof m === 'object' && g.acks % m.dropEvery === 0)) {
-            g.unacked.delete(pubackId(f));
-            continue;
-          }
-          if (m === 'hold') {
-            g.held.push(f);
-            continue;
-          }
-          g.outstanding--;
-          counts.acksSent++;
-          g.acked(f);
-        }
-        pass.push(f);
-      }
-      if (pass.length === 0 || socket.destroyed) return cb();
-      socket.write(Buffer.concat(pass), () => cb());
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
-  });
-  socket.on('data', (chunk: Buffer) => {
-    for (const f of inbound.push(chunk)) {
-      if (f[0]! >> 4 === PUBLISH && ((f[0]! >> 1) & 3) > 0) {
-        counts.messages++;
-        counts.bytes += f.length;
-        g.outstanding++;
-        counts.maxOutstanding = Math.max(counts.maxOutstanding, g.outstanding);
-        const pub = onAcked === undefined ? null : parsePublish(f);
-        if (pub !== null) g.unacked.set(pub.id, { topic: pub.topic, payload: Buffer.from(pub.payload) });
-      }
-    }
-    if (!g.stream.push(chunk)) socket.pause();
-  });
-  socket.on('end', () => g.stream.push(null));
-  socket.on('error', () => g.stream.destroy());
-  socket.on('close', () => g.stream.destroy());
-  return g;
-}
-
-/** aedes sets `conn.client` on the stream it handles. */
 function isSubscriber(g: Gate): boolean {
-  const client = (g.stream as Duplex & { client?: { id?: string } }).client;
-  return client?.id?.startsWith(SUBSCRIBER_PREFIX) ?? false;
+  return g.clientId?.startsWith(SUBSCRIBER_PREFIX) ?? false;
 }
 
 export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
   const host = opts.host ?? '127.0.0.1';
   const aedes = await Aedes.createBroker();
-  const counts: BrokerCounts = { messages: 0, bytes: 0, acksSent: 0, maxOutstanding: 0, connections: 0 };
+  const counts: BrokerCounts = {
+    messages: 0,
+    bytes: 0,
+    acksSent: 0,
+    maxOutstanding: 0,
+    connections: 0,
+    refusedWhileCut: 0,
+  };
+  const clock = opts.clock ?? systemClock;
+  const rules = resolveRules(opts.iotcore);
+  const ruleCounts = newRuleCounts();
+  const ctx = {
+    counts,
+    rules,
+    ruleCounts,
+    connects: rules === null ? null : new ConnectRegistry(rules, clock),
+    mqtt5: { ...MQTT5_DEFAULTS, ...opts.mqtt5 },
+    clock,
+    mode: () => ackMode,
+    ...(opts.onAcked === undefined ? {} : { onAcked: opts.onAcked }),
+  };
   let ackMode: AckMode = 'pass';
+  let isCut = false;
   const gates = new Set<Gate>();
   const server = tls.createServer(
     {
@@ -220,12 +137,19 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     },
     (socket) => {
       counts.connections++;
-      const g = gate(socket, counts, () => ackMode, opts.onAcked);
+      const g = new Gate(socket, ctx);
       gates.add(g);
       socket.on('close', () => gates.delete(g));
+      g.attach();
       aedes.handle(g.stream);
     },
   );
+  // While cut, a TCP connection is accepted and destroyed before TLS: the client's connect fails.
+  server.prependListener('connection', (raw: net.Socket) => {
+    if (!isCut) return;
+    counts.refusedWhileCut++;
+    raw.destroy();
+  });
   // A failed handshake is the client's problem; the broker keeps serving.
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -235,18 +159,14 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = (server.address() as net.AddressInfo).port;
   const subscribers = new Set<mqtt.MqttClient>();
 
   const releaseHeld = (send: boolean): void => {
-    for (const g of gates) {
-      const frames = g.held.splice(0);
-      if (!send || frames.length === 0 || g.socket.destroyed) continue;
-      g.outstanding -= frames.length;
-      counts.acksSent += frames.length;
-      for (const f of frames) g.acked(f);
-      g.socket.write(Buffer.concat(frames));
-    }
+    for (const g of gates) g.releaseHeld(send);
+  };
+  const dropConnections = (): void => {
+    for (const g of gates) if (!isSubscriber(g)) g.socket.destroy();
   };
 
   return {
@@ -254,7 +174,10 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     url: `mqtts://localhost:${port}`,
     aedes,
     published: counts,
+    rules: ruleCounts,
     outstanding: () => [...gates].map((g) => g.outstanding),
+    clients: () =>
+      [...gates].map((g) => ({ clientId: g.clientId, protocol: g.protocol, outstanding: g.outstanding })),
     pauseAcks: () => {
       ackMode = 'hold';
     },
@@ -271,8 +194,23 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
       ackMode = 'pass';
       releaseHeld(true);
     },
-    dropConnections: () => {
-      for (const g of gates) if (!isSubscriber(g)) g.socket.destroy();
+    dropConnections,
+    cut: () => {
+      isCut = true;
+      dropConnections();
+    },
+    restore: () => {
+      isCut = false;
+    },
+    get isCut() {
+      return isCut;
+    },
+    disconnectClients: (reasonCode, clientId) => {
+      const hit = [...gates].filter((g) =>
+        clientId === undefined ? !isSubscriber(g) : g.clientId === clientId,
+      );
+      for (const g of hit) g.disconnect(reasonCode);
+      return hit.length;
     },
     subscribe: async (topic, onMessage) => {
       const client = mqtt.connect(`mqtts://localhost:${port}`, {

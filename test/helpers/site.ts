@@ -5,7 +5,7 @@ import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoPki, writeDemoPki, type DemoPki } from '../../src/demo/pki.js';
-import { startTlsBroker, type TlsBroker } from '../../src/demo/broker.js';
+import { startTlsBroker, type IotCoreRules, type TlsBroker } from '../../src/demo/broker.js';
 import { writeNewKeyFile } from '../../src/seal/keyfile.js';
 
 export interface TestSite {
@@ -29,6 +29,12 @@ export interface SiteOptions {
   logLevel?: string;
   /** Extra top-level YAML sections (e.g. `clock: { poll: 100ms }`). */
   extra?: string;
+  /**
+   * IoT Core's per-connection rules at the site's broker: on (IoT Core's numbers) unless false, or
+   * some numbers overridden. Measured: no site test trips them; tests that lift the uplink's quotas
+   * start their own broker without them.
+   */
+  iotcore?: Partial<IotCoreRules> | boolean;
 }
 
 export async function makeSite(opts: SiteOptions = {}): Promise<TestSite> {
@@ -38,7 +44,8 @@ export async function makeSite(opts: SiteOptions = {}): Promise<TestSite> {
   await mkdir(join(dir, 'pki'), { mode: 0o700 });
   await writeDemoPki(join(dir, 'pki'), pki);
   await writeNewKeyFile(join(dir, 'pki', 'queue.key'));
-  const broker = await startTlsBroker({ pki });
+  const iotcore = opts.iotcore ?? true;
+  const broker = await startTlsBroker({ pki, ...(iotcore === false ? {} : { iotcore }) });
   const yaml = `gateway:
   id: ${gw}
   dataDir: ./data
