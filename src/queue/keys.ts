@@ -5,6 +5,9 @@
 //             figures (records, readings, record bytes, quarantine bytes: 4 float64 values), and
 //             the lifetime totals (totals.ts: 8 float64 values)
 //   0x02 seq  a quarantined record
+//   0x0a seq  a notice record (notices.ts): sealed like a record, in the same seq space
+//   0x01..20  meta: the notice totals (3 float64), 0x01..21: the pending gaps (plain JSON of seq
+//             ranges and counts); kept apart from other meta keys on purpose
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -16,8 +19,12 @@ export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
 export const META_FIGURES = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 3);
 // 0x01..04 is META_KEYS (key-ranges.ts).
 export const META_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 5);
+export const META_NOTICE_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x20);
+export const META_PENDING_GAPS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x21);
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
+export const KIND_NOTICE = 0x0a;
+export const NOTICE_END = Uint8Array.of(0x0b);
 
 export function queueKey(kind: number, seq: number): Uint8Array {
   const k = new Uint8Array(8);
