@@ -167,10 +167,13 @@ export class SealedQueue implements Lifecycle {
     const store = this.store;
     const db = store.open();
     const s = store.s;
-    // Seek past the head: below firstSeq there are only tombstones (or nothing).
+    // Seek past the head: below firstSeq there are only tombstones (or nothing), and notices,
+    // which are kept in memory (notices.ts) and may be older than every record.
     const from = Math.max(afterSeq + 1, s.firstSeq ?? s.nextSeq);
-    if (limit <= 0 || from >= s.nextSeq) return [];
-    return withNotices(await this.readRecords(db, from, limit), store.notices.from(from), limit);
+    if (limit <= 0) return [];
+    const notices = store.notices.from(afterSeq + 1);
+    const records = from >= s.nextSeq ? [] : await this.readRecords(db, from, limit);
+    return withNotices(records, notices, limit);
   }
 
   private async readRecords(db: Db, from: number, limit: number): Promise<SealedRecord[]> {
