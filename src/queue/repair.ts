@@ -30,6 +30,7 @@ import {
   toRecord,
 } from './keys.js';
 import type { Db } from './store.js';
+import { parseSealedHeader } from '../seal/sealer.js';
 import type { GapNotice } from '../types.js';
 import { coalesce, gapsValue, readGaps } from './notices.js';
 import { readSeqMark } from './seq-mark.js';
@@ -247,10 +248,28 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
     .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
     // The next open counts the figures again from what is stored (open.ts).
     .del(META_FIGURES);
-  if (s.skipped !== null) {
-    b.put(META_PENDING_GAPS, gapsValue(coalesce(readGaps(await db.get(META_PENDING_GAPS)), [s.skipped])));
+  // What the stream will never carry, explained by notices the next start seals: the records
+  // that fail authentication (their count from the plain header, null if it does not parse), and
+  // the skipped seqs.
+  const gaps: GapNotice[] = s.failed.map((f) => ({
+    from: f.seq,
+    to: f.seq,
+    why: 'quarantined',
+    readings: headerCount(f.seq, f.value),
+  }));
+  if (s.skipped !== null) gaps.push(s.skipped);
+  if (gaps.length > 0) {
+    b.put(META_PENDING_GAPS, gapsValue(coalesce(readGaps(await db.get(META_PENDING_GAPS)), gaps)));
   }
   if (s.ranges.length > 0) b.put(META_KEYS, encodeRanges(s.ranges));
   else b.del(META_KEYS);
   await b.write({ sync: true });
+}
+
+function headerCount(seq: number, value: Uint8Array): number | null {
+  try {
+    return parseSealedHeader(seq, value).count;
+  } catch {
+    return null;
+  }
 }
