@@ -7,12 +7,16 @@ import { closeSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Level } from 'level';
+import { randomBytes } from 'node:crypto';
 import { EdgegwError } from '../../../src/errors.js';
+import { Keyring } from '../../../src/seal/keyring.js';
+import { repairQueue } from '../../../src/queue/repair.js';
+import { MARK_STEP } from '../../../src/queue/seq-mark.js';
 import { QueueRecordSource } from '../../../src/queue/record-source.js';
 import { KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
 import { SEAL_EVERY_MS } from '../../../src/queue/notices.js';
 import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
-import type { GapNotice, OpenRecord } from '../../../src/types.js';
+import type { GapNotice, OpenRecord, SealedRecord } from '../../../src/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 import { smallFs, type SmallFs } from '../../helpers/small-fs.js';
@@ -193,6 +197,58 @@ describe('queue/notice records', function () {
     assert.deepEqual(gaps(after), [{ from: 4, to: 4, why: 'quarantined', readings: 0 }]);
     assert.equal(q2.stats().noticeTotals.quarantined, 1);
     assert.deepEqual(q2.stats().totals.quarantinedRecords, 1, 'a notice is not counted as a data record');
+  });
+});
+
+describe('queue/notice records after a repair', () => {
+  it('the records repair quarantines and the seqs it skips are explained by notices at the next start', async () => {
+    const ring = await Keyring.fromKeys({ key: randomBytes(32), file: '/etc/edgegw/queue.key' });
+    const keys = {
+      current: ring.currentId,
+      files: ring.files(),
+      identify: (rec: SealedRecord) => ring.identify(rec),
+    };
+    const fx = await queueFixture();
+    const make = () =>
+      fx.make({
+        seal: (seq, readings) => ring.seal(seq, readings),
+        sealNotice: (seq, notice, t0) => ring.sealNotice(seq, notice, t0),
+        keys,
+      });
+    try {
+      const q = make();
+      await q.start();
+      for (const n of [2, 3, 4, 5]) await q.append(fixedReadings(n));
+      await q.stop();
+      await flipByte(fx.dir, 3);
+      const r = await repairQueue(fx.dir, keys);
+      assert.deepEqual(r.quarantined, [3]);
+      assert.deepEqual(r.skipped, { from: 5, to: MARK_STEP });
+      const again = make();
+      await again.start();
+      assert.equal(again.stats().pendingGaps, 2, 'the gaps wait in the meta for the first commit');
+      const seq = await again.append(fixedReadings(1));
+      assert.equal(seq, MARK_STEP + 1);
+      const all = (await again.read(0, 100)).map((rec) => ring.open(rec, null));
+      assert.deepEqual(gaps(all), [
+        { from: 3, to: 3, why: 'quarantined', readings: 4 },
+        { from: 5, to: MARK_STEP, why: 'skipped', readings: null },
+      ]);
+      assert.deepEqual(
+        all.map((rec) => rec.seq),
+        [1, 2, 4, MARK_STEP + 1, MARK_STEP + 2, MARK_STEP + 3],
+      );
+      assert.deepEqual(
+        unexplained(
+          again.stats().nextSeq - 1,
+          all.map((rec) => rec.seq),
+          all.filter((rec) => rec.notice),
+        ),
+        [],
+      );
+    } finally {
+      await fx.cleanup();
+    }
   });
 });
 
