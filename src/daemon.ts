@@ -96,6 +96,7 @@ export class Daemon {
       whenFull: site.queue.whenFull,
       durability: site.queue.durability,
       seal: (seq, readings) => keyring.seal(seq, readings),
+      sealNotice: (seq, notice, t0) => keyring.sealNotice(seq, notice, t0),
       log: log.child({ stage: 'queue' }),
       minFreeBytes: site.queue.minFreeBytes,
       // Nothing the queue can do keeps more data: exit non-zero so systemd restarts the daemon.

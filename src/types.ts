@@ -31,10 +31,29 @@ export interface SealedRecord {
   readonly bytes: Uint8Array;
 }
 
-/** A record opened in memory just before it is published. */
+/** Why a seq range is missing from the stream (DESIGN.md §3, notice records). */
+export type GapWhy = 'dropped' | 'quarantined' | 'write-failed' | 'skipped';
+
+/**
+ * What a notice record says: seqs `from`..`to` (inclusive) will never be delivered, and why;
+ * `readings` is how many readings they held, or null when that cannot be known.
+ */
+export interface GapNotice {
+  readonly from: number;
+  readonly to: number;
+  readonly why: GapWhy;
+  readonly readings: number | null;
+}
+
+/**
+ * A record opened in memory just before it is published. A notice record carries `notice`,
+ * no readings, and `t0`: when the notice was made (ms since the epoch).
+ */
 export interface OpenRecord {
   readonly seq: number;
   readonly readings: readonly Reading[];
+  readonly notice?: GapNotice;
+  readonly t0?: number;
 }
 
 /**

@@ -52,6 +52,10 @@ export async function queueCommand(
       oldestTs: s.oldestTs,
       quarantined: s.quarantined,
       totals: s.totals,
+      // Notice records (DESIGN.md §3): not in records/readings, nor in the data totals above.
+      notices: s.notices,
+      pendingGaps: s.pendingGaps,
+      noticeTotals: s.noticeTotals,
     };
     let tampered: number[] = [];
     if (keyring !== null) {
@@ -70,7 +74,7 @@ export async function queueCommand(
       const age = s.oldestTs === null ? '-' : `${Math.round((Date.now() - s.oldestTs) / 1000)}s ago`;
       process.stdout.write(
         `records ${s.records}  readings ${s.readings}  bytes ${s.bytes}  seq ${s.firstSeq ?? '-'}..${s.nextSeq - 1}` +
-          `  next ${s.nextSeq}  oldest ${age}  quarantined ${s.quarantined}\n`,
+          `  next ${s.nextSeq}  oldest ${age}  quarantined ${s.quarantined}  notices ${s.notices}\n`,
       );
       for (const r of queue.keyRanges())
         process.stdout.write(`key id ${r.id} sealed from seq ${r.fromSeq}\n`);
@@ -122,4 +126,7 @@ export async function queueRepairCommand(o: { config?: string }): Promise<void> 
   }
   for (const k of r.keys) out(`key id ${k.id} sealed from seq ${k.fromSeq}`);
   out(`next seq ${r.nextSeq} (past every seq seen: none is reused)`);
+  if (r.skipped !== null) {
+    out(`seq ${r.skipped.from}..${r.skipped.to} skipped: the next start sends a notice that explains them`);
+  }
 }

@@ -40,6 +40,15 @@ export class Appender {
    * readings were stamped while the wall clock was not known good (clock-ranges.ts).
    */
   async append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
+    this.store.appending = this.store.s.nextSeq;
+    try {
+      return await this.appendAt(readings, stamp);
+    } finally {
+      this.store.appending = null;
+    }
+  }
+
+  private async appendAt(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
     const db = store.open();
@@ -92,6 +101,8 @@ export class Appender {
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
     store.head.skip(seq, seq);
     store.recent.skipped(seq);
+    // The stream explains the burned seq with a notice, sealed by the next write that succeeds.
+    store.notices.add({ from: seq, to: seq, why: 'write-failed', readings: rec.count });
     this.full.gaveUp(
       { seqFrom: seq, seqTo: seq, records: 1, readings: rec.count, reason: 'write-failed' },
       s,
@@ -142,13 +153,20 @@ export class Appender {
     // Its clock range rides in the same batch: a record on disk is never without it.
     const clock = stamp === undefined ? null : store.clockRanges.withCommit(seq, stamp, s.firstSeq ?? seq);
     if (clock !== null) b.put(META_CLOCK, clock.value);
-    await store.write(b, store.sync, { committedRecords: 1, committedReadings: rec.count });
+    const notices = await store.write(
+      b,
+      store.sync,
+      { committedRecords: 1, committedReadings: rec.count },
+      { dataNext: Math.max(s.nextSeq, seq + 1) },
+    );
     clock?.apply();
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
     s.records++;
     s.readings += rec.count;
     s.bytes += size;
     store.head.appended({ seq, count: rec.count, t0: rec.t0, size });
+    // Notices sealed in this batch took the seqs after the record's: no record there.
+    if (notices !== null) store.head.skip(notices.from, notices.to);
     // Kept only for a follower (the uplink): without one, holding records would only feed the GC.
     if (this.listeners.size > 0) store.recent.appended(rec);
     else store.recent.skipped(seq);
@@ -241,9 +259,17 @@ export class Appender {
     }
     // store.write takes the pending tombstones too: the figures already count them as gone.
     b.put(META_FIGURES, store.figuresAfter(-victims.length, -readings, -bytes));
-    await store.write(b, store.sync, { droppedRecords: victims.length, droppedReadings: readings });
+    const dropped = runs(victims);
+    // The gaps go in the same batch as the drop: no drop is ever on disk unexplained.
+    const gaps = dropped.map((r) => ({
+      from: r.seqFrom,
+      to: r.seqTo,
+      why: 'dropped' as const,
+      readings: r.readings,
+    }));
+    await store.write(b, store.sync, { droppedRecords: victims.length, droppedReadings: readings }, { gaps });
     for (const e of victims) store.forget(e);
-    for (const run of runs(victims)) this.full.gaveUp({ ...run, reason: 'whenFull' }, store.s);
+    for (const run of dropped) this.full.gaveUp({ ...run, reason: 'whenFull' }, store.s);
     await store.afterRemoval(db, victims.length);
   }
 }

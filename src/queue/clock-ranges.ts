@@ -17,7 +17,8 @@ import type { OpenRecord, Reading } from '../types.js';
 import type { Db } from './store.js';
 
 /** Key 0x01..20: beside keys.ts's meta keys, far from the numbers other parts take next. */
-export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x20);
+import { META_CLOCK } from './keys.js';
+export { META_CLOCK };
 
 /** How a record's readings were stamped while the clock was not known good. */
 export interface ClockStamp {

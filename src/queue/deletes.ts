@@ -34,6 +34,8 @@ export class AckDeletes {
   async settle(db: Db): Promise<void> {
     this.disarm();
     if (this.store.tombstones.size > 0) await this.store.writeTombstones(db);
+    // Gaps still pending are sealed now, so the stream explains them at the next start.
+    await this.store.flushNotices(db);
   }
 
   private async flush(): Promise<void> {
@@ -44,6 +46,11 @@ export class AckDeletes {
       const db = store.open();
       const removed: boolean[] = [];
       for (const { seq } of batch) {
+        // A notice record: counted in the notice totals, its delete written with the next batch.
+        if (store.notices.acked(seq)) {
+          removed.push(true);
+          continue;
+        }
         const e = await store.entryOf(db, seq);
         removed.push(e !== undefined);
         // Already gone (dropped by whenFull while in flight, quarantined, acked twice): it was
@@ -56,7 +63,7 @@ export class AckDeletes {
         store.s.totals.deliveredReadings += e.count;
       }
       if (store.tombstones.size >= TOMBSTONE_BATCH) await store.writeTombstones(db);
-      else if (store.tombstones.size > 0) this.arm();
+      else if (store.tombstones.size > 0 || store.notices.deletesPending) this.arm();
       await store.afterRemoval(db, removed.filter(Boolean).length);
       batch.forEach((d, i) => d.resolve(removed[i]!));
     } catch (err) {
@@ -70,7 +77,9 @@ export class AckDeletes {
     this.timer = store.clock.setTimeout(() => {
       this.timer = null;
       void this.serial(async () => {
-        if (store.db !== null && store.tombstones.size > 0) await store.writeTombstones(store.db);
+        if (store.db !== null && (store.tombstones.size > 0 || store.notices.deletesPending)) {
+          await store.writeTombstones(store.db);
+        }
       }).catch((err: unknown) => {
         // Still pending: the next batch takes them.
         store.log.warn({ err: causeText(err) }, 'queue delete write failed');

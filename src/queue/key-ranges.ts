@@ -11,7 +11,8 @@ import type { SealedRecord } from '../types.js';
 import { KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
 import type { Db } from './store.js';
 
-export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
+import { META_KEYS } from './keys.js';
+export { META_KEYS };
 const ID_BYTES = 16;
 const ENTRY_BYTES = ID_BYTES + 8;
 /** Records tried, oldest first, to learn the key of a queue written before key ids were kept. */

@@ -5,6 +5,9 @@
 //             figures (records, readings, record bytes, quarantine bytes: 4 float64 values), and
 //             the lifetime totals (totals.ts: 8 float64 values)
 //   0x02 seq  a quarantined record
+//   0x0a seq  a notice record (notices.ts): sealed like a record, in the same seq space
+//   0x01..20  meta: the notice totals (3 float64), 0x01..21: the pending gaps (plain JSON of seq
+//             ranges and counts); kept apart from other meta keys on purpose
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -14,10 +17,29 @@ export const KIND_QUARANTINE = 0x02;
 export const META_NEXT_SEQ = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 1);
 export const META_QUARANTINED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 2);
 export const META_FIGURES = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 3);
-// 0x01..04 is META_KEYS (key-ranges.ts).
 export const META_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 5);
+export const META_NOTICE_TOTALS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x20);
+export const META_PENDING_GAPS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x21);
+// Every meta key lives here, so two features can never pick the same one (META_ALL is checked).
+/** Key ids by seq range (key-ranges.ts). */
+export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
+/** Seq ranges stamped before the wall clock was known good (clock-ranges.ts). */
+export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x30);
+/** All meta keys, for the test that they are distinct. */
+export const META_ALL: Readonly<Record<string, Uint8Array>> = {
+  META_NEXT_SEQ,
+  META_QUARANTINED,
+  META_FIGURES,
+  META_KEYS,
+  META_TOTALS,
+  META_NOTICE_TOTALS,
+  META_PENDING_GAPS,
+  META_CLOCK,
+};
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
+export const KIND_NOTICE = 0x0a;
+export const NOTICE_END = Uint8Array.of(0x0b);
 
 export function queueKey(kind: number, seq: number): Uint8Array {
   const k = new Uint8Array(8);

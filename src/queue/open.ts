@@ -37,6 +37,7 @@ import {
   type StoredFigures,
 } from './keys.js';
 import { readSeqMark } from './seq-mark.js';
+import { loadNotices } from './notice-store.js';
 
 /**
  * Opens the database and recovers the store's figures and key ranges from it. Only an absent or
@@ -147,7 +148,8 @@ async function recover(db: Db, store: QueueStore): Promise<void> {
   store.quarantineBytes = f.quarantineBytes;
   s.bytes = f.recordBytes + f.quarantineBytes;
   s.quarantined = readNumber(await db.get(META_QUARANTINED));
-  s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, 1);
+  const lastNotice = await loadNotices(db, store.notices);
+  s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, lastNotice + 1, 1);
   // The mark is checked, never trusted over the database: a queue from before marks has none.
   if (store.opts.readOnly !== true) store.seqCeiling = await readSeqMark(store.opts.dir);
   const covered = loaded.length < HEAD_CAP ? s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;

@@ -3,9 +3,10 @@
 
 import { audit } from '../audit.js';
 import type { SealedRecord } from '../types.js';
-import { TamperedRecordError } from '../seal/sealer.js';
+import { TamperedRecordError, parseSealedHeader } from '../seal/sealer.js';
 import type { Db, QueueStore } from './store.js';
 import {
+  KIND_NOTICE,
   KIND_QUARANTINE,
   KIND_RECORD,
   META_FIGURES,
@@ -25,10 +26,15 @@ function quarantineCap(store: QueueStore): number {
 /** Moves a record that failed authentication out of the record range and counts it. */
 export async function quarantineRecord(store: QueueStore, seq: number, reason: string): Promise<void> {
   const db = store.open();
+  if (store.notices.has(seq)) return quarantineNotice(store, db, seq, reason);
   const key = queueKey(KIND_RECORD, seq);
   const value = await db.get(key);
   const e = await store.entryOf(db, seq);
   if (value === undefined || e === undefined) return;
+  // The reading count is the record's plain header, bound as associated data: known without
+  // the key, and what the totals count. A header that does not even parse gives no count.
+  const readings = headerParses(seq, value) ? e.count : null;
+  const gaps = [{ from: seq, to: seq, why: 'quarantined' as const, readings }];
   const b = db.batch().del(key);
   // Too big for the quarantine budget: counted and logged, but not kept.
   const keep = e.size <= quarantineCap(store);
@@ -37,10 +43,15 @@ export async function quarantineRecord(store: QueueStore, seq: number, reason: s
   if (keep) b.put(queueKey(KIND_QUARANTINE, seq), value);
   const kept = (keep ? e.size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
   b.put(META_FIGURES, store.figuresAfter(-1, -e.count, -e.size, kept));
-  await store.write(b.put(META_QUARANTINED, numberValue(store.s.quarantined + 1)), store.sync, {
-    quarantinedRecords: 1,
-    quarantinedReadings: e.count,
-  });
+  await store.write(
+    b.put(META_QUARANTINED, numberValue(store.s.quarantined + 1)),
+    store.sync,
+    {
+      quarantinedRecords: 1,
+      quarantinedReadings: e.count,
+    },
+    { gaps },
+  );
   store.forget(e);
   store.quarantineBytes += kept;
   store.s.bytes += kept;
@@ -53,6 +64,43 @@ export async function quarantineRecord(store: QueueStore, seq: number, reason: s
     'warn',
   );
   await store.afterRemoval(db, 1);
+}
+
+function headerParses(seq: number, value: Uint8Array): boolean {
+  try {
+    parseSealedHeader(seq, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A notice that failed authentication: moved to the quarantine like a record (within its cap),
+ * counted in the notice totals, and its own seq explained by a new quarantined gap (0 readings).
+ */
+async function quarantineNotice(store: QueueStore, db: Db, seq: number, reason: string): Promise<void> {
+  const rec = store.notices.quarantined(seq);
+  if (rec === undefined) return;
+  const key = queueKey(KIND_QUARANTINE, seq);
+  const size = key.length + rec.bytes.length;
+  const keep = size <= quarantineCap(store);
+  const evict = keep ? await quarantineToEvict(store, db, size) : [];
+  const b = db.batch().del(queueKey(KIND_NOTICE, seq));
+  for (const old of evict) b.del(old.key);
+  if (keep) b.put(key, rec.bytes);
+  const kept = (keep ? size : 0) - evict.reduce((sum, old) => sum + old.size, 0);
+  b.put(META_FIGURES, store.figuresAfter(0, 0, 0, kept));
+  await store.write(b, store.sync);
+  store.quarantineBytes += kept;
+  store.s.bytes += kept;
+  audit(
+    store.log,
+    'quarantine',
+    { code: 'EDGEGW_E_QUEUE_TAMPERED', seq, reason, notice: true },
+    'queue notice record quarantined',
+    'warn',
+  );
 }
 
 async function quarantineToEvict(

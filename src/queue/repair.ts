@@ -12,12 +12,15 @@ import { EdgegwError, Exit } from '../errors.js';
 import { folderState, foreignFolderError, inUseError, isLocked } from './db-folder.js';
 import { META_KEYS, encodeRanges, type KeyRange, type QueueKeys } from './key-ranges.js';
 import {
+  KIND_NOTICE,
   KIND_QUARANTINE,
   KIND_RECORD,
   META_FIGURES,
   META_NEXT_SEQ,
+  META_PENDING_GAPS,
   META_QUARANTINED,
   QUARANTINE_END,
+  NOTICE_END,
   RECORD_END,
   causeText,
   numberValue,
@@ -27,6 +30,9 @@ import {
   toRecord,
 } from './keys.js';
 import type { Db } from './store.js';
+import { parseSealedHeader } from '../seal/sealer.js';
+import type { GapNotice } from '../types.js';
+import { coalesce, gapsValue, readGaps } from './notices.js';
 import { readSeqMark } from './seq-mark.js';
 
 export interface RepairReport {
@@ -44,6 +50,8 @@ export interface RepairReport {
   quarantined: number[];
   nextSeq: number;
   keys: KeyRange[];
+  /** Seqs the next start explains as skipped (never used, or lost with the damage), or null. */
+  skipped: { from: number; to: number } | null;
 }
 
 const WRITE_CHUNK = 1000;
@@ -134,6 +142,7 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
     quarantined: s.failed.map((f) => f.seq),
     nextSeq: s.nextSeq,
     keys: s.ranges,
+    skipped: s.skipped === null ? null : { from: s.skipped.from, to: s.skipped.to },
   };
 }
 
@@ -183,6 +192,7 @@ interface Scan {
   keptReadings: number;
   nextSeq: number;
   ranges: KeyRange[];
+  skipped: GapNotice | null;
 }
 
 async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
@@ -206,12 +216,21 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   for await (const k of db.keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
     highest = Math.max(highest, seqOfKey(k));
   }
+  for await (const k of db.keys({ gte: queueKey(KIND_NOTICE, 0), lt: NOTICE_END })) {
+    highest = Math.max(highest, seqOfKey(k));
+  }
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
   // The mark outlives damage to the tables: seqs below it may have been used (and delivered).
   const mark = await readSeqMark(dir);
-  return { authentic, failed, keptReadings, nextSeq: Math.max(stored, highest + 1, mark, 1), ranges };
+  const known = Math.max(stored, highest + 1, 1);
+  const nextSeq = Math.max(known, mark);
+  // Seqs from what the database still knows up to the mark: never used, or used and lost with
+  // the damage. The stream explains them as skipped (readings unknown), sealed at the next start.
+  const skipped: GapNotice | null =
+    nextSeq > known ? { from: known, to: nextSeq - 1, why: 'skipped', readings: null } : null;
+  return { authentic, failed, keptReadings, nextSeq, ranges, skipped };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {
@@ -229,7 +248,28 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
     .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
     // The next open counts the figures again from what is stored (open.ts).
     .del(META_FIGURES);
+  // What the stream will never carry, explained by notices the next start seals: the records
+  // that fail authentication (their count from the plain header, null if it does not parse), and
+  // the skipped seqs.
+  const gaps: GapNotice[] = s.failed.map((f) => ({
+    from: f.seq,
+    to: f.seq,
+    why: 'quarantined',
+    readings: headerCount(f.seq, f.value),
+  }));
+  if (s.skipped !== null) gaps.push(s.skipped);
+  if (gaps.length > 0) {
+    b.put(META_PENDING_GAPS, gapsValue(coalesce(readGaps(await db.get(META_PENDING_GAPS)), gaps)));
+  }
   if (s.ranges.length > 0) b.put(META_KEYS, encodeRanges(s.ranges));
   else b.del(META_KEYS);
   await b.write({ sync: true });
+}
+
+function headerCount(seq: number, value: Uint8Array): number | null {
+  try {
+    return parseSealedHeader(seq, value).count;
+  } catch {
+    return null;
+  }
 }

@@ -27,6 +27,20 @@ import { KIND_RECORD, META_FIGURES, RECORD_END, causeText, queueKey, seqOfKey, t
 import { META_CLOCK, type ClockRange, type ClockRanges, type ClockStamp } from './clock-ranges.js';
 
 export type { QueueStats, SealedQueueOptions } from './store.js';
+export type { NoticeTotals } from './notices.js';
+
+/**
+ * `records` (≤ limit, and all there are from their first seq on when fewer) with the queued
+ * notices among them, in seq order, at most `limit`: a notice past the last record read is left
+ * for the next read only when `limit` records came back (records beyond them were not read).
+ */
+function withNotices(records: SealedRecord[], notices: SealedRecord[], limit: number): SealedRecord[] {
+  if (notices.length === 0) return records;
+  const out = [...records, ...notices].sort((a, b) => a.seq - b.seq);
+  const last = records[records.length - 1];
+  const bound = records.length >= limit && last !== undefined ? last.seq : Infinity;
+  return out.filter((r) => r.seq <= bound).slice(0, limit);
+}
 export type { QueueTotals } from './totals.js';
 
 export class SealedQueue implements Lifecycle {
@@ -39,6 +53,7 @@ export class SealedQueue implements Lifecycle {
   private tail: Promise<void> = Promise.resolve();
   /** The totals when this process first opened the queue: status counts from there. */
   private baseline: QueueTotals | null = null;
+  private noticeBaseline = 0;
   private fatal: unknown = null;
 
   constructor(opts: SealedQueueOptions) {
@@ -57,6 +72,7 @@ export class SealedQueue implements Lifecycle {
     await openQueue(this.store);
     await this.afterOpen();
     this.baseline = { ...this.store.s.totals };
+    this.noticeBaseline = this.store.notices.totals.committed;
   }
 
   async stop(): Promise<void> {
@@ -102,16 +118,24 @@ export class SealedQueue implements Lifecycle {
   /** Stats from memory, O(1). */
   stats(): QueueStats {
     const s = this.store.s;
-    return { ...s, totals: { ...s.totals } };
+    const n = this.store.notices;
+    return {
+      ...s,
+      totals: { ...s.totals },
+      notices: n.queuedCount,
+      pendingGaps: n.pendingGaps.length,
+      noticeTotals: { ...n.totals },
+    };
   }
 
   /** What changed since this process opened the queue (the status counters). */
-  sinceStart(): QueueTotals & { lostReadings: number } {
+  sinceStart(): QueueTotals & { lostReadings: number; notices: number } {
     const t = this.store.s.totals;
     const b = this.baseline ?? t;
     const out = zeroTotals();
     for (const k of Object.keys(out) as (keyof QueueTotals)[]) out[k] = t[k] - b[k];
-    return { ...out, lostReadings: this.store.s.lostReadings };
+    const notices = this.store.notices.totals.committed - this.noticeBaseline;
+    return { ...out, lostReadings: this.store.s.lostReadings, notices };
   }
 
   /** Offline figures for `edgegw queue inspect`. */
@@ -194,10 +218,18 @@ export class SealedQueue implements Lifecycle {
     const store = this.store;
     const db = store.open();
     const s = store.s;
-    // Seek past the head: below firstSeq there are only tombstones (or nothing).
+    // Seek past the head: below firstSeq there are only tombstones (or nothing), and notices,
+    // which are kept in memory (notices.ts) and may be older than every record.
     const from = Math.max(afterSeq + 1, s.firstSeq ?? s.nextSeq);
-    if (limit <= 0 || from >= s.nextSeq) return [];
-    const recent = store.recent.read(from, s.nextSeq, limit);
+    if (limit <= 0) return [];
+    const notices = store.notices.from(afterSeq + 1);
+    const records = from >= s.nextSeq ? [] : await this.readRecords(db, from, limit);
+    return withNotices(records, notices, limit);
+  }
+
+  private async readRecords(db: Db, from: number, limit: number): Promise<SealedRecord[]> {
+    const store = this.store;
+    const recent = store.recent.read(from, store.s.nextSeq, limit);
     if (recent !== null) return recent;
     // Deleted records whose tombstones are not written yet are still on disk: read past them.
     const rows = await db
@@ -262,6 +294,8 @@ export class SealedQueue implements Lifecycle {
     const cause = store.broken;
     const nextSeq = store.s.nextSeq;
     const acked = store.tombstones.pendingSeqs();
+    // Gaps known only in memory (a burned seq) outlive the reopen; those on disk are read again.
+    const gaps = store.notices.pendingGaps;
     const db = store.db;
     store.db = null;
     await db?.close().catch(() => undefined);
@@ -301,6 +335,10 @@ export class SealedQueue implements Lifecycle {
       store.tombstones.add(seq);
       s.totals.deliveredRecords++;
       s.totals.deliveredReadings += e.count;
+    }
+    const stored = store.notices.pendingGaps;
+    for (const g of gaps) {
+      if (!stored.some((x) => x.why === g.why && x.from <= g.from && g.to <= x.to)) store.notices.add(g);
     }
     store.refreshHeadFigures();
     store.log.warn(

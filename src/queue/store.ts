@@ -9,7 +9,7 @@
 
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type Reading, type SealedRecord } from '../types.js';
+import { systemClock, type Clock, type GapNotice, type Reading, type SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
@@ -27,8 +27,19 @@ import {
 import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.js';
 import type { KeyRange, QueueKeys } from './key-ranges.js';
 import { ClockRanges } from './clock-ranges.js';
+import { NoticeBook, type NoticeTotals } from './notices.js';
 
-export interface QueueStats {
+/** The queue's figures with its notice records (notices.ts). */
+export interface QueueStats extends StoreFigures {
+  /** Notice records queued (waiting for their PUBACK); not in records/readings/bytes. */
+  notices: number;
+  /** Gaps not yet sealed into a notice record. */
+  pendingGaps: number;
+  /** Lifetime notice figures: committed = delivered + quarantined + queued. */
+  noticeTotals: NoticeTotals;
+}
+
+export interface StoreFigures {
   records: number;
   readings: number;
   bytes: number;
@@ -51,6 +62,8 @@ export interface SealedQueueOptions {
   whenFull: 'drop-oldest' | 'reject-new';
   durability: 'fsync' | 'os';
   seal: (seq: number, readings: readonly Reading[]) => SealedRecord;
+  /** Seals a notice record made at `t0`; without it, gaps stay pending (kept in meta), never sealed. */
+  sealNotice?: (seq: number, notice: GapNotice, t0: number) => SealedRecord;
   log: Logger;
   /** Free space the queue leaves on the filesystem (disk.ts); default 64 MiB. */
   minFreeBytes?: number;
@@ -66,6 +79,19 @@ export interface SealedQueueOptions {
   /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
   keys?: QueueKeys;
 }
+
+/** What a batch brings for the notices (notices.ts). */
+export interface WriteNotices {
+  /** Gaps this batch's change makes: pending once it is written, never if it fails. */
+  gaps?: readonly GapNotice[];
+  /** The batch holds a record: the seq after it (notices sealed with it come next). */
+  dataNext?: number;
+  /** Seal pending gaps whatever the time since the last notice (at stop). */
+  forceSeal?: boolean;
+}
+
+/** The seqs of the notices a batch sealed, or null. */
+export type SealedSeqs = { from: number; to: number } | null;
 
 export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 
@@ -101,8 +127,15 @@ export class QueueStore {
   seqCeiling = 0;
   /** Seq ranges stamped while the wall clock was not known good (clock-ranges.ts). */
   readonly clockRanges = new ClockRanges();
+  /** Notice records and the gaps waiting to become ones (loaded at every open). */
+  readonly notices = new NoticeBook();
+  /**
+   * The seq an append in progress took (its record is sealed with it before the batches that
+   * make room are written), or null: no notice may be sealed at it by those batches.
+   */
+  appending: number | null = null;
   private deletesSinceCompact = 0;
-  readonly s: QueueStats = {
+  readonly s: StoreFigures = {
     records: 0,
     readings: 0,
     bytes: 0,
@@ -176,19 +209,58 @@ export class QueueStore {
    * applied in memory once written. A failed write leaves the handle `broken`: LevelDB may have
    * half-written its log, and appending to that log again loses what follows at the next open.
    */
-  async write(b: Batch, sync: boolean, delta: Partial<QueueTotals> = {}): Promise<void> {
+  async write(
+    b: Batch,
+    sync: boolean,
+    delta: Partial<QueueTotals> = {},
+    o: WriteNotices = {},
+  ): Promise<SealedSeqs> {
     const after = addTotals(this.s.totals, delta);
     b.put(META_TOTALS, totalsValue(after));
     const taken = this.tombstones.take(b);
+    const gaps = o.gaps ?? [];
+    const base = o.dataNext ?? this.s.nextSeq;
+    const now = this.clock.now();
+    const seal = this.opts.sealNotice;
+    const book = this.notices;
+    // Only in a batch as durable as records (a notice's seq must never come back after a power
+    // cut), and below the seq mark (seq-mark.ts): otherwise the gaps wait, kept in meta.
+    const canSeal =
+      seal !== undefined &&
+      (this.appending === null || o.dataNext !== undefined) &&
+      sync === this.sync &&
+      base + book.pendingGaps.length + gaps.length < this.seqCeiling &&
+      book.due(now, o.forceSeal === true, gaps.length);
+    const nb = book.take(b, base, canSeal ? (seq, gap) => seal(seq, gap, now) : null, gaps);
     try {
       await b.write({ sync });
     } catch (err) {
       this.tombstones.restore(taken);
+      book.restore(nb);
       this.broken = err;
       throw err;
     }
     this.tombstones.settle(taken);
+    book.settle(nb, now);
     this.s.totals = after;
+    const n = nb.sealed.length;
+    if (n === 0) return null;
+    this.s.nextSeq = Math.max(this.s.nextSeq, base + n);
+    // A batch with a record of its own skips these seqs in the head once that record is in it.
+    if (o.dataNext === undefined) this.head.skip(base, base + n - 1);
+    return { from: base, to: base + n - 1 };
+  }
+
+  /** Writes pending notice deletes and seals pending gaps now (at stop), if there are any. */
+  async flushNotices(db: Db): Promise<void> {
+    const book = this.notices;
+    if (book.pendingGaps.length === 0 && !book.deletesPending) return;
+    await this.write(
+      db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)),
+      this.sync,
+      {},
+      { forceSeal: true },
+    );
   }
 
   /** Whether there are removed records whose space only a compaction gives back. */

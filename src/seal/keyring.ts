@@ -3,7 +3,7 @@
 // rotation. Each key is known to the queue by its key id (see keyIdOf), never by its bytes.
 
 import sodium from 'libsodium-wrappers';
-import type { OpenRecord, Reading, SealedRecord } from '../types.js';
+import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { readQueueKey } from './keyfile.js';
 import { Sealer } from './sealer.js';
 
@@ -72,6 +72,11 @@ export class Keyring {
 
   seal(seq: number, readings: readonly Reading[]): SealedRecord {
     return this.current.sealer.seal(seq, readings);
+  }
+
+  /** Seals a notice record with the current key (notice records, DESIGN.md §3). */
+  sealNotice(seq: number, notice: GapNotice, t0: number): SealedRecord {
+    return this.current.sealer.sealNotice(seq, notice, t0);
   }
 
   /**

@@ -11,15 +11,21 @@
 //
 // Associated data = seq (8 bytes big-endian) + the header, so a record moved to another seq,
 // replayed, or with an altered count or t0 fails to open.
+//
+// A notice record (a gap in the stream explained, DESIGN.md §3) has the version byte
+// NOTICE_FORMAT_VERSION, count 0 and t0 = when it was made; its sealed body is notice-codec.ts.
+// The version byte is in the associated data, so a record cannot be turned into a notice.
 
 import { randomFillSync } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
-import type { OpenRecord, Reading, SealedRecord } from '../types.js';
+import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { baseTime, decodeBody, encodableReadings, encodeBody } from './codec.js';
+import { decodeNotice, encodeNotice } from './notice-codec.js';
 
 export const SEALED_FORMAT_VERSION = 1;
+export const NOTICE_FORMAT_VERSION = 2;
 const STORED_NONCE_BYTES = 8;
 const TAG_BYTES = 16;
 
@@ -35,6 +41,7 @@ export class TamperedRecordError extends EdgegwError {
 }
 
 interface ParsedHeader {
+  readonly notice: boolean;
   readonly count: number;
   readonly t0: number;
   /** Offset of the stored nonce (= header length). */
@@ -44,11 +51,16 @@ interface ParsedHeader {
 function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
   try {
     const r = new ByteReader(bytes);
-    if (r.byte() !== SEALED_FORMAT_VERSION) throw new RangeError('unknown format version');
+    const version = r.byte();
+    if (version !== SEALED_FORMAT_VERSION && version !== NOTICE_FORMAT_VERSION) {
+      throw new RangeError('unknown format version');
+    }
+    const notice = version === NOTICE_FORMAT_VERSION;
     const count = r.uvarint();
     const t0 = r.uvarint();
+    if (notice && count !== 0) throw new RangeError('a notice holds no readings');
     if (r.remaining < STORED_NONCE_BYTES + TAG_BYTES) throw new RangeError('truncated record');
-    return { count, t0, nonceAt: r.pos };
+    return { notice, count, t0, nonceAt: r.pos };
   } catch (err) {
     throw new TamperedRecordError(seq, { cause: err });
   }
@@ -58,6 +70,11 @@ function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
 export function parseSealedHeader(seq: number, bytes: Uint8Array): SealedRecord {
   const h = parseHeader(seq, bytes);
   return { seq, count: h.count, t0: h.t0, bytes };
+}
+
+/** Whether a stored value is a notice record, from its plain header (without the key). */
+export function isNoticeValue(bytes: Uint8Array): boolean {
+  return bytes[0] === NOTICE_FORMAT_VERSION;
 }
 
 /** Random nonce bytes come from node:crypto in blocks: libsodium's randombytes_buf is slow per call. */
@@ -96,11 +113,19 @@ export class Sealer {
     if (given.length === 0) throw new RangeError('a record holds at least one reading');
     const readings = encodableReadings(given);
     const t0 = baseTime(readings);
-    const body = encodeBody(readings, t0);
+    return this.sealBody(seq, SEALED_FORMAT_VERSION, readings.length, t0, encodeBody(readings, t0));
+  }
 
+  /** Seals a notice record made at `t0` (ms since the epoch); its count is 0. */
+  sealNotice(seq: number, notice: GapNotice, t0: number): SealedRecord {
+    const at = Number.isSafeInteger(t0) && t0 >= 0 ? t0 : 0;
+    return this.sealBody(seq, NOTICE_FORMAT_VERSION, 0, at, encodeNotice(notice));
+  }
+
+  private sealBody(seq: number, version: number, count: number, t0: number, body: Uint8Array): SealedRecord {
     const w = new ByteWriter(24);
-    w.byte(SEALED_FORMAT_VERSION);
-    w.uvarint(readings.length);
+    w.byte(version);
+    w.uvarint(count);
     w.uvarint(t0);
     const header = w.finish();
     const stored = this.nonces.take(STORED_NONCE_BYTES);
@@ -117,7 +142,7 @@ export class Sealer {
     bytes.set(header, 0);
     bytes.set(stored, header.length);
     bytes.set(cipher, header.length + STORED_NONCE_BYTES);
-    return { seq, count: readings.length, t0, bytes };
+    return { seq, count, t0, bytes };
   }
 
   /** Authenticates and decodes; any failure is a TamperedRecordError (the bytes are not trusted). */
@@ -140,6 +165,7 @@ export class Sealer {
       throw new TamperedRecordError(seq, { cause: err });
     }
     try {
+      if (h.notice) return { seq, readings: [], notice: decodeNotice(body), t0: h.t0 };
       return { seq, readings: decodeBody(body, h.count, h.t0) };
     } catch (err) {
       // Authentic but undecodable: written by an incompatible build. Not readable either way.

@@ -175,10 +175,16 @@ export function metricsRegistry(model: StatusModel): Scrape {
     'Records quarantined as tampered since start.',
     (s) => s.counters.quarantined,
   );
+  counter(
+    'edgegw_notices_total',
+    'Notice records committed since start (each explains seqs the stream will never carry).',
+    (s) => s.counters.notices,
+  );
   counter('edgegw_messages_total', 'MQTT messages published since start.', (s) => s.counters.messages);
   gauge('edgegw_queue_records', 'Records waiting in the queue.', (s) => s.queue.records);
   gauge('edgegw_queue_readings', 'Readings waiting in the queue.', (s) => s.queue.readings);
   gauge('edgegw_queue_bytes', 'Bytes the queue holds.', (s) => s.queue.bytes);
+  gauge('edgegw_queue_notices', 'Notice records waiting in the queue.', (s) => s.queue.notices);
   gauge(
     'edgegw_queue_oldest_age_seconds',
     'Age of the oldest queued reading, the backlog age (0 when empty).',

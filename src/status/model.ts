@@ -52,11 +52,14 @@ export interface QueueStatus {
   oldestTs: number | null;
   nextSeq: number;
   firstSeq?: number | null;
+  /** Notice records waiting for their PUBACK (not in records/readings). */
+  notices?: number;
 }
 
 /** The snapshot's queue: the §5 fields, plus the backlog's age and drain estimate. */
 export interface QueueSnapshot extends QueueStatus {
   firstSeq: number | null;
+  notices: number;
   /** Seconds since the oldest queued reading was taken; null when empty. */
   ageS: number | null;
   /** Recent readings/s in and out (null under a second of history). */
@@ -78,6 +81,8 @@ export interface StatusCounters {
   quarantined: number;
   /** MQTT messages published. */
   messages: number;
+  /** Notice records committed (each explains seqs the stream will never carry: DESIGN.md §3). */
+  notices: number;
 }
 
 export interface SensorStatus {
@@ -176,6 +181,8 @@ export interface QueueCounters {
   /** Readings that were never kept (refused, or a failed write): dropped too, for the technician. */
   lostReadings: number;
   quarantinedRecords: number;
+  /** Notice records committed. */
+  notices?: number;
 }
 
 interface SensorState {
@@ -196,6 +203,7 @@ export class StatusModel implements SensorObserver {
     dropped: 0,
     quarantined: 0,
     messages: 0,
+    notices: 0,
   };
   // Map keeps insertion order: registered sensors first, in configuration order.
   private readonly sensors = new Map<string, SensorState>();
@@ -299,6 +307,7 @@ export class StatusModel implements SensorObserver {
         oldestTs: q.oldestTs,
         nextSeq: q.nextSeq,
         firstSeq: q.firstSeq ?? null,
+        notices: q.notices ?? 0,
         ageS: q.oldestTs === null ? null : ageSeconds(now, q.oldestTs),
         rates,
         drainS: drainSeconds(q.readings, rates),
@@ -355,6 +364,7 @@ export class StatusModel implements SensorObserver {
       delivered: q.deliveredReadings,
       dropped: q.droppedReadings + q.lostReadings,
       quarantined: q.quarantinedRecords,
+      notices: q.notices ?? 0,
     };
   }
 

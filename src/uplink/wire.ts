@@ -70,6 +70,18 @@ function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string
   return `{"seq":${rec.seq},"t0":${t0},"r":[${parts.join(',')}]}`;
 }
 
+/**
+ * A notice record's entry of `recs` (DESIGN.md §3): an empty `r`, so a consumer that ignores
+ * notices still decodes it, and `gap`: seqs from..to (inclusive) will never come, why, and how
+ * many readings they held (null when unknown). `t0` is when the notice was made.
+ */
+export function encodeNotice(rec: OpenRecord): string {
+  const n = rec.notice;
+  if (n === undefined) throw new RangeError(`record seq ${rec.seq} is not a notice`);
+  const t0 = Math.round(rec.t0 ?? 0);
+  return `{"seq":${rec.seq},"t0":${t0},"r":[],"gap":{"from":${n.from},"to":${n.to},"why":"${n.why}","readings":${n.readings ?? 'null'}}}`;
+}
+
 /** The last compression of a prefix of the open message that fitted. */
 interface Fit {
   count: number;
@@ -131,7 +143,7 @@ export class MessagePacker {
       return this.settle(false);
     }
     const added: string[] = [];
-    const json = encodeRecord(rec, this.index, added);
+    const json = rec.notice === undefined ? encodeRecord(rec, this.index, added) : encodeNotice(rec);
     if (this.seqs.length > 0 && this.sizeWith(json, added) > this.maxPayloadBytes) {
       const closed = this.flush();
       this.add(rec);
@@ -176,7 +188,11 @@ export class MessagePacker {
 
   private append(rec: OpenRecord): void {
     const added: string[] = [];
-    this.push(rec, encodeRecord(rec, this.index, added), added);
+    this.push(
+      rec,
+      rec.notice === undefined ? encodeRecord(rec, this.index, added) : encodeNotice(rec),
+      added,
+    );
   }
 
   private push(rec: OpenRecord, json: string, added: readonly string[]): void {

@@ -3,7 +3,8 @@
 //   node broker-process.js PKI_DIR PORT LEDGER
 // Every acknowledged telemetry message is appended to LEDGER synchronously, before its PUBACK is
 // written (onAcked runs just before), so a kill never loses what was acknowledged:
-//   A <seq>:<readings> <seq>:<readings> …   one line per acknowledged message
+//   A <seq>:<readings> <seq>:<readings> …   one line per acknowledged message; a notice record
+//                                            is <seq>:0:<why>:<from>-<to>:<readings or null>
 //   C                                        a client connected (each line starts an epoch)
 // Control lines on stdin (each answered with `ok <line>` or `err <line>` on stdout):
 //   pause | resume | drop | every N | cut
@@ -34,10 +35,20 @@ const pki: DemoPki = {
 function ledgerLine(payload: Buffer): string {
   try {
     const json = payload[0] === 0x7b ? payload : inflateSync(payload);
-    const m = JSON.parse(json.toString('utf8')) as { recs?: { seq?: unknown; r?: unknown }[] };
+    const m = JSON.parse(json.toString('utf8')) as {
+      recs?: {
+        seq?: unknown;
+        r?: unknown;
+        gap?: { from: number; to: number; why: string; readings: unknown };
+      }[];
+    };
     const recs = (m.recs ?? [])
       .filter((r) => typeof r.seq === 'number')
-      .map((r) => `${String(r.seq)}:${Array.isArray(r.r) ? r.r.length : 0}`);
+      .map((r) => {
+        const head = `${String(r.seq)}:${Array.isArray(r.r) ? r.r.length : 0}`;
+        const g = r.gap;
+        return g === undefined ? head : `${head}:${g.why}:${g.from}-${g.to}:${String(g.readings)}`;
+      });
     return `A ${recs.join(' ')}\n`;
   } catch {
     return `? ${payload.length}\n`;

@@ -3,9 +3,15 @@
 // and the broker's acknowledged seq stream covers 1..nextSeq-1 except seqs still queued, ranges the
 // daemon logged as dropped and seqs it logged as quarantined; duplicates only after a crash or a
 // reconnect, at most one in-flight window (uplink.limits.inflight × records per message) each.
+// Notice records (accounting issue): every seq neither acknowledged nor queued must also be
+// explained by an acknowledged notice (its range, or its own seq), unless notices are still
+// queued (not yet delivered: the stream has not caught up, which is no loss); the readings the
+// delivered notices say were dropped or quarantined never exceed the totals, and equal them once
+// every notice is delivered. Only 'lost-with-table' (records a deleted table file took, which no
+// notice can know) is explained by the scenario alone.
 // Before it reads anything, the daemon is stopped cleanly with the broker up.
 
-import { readLedger } from './ledger.js';
+import { readLedger, type AckedGap } from './ledger.js';
 import type { ChaosSite } from './harness.js';
 
 export interface Totals {
@@ -27,6 +33,10 @@ export interface Inspect {
   nextSeq: number;
   quarantined: number;
   totals?: Totals;
+  /** Notice records still queued, gaps not yet sealed, and the lifetime notice figures. */
+  notices?: number;
+  pendingGaps?: number;
+  noticeTotals?: { committed: number; delivered: number; quarantined: number };
 }
 
 export interface Figures {
@@ -43,6 +53,9 @@ export interface Figures {
   droppedLogged: number;
   quarantinedLogged: number;
   unexplained: number;
+  /** Acknowledged notice records, and seqs missing that no acknowledged notice explains yet. */
+  notices: number;
+  awaitingNotice: number;
   kills: number;
   starts: number;
 }
@@ -65,6 +78,8 @@ interface LogLine {
   /** The logger redacts any field named `readings`: the queue logs the count as readingCount. */
   readingCount?: number;
   reason?: string;
+  /** A notice record, not a data record, was quarantined. */
+  notice?: boolean;
 }
 
 /** Dropped seq ranges and quarantined seqs, as the daemon logged them. */
@@ -90,7 +105,9 @@ export function loggedLosses(logText: string): {
         readings: l.readingCount ?? 0,
         reason: l.reason ?? '',
       });
-    } else if (l.code === 'EDGEGW_E_QUEUE_TAMPERED' && typeof l.seq === 'number') quarantined.add(l.seq);
+    } else if (l.code === 'EDGEGW_E_QUEUE_TAMPERED' && typeof l.seq === 'number' && l.notice !== true) {
+      quarantined.add(l.seq);
+    }
   }
   return { dropped, quarantined };
 }
@@ -122,9 +139,23 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   let maxRecsPerMessage = 1;
   const outside = new Set<number>();
   const mismatched = new Set<number>();
+  /** Acknowledged notices by their own seq. */
+  const gapsOf = new Map<number, AckedGap>();
   for (const m of ledger.messages) {
     maxRecsPerMessage = Math.max(maxRecsPerMessage, m.recs.length);
     for (const rec of m.recs) {
+      if (rec.gap !== undefined) {
+        const known = gapsOf.get(rec.seq);
+        if (known === undefined) gapsOf.set(rec.seq, rec.gap);
+        else {
+          dupByEpoch.set(m.epoch, (dupByEpoch.get(m.epoch) ?? 0) + 1);
+          if (JSON.stringify(known) !== JSON.stringify(rec.gap)) mismatched.add(rec.seq);
+        }
+        if (readingsOf.has(rec.seq)) mismatched.add(rec.seq);
+        if (rec.seq < 1 || rec.seq >= inspect.nextSeq) outside.add(rec.seq);
+        continue;
+      }
+      if (gapsOf.has(rec.seq)) mismatched.add(rec.seq);
       const seen = readingsOf.get(rec.seq);
       if (seen === undefined) readingsOf.set(rec.seq, rec.readings);
       else {
@@ -168,12 +199,34 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   const queuedFrom = inspect.firstSeq ?? inspect.nextSeq;
   const gaps: number[] = [];
   for (let s = 1; s < queuedFrom; s++) {
+    if (gapsOf.has(s)) continue; // a notice's own seq
     if (!readingsOf.has(s) && !droppedSeqs.has(s) && !losses.quarantined.has(s)) gaps.push(s);
   }
   if (gaps.length > 0)
     problems.push(
       `${gaps.length} seqs unexplained (not acknowledged, queued, dropped or quarantined): ${ranges(gaps)}`,
     );
+
+  // The stream's own explanation: every missing seq below the queue's head is in the range of
+  // an acknowledged notice (or is a notice's seq), unless notices still wait to be delivered.
+  const noticed = new Set<number>();
+  for (const g of gapsOf.values()) for (let s = g.from; s <= g.to; s++) noticed.add(s);
+  const tableLost = new Set<number>();
+  for (const d of site.explained) {
+    if (d.reason === 'lost-with-table') for (let s = d.from; s <= d.to; s++) tableLost.add(s);
+  }
+  const awaiting: number[] = [];
+  for (let s = 1; s < queuedFrom; s++) {
+    if (!readingsOf.has(s) && !gapsOf.has(s) && !noticed.has(s) && !tableLost.has(s)) awaiting.push(s);
+  }
+  const undelivered = (inspect.notices ?? 0) + (inspect.pendingGaps ?? 0);
+  if (inspect.noticeTotals === undefined)
+    problems.push('inspect has no noticeTotals: notice records are not counted');
+  if (awaiting.length > 0 && undelivered === 0) {
+    problems.push(
+      `${awaiting.length} missing seqs explained by no notice, and none is still queued: ${ranges(awaiting)}`,
+    );
+  }
 
   let ackedReadings = 0;
   for (const v of readingsOf.values()) ackedReadings += v;
@@ -183,6 +236,12 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
     );
   } else {
     const t = totals;
+    const nt = inspect.noticeTotals;
+    if (nt !== undefined && nt.committed !== nt.delivered + nt.quarantined + (inspect.notices ?? 0)) {
+      problems.push(
+        `notices: committed ${nt.committed} ≠ delivered + quarantined + queued = ${nt.delivered + nt.quarantined + (inspect.notices ?? 0)}`,
+      );
+    }
     const rec = t.deliveredRecords + t.droppedRecords + t.quarantinedRecords + inspect.records;
     const rdg = t.deliveredReadings + t.droppedReadings + t.quarantinedReadings + inspect.readings;
     if (t.committedRecords !== rec) {
@@ -195,8 +254,35 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
         `readings: committed ${t.committedReadings} ≠ delivered + dropped + quarantined + queued = ${rdg}`,
       );
     }
-    if (!site.repaired && t.committedRecords !== inspect.nextSeq - 1) {
-      problems.push(`committed records ${t.committedRecords} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}`);
+    // Notices take seqs of their own (they are not data records: counted apart).
+    const notices = inspect.noticeTotals?.committed ?? 0;
+    if (!site.repaired && t.committedRecords + notices !== inspect.nextSeq - 1) {
+      problems.push(
+        `committed records ${t.committedRecords} + notices ${notices} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}`,
+      );
+    }
+    const said = (why: string): number | null => {
+      let n = 0;
+      for (const g of gapsOf.values()) {
+        if (g.why !== why) continue;
+        if (g.readings === null) return null;
+        n += g.readings;
+      }
+      return n;
+    };
+    for (const [why, total] of [
+      ['dropped', t.droppedReadings],
+      ['quarantined', t.quarantinedReadings],
+    ] as const) {
+      const n = said(why);
+      if (n === null) continue;
+      if (n > total) problems.push(`notices say ${n} readings were ${why}, the totals count ${total}`);
+      // A repair quarantines without notices (and recounts): equality holds only without one.
+      else if (undelivered === 0 && !site.repaired && n !== total) {
+        problems.push(
+          `every notice is delivered, yet they say ${n} readings were ${why} and the totals ${total}`,
+        );
+      }
     }
     if (t.deliveredRecords > readingsOf.size) {
       problems.push(
@@ -221,6 +307,8 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
     droppedLogged: droppedSeqs.size,
     quarantinedLogged: losses.quarantined.size,
     unexplained: gaps.length,
+    notices: gapsOf.size,
+    awaitingNotice: awaiting.length,
     kills: site.daemon.kills,
     starts: site.daemon.starts,
   };

@@ -3,9 +3,17 @@
 
 import { readFileSync } from 'node:fs';
 
+/** What an acknowledged notice record says (DESIGN.md §3): seqs from..to will never come. */
+export interface AckedGap {
+  from: number;
+  to: number;
+  why: string;
+  readings: number | null;
+}
+
 export interface AckedMessage {
   epoch: number;
-  recs: { seq: number; readings: number }[];
+  recs: { seq: number; readings: number; gap?: AckedGap }[];
 }
 
 export interface Ledger {
@@ -26,8 +34,12 @@ export function readLedger(file: string): Ledger {
         .split(' ')
         .filter((s) => s !== '')
         .map((p) => {
-          const [seq, readings] = p.split(':');
-          return { seq: Number(seq), readings: Number(readings) };
+          const [seq, readings, why, range, count] = p.split(':');
+          const rec = { seq: Number(seq), readings: Number(readings) };
+          if (why === undefined || range === undefined) return rec;
+          const [from, to] = range.split('-').map(Number);
+          const gap = { from: from!, to: to!, why, readings: count === 'null' ? null : Number(count) };
+          return { ...rec, gap };
         });
       out.messages.push({ epoch: out.epochs, recs });
     } else if (line.startsWith('?')) out.unreadable++;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Sealer } from '../../src/seal/sealer.js';
-import { SealedQueue, type SealedQueueOptions } from '../../src/queue/sealed-queue.js';
+import { SealedQueue, type QueueStats, type SealedQueueOptions } from '../../src/queue/sealed-queue.js';
 import type { Reading } from '../../src/types.js';
 
 export interface LogLines {
@@ -58,6 +58,7 @@ export async function queueFixture(): Promise<QueueFixture> {
           whenFull: 'drop-oldest',
           durability: 'fsync',
           seal: (seq, readings) => sealer.seal(seq, readings),
+          sealNotice: (seq, notice, t0) => sealer.sealNotice(seq, notice, t0),
           log: logs.log,
           ...over,
         }),
@@ -77,4 +78,16 @@ export function fixedReadings(n: number, ts = 1_764_380_000_000): Reading[] {
     value: 20.5,
     quality: 'good',
   }));
+}
+
+/** `before` (stats of a running queue) as a start after its clean stop sees them: the stop seals the pending gaps into notices, which take the next seqs. */
+export function sealedAtStop(before: QueueStats): QueueStats {
+  const n = before.pendingGaps;
+  return {
+    ...before,
+    nextSeq: before.nextSeq + n,
+    notices: before.notices + n,
+    pendingGaps: 0,
+    noticeTotals: { ...before.noticeTotals, committed: before.noticeTotals.committed + n },
+  };
 }

@@ -104,7 +104,13 @@ export interface WireMessage {
   v: number;
   gw: string;
   ids: string[];
-  recs: { seq: number; t0: number; r: (number | boolean | string)[][] }[];
+  /** A notice record has an empty `r` and a `gap` (DESIGN.md §3): decodeWire yields no rows for it. */
+  recs: {
+    seq: number;
+    t0: number;
+    r: (number | boolean | string)[][];
+    gap?: { from: number; to: number; why: string; readings: number | null };
+  }[];
 }
 
 /** Readings of a wire message as plain objects (the consumer's view). */

@@ -146,12 +146,16 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       'bytes',
       'firstSeq',
       'nextSeq',
+      'noticeTotals',
+      'notices',
       'oldestTs',
+      'pendingGaps',
       'quarantined',
       'readings',
       'records',
       'totals',
     ]);
+    assert.equal(q.notices, 0, 'no notice: nothing given up');
     assert.ok(Number(q.records) >= 3, `records ${q.records}`);
     assert.equal(q.totals.committedRecords, q.records, 'nothing delivered, dropped or quarantined yet');
     assert.equal(q.firstSeq, 1);

@@ -7,7 +7,7 @@ import { inflateSync } from 'node:zlib';
 import { decodePayload } from '../../../src/consumer/decode.js';
 import { DecodeError } from '../../../src/consumer/errors.js';
 import { encodeMessage, packMessages } from '../../../src/uplink/wire.js';
-import type { OpenRecord, Quality } from '../../../src/types.js';
+import type { GapNotice, OpenRecord, Quality } from '../../../src/types.js';
 
 interface Vector {
   name: string;
@@ -16,7 +16,8 @@ interface Vector {
   records?: {
     seq: number;
     readings: { sensor: string; ts: number; value: number | boolean | null; quality: string }[];
-    notice?: unknown;
+    notice?: GapNotice;
+    t0?: number;
   }[];
   expect?: unknown;
   error?: { failure: string; mentions: string };
@@ -42,6 +43,7 @@ function openRecords(v: Vector): OpenRecord[] {
       value: x.value === null ? NaN : x.value,
       quality: x.quality as Quality,
     })),
+    ...(r.notice === undefined ? {} : { notice: r.notice, t0: r.t0 ?? 0 }),
   }));
 }
 
@@ -86,9 +88,7 @@ describe('wire-format test vectors (docs/wire-vectors/v1)', () => {
     });
   }
 
-  // Notice records need the gateway's encodeNotice (branch notices); until it is merged only data
-  // vectors can go through the packer. When it is, drop the `notice` filter.
-  const packable = vectors.filter((v) => v.records !== undefined && !v.records.some((r) => r.notice));
+  const packable = vectors.filter((v) => v.records !== undefined);
   for (const v of packable) {
     it(`the gateway's packer writes ${v.name} so that it decodes to the same rows`, () => {
       const recs = openRecords(v);

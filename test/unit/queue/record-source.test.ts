@@ -80,11 +80,15 @@ describe('queue/QueueRecordSource', () => {
     assert.equal(s.quarantined, 1);
     assert.equal(s.records, 2);
     assert.equal(s.readings, 6);
+    // The next read brings the notice that explains seq 2 (its own seq, 4, is the next one).
+    const again = await source.next(0, 10);
     assert.deepEqual(
-      (await source.next(0, 10)).map((r) => r.seq),
-      [1, 3],
+      again.map((r) => r.seq),
+      [1, 3, 4],
       'a quarantined record is never returned again',
     );
+    assert.deepEqual(again[2]!.notice, { from: 2, to: 2, why: 'quarantined', readings: 3 });
+    assert.deepEqual(again[2]!.readings, []);
 
     const warn = fx.logs.lines.find((l) => l.code === 'EDGEGW_E_QUEUE_TAMPERED');
     assert.ok(warn);

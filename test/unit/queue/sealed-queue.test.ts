@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { Level } from 'level';
 import { EdgegwError, Exit } from '../../../src/errors.js';
 import { KIND_QUARANTINE, KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
-import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
+import { fixedReadings, queueFixture, sealedAtStop, type QueueFixture } from '../../helpers/queue.js';
 
 describe('queue/SealedQueue', () => {
   let fx: QueueFixture;
@@ -38,6 +38,9 @@ describe('queue/SealedQueue', () => {
         quarantinedReadings: 0,
       },
       lostReadings: 0,
+      notices: 0,
+      pendingGaps: 0,
+      noticeTotals: { committed: 0, delivered: 0, quarantined: 0 },
     });
     assert.equal((await stat(fx.dir)).mode & 0o777, 0o700);
   });
@@ -137,11 +140,12 @@ describe('queue/SealedQueue', () => {
     assert.equal(s.droppedRecords, 3);
     assert.equal(s.droppedReadings, 15);
     assert.equal(s.firstSeq, 5);
-    assert.equal(s.nextSeq, 9);
+    // Seq 7 is the notice explaining seq 2 (sealed with the record after the first drop).
+    assert.equal(s.nextSeq, 10);
     assert.ok(s.bytes <= size * 5 - 1);
     assert.deepEqual(
       (await full.read(0, 10)).map((r) => r.seq),
-      [5, 6, 7, 8],
+      [5, 6, 7, 8, 9],
     );
     const summaries = () => fx.logs.lines.filter((l) => l.msg === 'queue full: records dropped');
     const warn = summaries()[0];
@@ -194,9 +198,10 @@ describe('queue/SealedQueue', () => {
     assert.equal(await q.append(fixedReadings(3)), 4, 'the refused record took no seq');
     const s = q.stats();
     assert.ok(s.bytes <= size * 2, 'the smaller budget holds');
+    // Seq 5: the notice explaining the seqs the smaller budget dropped.
     assert.deepEqual(
       (await q.read(0, 10)).map((r) => r.seq),
-      [3, 4],
+      [3, 4, 5],
     );
     await q.stop(); // flushes the range lines
     const dropped = fx.logs.lines.filter((l) => l.msg === 'queue gave up records');
@@ -302,7 +307,7 @@ describe('queue/SealedQueue', () => {
 
     const again = fx.make({ maxBytes: size * 16 + size });
     await again.start();
-    assert.deepEqual(again.stats(), before);
+    assert.deepEqual(again.stats(), sealedAtStop(before));
   });
 
   it('reads fast after 100k deletes (seeks past the head; compacts the acked range)', async function () {

@@ -28,6 +28,7 @@ describe('StatusModel', () => {
       'delivered',
       'dropped',
       'messages',
+      'notices',
       'quarantined',
       'readings',
     ]);
@@ -50,6 +51,29 @@ describe('StatusModel', () => {
     assert.equal(fixture().model.snapshot().config, null);
   });
 
+  it('counts notice records apart from readings: counters.notices (since start) and queue.notices (queued)', () => {
+    const { clock } = fixture();
+    const model = new StatusModel({
+      gateway: 'gw',
+      version: '1',
+      clock,
+      uplink: () => ({ state: 'offline', broker: '', since: 0, inflight: 0, lastError: null }),
+      queue: () => ({ records: 4, readings: 40, bytes: 0, oldestTs: null, nextSeq: 9, notices: 2 }),
+      queueCounters: () => ({
+        committedReadings: 60,
+        deliveredReadings: 10,
+        droppedReadings: 10,
+        lostReadings: 0,
+        quarantinedRecords: 0,
+        notices: 3,
+      }),
+    });
+    const s = model.snapshot();
+    assert.equal(s.counters.notices, 3);
+    assert.equal(s.queue.notices, 2);
+    assert.equal(s.counters.committed, 60, 'a notice adds no reading');
+  });
+
   it('shows only the contract fields of the queue, with firstSeq, backlog age and drain', () => {
     const { model } = fixture();
     assert.deepEqual(model.snapshot().queue, {
@@ -59,6 +83,7 @@ describe('StatusModel', () => {
       oldestTs: T0 - 5000,
       nextSeq: 12,
       firstSeq: 10,
+      notices: 0,
       ageS: 5,
       rates: null,
       drainS: null,
@@ -164,6 +189,7 @@ describe('StatusModel', () => {
       dropped: 3,
       quarantined: 3,
       messages: 2,
+      notices: 0,
     });
   });
 

@@ -178,4 +178,43 @@ describe('wire format (DESIGN.md §3)', () => {
     }));
     for (const m of packMessages('gw-é€', recs, 200)) assert.ok(m.payload.length <= 200);
   });
+
+  it('writes a notice as its own entry of recs: empty r (a consumer ignoring notices still decodes), and gap', () => {
+    const data: OpenRecord = { seq: 1199, readings: [rd('boiler-temp', T + 5, 21.5)] };
+    const notice: OpenRecord = {
+      seq: 1200,
+      readings: [],
+      t0: 1_764_380_000_000,
+      notice: { from: 1100, to: 1150, why: 'dropped', readings: 1020 },
+    };
+    const unknown: OpenRecord = {
+      seq: 1201,
+      readings: [],
+      t0: 1_764_380_000_001,
+      notice: { from: 900, to: 900, why: 'skipped', readings: null },
+    };
+    const json = encodeMessage('gw1', [data, notice, unknown]);
+    const m = JSON.parse(json) as Wire & { recs: { gap?: unknown }[] };
+    assert.deepEqual(m.ids, ['boiler-temp'], 'a notice adds no sensor id');
+    assert.deepEqual(m.recs[1], {
+      seq: 1200,
+      t0: 1_764_380_000_000,
+      r: [],
+      gap: { from: 1100, to: 1150, why: 'dropped', readings: 1020 },
+    });
+    assert.ok(
+      json.includes(
+        '{"seq":1200,"t0":1764380000000,"r":[],"gap":{"from":1100,"to":1150,"why":"dropped","readings":1020}}',
+      ),
+    );
+    assert.deepEqual(m.recs[2]!.gap, { from: 900, to: 900, why: 'skipped', readings: null });
+    // The reading decoder (which knows nothing of notices) sees only the data record's reading.
+    assert.deepEqual(
+      decode(json).map((r) => r.seq),
+      [1199],
+    );
+    const [msg] = packMessages('gw1', [data, notice], 1 << 20);
+    assert.equal(msg!.readings, 1, 'a notice carries no readings (delivered counters stay right)');
+    assert.deepEqual(msg!.seqs, [1199, 1200]);
+  });
 });
