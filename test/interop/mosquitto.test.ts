@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { freePort, portOpen } from './ports.js';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { pino } from 'pino';
@@ -12,28 +12,6 @@ import mqtt from 'mqtt';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
 import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 describe('interop: Mosquitto over TLS with client certificates', function () {
   this.timeout(60_000);
