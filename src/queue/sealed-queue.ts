@@ -231,9 +231,12 @@ export class SealedQueue implements Lifecycle {
     const store = this.store;
     const recent = store.recent.read(from, store.s.nextSeq, limit);
     if (recent !== null) return recent;
-    // Deleted records whose tombstones are not written yet are still on disk: read past them.
+    // Deleted records whose tombstones are not written yet are still on disk: read past those in
+    // the range read. Counting all of them read up to 1,024 rows extra per call: 32-record reads
+    // took ~2 ms, and a compressed drain (~600 records acked per PUBACK) left the quota half used.
+    const skip = store.tombstones.countFrom(from);
     const rows = await db
-      .iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: limit + store.tombstones.size })
+      .iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: limit + skip })
       .all();
     const out: SealedRecord[] = [];
     for (const [k, v] of rows) {

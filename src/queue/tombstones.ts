@@ -34,6 +34,16 @@ export class Tombstones {
     return this.set.has(seq);
   }
 
+  /**
+   * Deleted-but-still-stored seqs at or above `seq`: what a read from `seq` must step over. Acks
+   * are mostly below a reader's position, so this is usually far fewer than all of them.
+   */
+  countFrom(seq: number): number {
+    let n = 0;
+    for (const s of this.set) if (s >= seq) n++;
+    return n;
+  }
+
   add(seq: number): void {
     this.pending.push(seq);
     this.set.add(seq);

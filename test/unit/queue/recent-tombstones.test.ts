@@ -67,6 +67,17 @@ describe('queue/Tombstones', () => {
     t.settle(t.take({ del: () => undefined }));
     assert.equal(t.has(3) || t.has(5), false);
   });
+
+  it('counts only the deletes a read from a seq must step over (also those in a batch being written)', () => {
+    const t = new Tombstones();
+    for (let seq = 1; seq <= 1000; seq++) t.add(seq); // an acked backlog, below the reader
+    t.add(5000);
+    t.add(5002);
+    assert.equal(t.countFrom(1001), 2, 'a backlog read from 1001 steps over two, not 1002');
+    t.take({ del: () => undefined }); // written now, not yet settled: still on disk for readers
+    assert.equal(t.countFrom(5001), 1);
+    assert.equal(t.countFrom(1), 1002);
+  });
 });
 
 describe('queue/SealedQueue deletes and live reads', () => {
