@@ -2,7 +2,8 @@
 // a crash leaves the old state or the new one, never a torn file. A state file that does not read
 // back is an error, never a silent fresh start: that would emit every redelivered seq again.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { writeFileDurably } from '../durable-file.js';
+import { readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GAP_WHYS } from './decode.js';
 import { STATE_VERSION, type DeduperState } from './dedupe.js';
@@ -32,20 +33,7 @@ export async function saveState(path: string, state: DeduperState): Promise<void
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   try {
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(state));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await writeFileDurably(path, tmp, JSON.stringify(state));
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code ?? 'error';

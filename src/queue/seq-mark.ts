@@ -5,7 +5,8 @@
 // used. It is raised before the first seq at the mark is used, by MARK_STEP at a time (one small
 // synced write per MARK_STEP records), written to a temporary file, fsync'd, then renamed.
 
-import { open, readFile, rename } from 'node:fs/promises';
+import { writeFileDurably } from '../durable-file.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const SEQ_MARK_FILE = 'edgegw-seq';
@@ -27,19 +28,5 @@ export async function readSeqMark(dir: string): Promise<number> {
 /** Durably records that no seq ≥ `ceiling` has been used. */
 export async function writeSeqMark(dir: string, ceiling: number): Promise<void> {
   const path = join(dir, SEQ_MARK_FILE);
-  const tmp = `${path}.tmp`;
-  const f = await open(tmp, 'w', 0o600);
-  try {
-    await f.writeFile(`${ceiling}\n`);
-    await f.sync();
-  } finally {
-    await f.close();
-  }
-  await rename(tmp, path);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await writeFileDurably(path, `${path}.tmp`, `${ceiling}\n`);
 }
