@@ -13,6 +13,7 @@ import { Backoff } from './backoff.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { CertificateWatch } from './certificate-watch.js';
 import { clientOptions } from './client.js';
+import { ControlChannel, type Control } from './control.js';
 import { Feed } from './feed.js';
 import { InFlightTable, type InFlight } from './inflight.js';
 import type { UplinkOptions, UplinkState } from './options.js';
@@ -62,6 +63,7 @@ export class Uplink implements Lifecycle {
   private readonly pump: Pump;
   private readonly sent: Throughput;
   private readonly certificate: CertificateWatch;
+  private readonly channel: ControlChannel;
   /** The broker's Maximum Packet Size from the last CONNACK (MQTT 5); Infinity when unset. */
   private maxPacket = Infinity;
   private running = false;
@@ -79,6 +81,7 @@ export class Uplink implements Lifecycle {
     this.clock = opts.clock ?? systemClock;
     this.since = this.clock.now();
     this.backoff = new Backoff(opts.backoff);
+    this.channel = new ControlChannel(opts.log);
     this.session = new Session(
       {
         clock: this.clock,
@@ -90,8 +93,14 @@ export class Uplink implements Lifecycle {
       () => clientOptions(this.host, this.port, this.opts),
       {
         attempt: () => this.feed.restart(),
-        up: (_client, connack) => this.up(connack),
-        down: (byBroker) => this.down(byBroker),
+        up: (client, connack) => {
+          this.up(connack);
+          this.channel.attach(client);
+        },
+        down: (byBroker) => {
+          this.channel.detach();
+          this.down(byBroker);
+        },
         state: () => (this.since = this.clock.now()),
         failed: (err, text) => this.certificate.failed(err, text),
       },
@@ -120,6 +129,11 @@ export class Uplink implements Lifecycle {
       this.pumpSettings(),
     );
     this.certificate = new CertificateWatch(opts.tls.cert, this.clock, opts.log);
+  }
+
+  /** Request/response topics on this connection (fleet shadow and jobs, certificate rotation). */
+  get control(): Control {
+    return this.channel;
   }
 
   state(): UplinkState {
