@@ -6,6 +6,12 @@ import type { Db, QueueStore } from './store.js';
 import { TOMBSTONE_BATCH, TOMBSTONE_MS } from './tombstones.js';
 import { causeText } from './keys.js';
 
+/**
+ * The most acks one serialized step applies: a drain acknowledges thousands of records a second,
+ * and commits queued behind one huge step would wait for all of it.
+ */
+export const DELETE_STEP = 2048;
+
 interface PendingDelete {
   seq: number;
   resolve: (removed: boolean) => void;
@@ -14,6 +20,8 @@ interface PendingDelete {
 
 export class AckDeletes {
   private pending: PendingDelete[] = [];
+  /** A flush is queued on the mutation chain (it takes what is pending when it runs). */
+  private queued = false;
   private timer: unknown = null;
 
   constructor(
@@ -26,7 +34,7 @@ export class AckDeletes {
   delete(seq: number): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       this.pending.push({ seq, resolve, reject });
-      if (this.pending.length === 1) void this.serial(() => this.flush());
+      this.schedule();
     });
   }
 
@@ -38,10 +46,19 @@ export class AckDeletes {
     await this.store.flushNotices(db);
   }
 
+  private schedule(): void {
+    if (this.queued) return;
+    this.queued = true;
+    void this.serial(() => this.flush());
+  }
+
   private async flush(): Promise<void> {
     const store = this.store;
-    const batch = this.pending;
-    this.pending = [];
+    this.queued = false;
+    const batch = this.pending.splice(0, DELETE_STEP);
+    // The rest goes after the commits queued meanwhile.
+    if (this.pending.length > 0) this.schedule();
+    if (batch.length === 0) return;
     try {
       const db = store.open();
       const removed: boolean[] = [];
