@@ -63,7 +63,12 @@ describe('uplink reconfigure (reload)', function () {
     uplink = makeUplink(broker, pki, source);
     broker.pauseAcks(); // a full window in flight, messages packed behind it, when the reload comes
     await uplink.start();
-    await waitFor(() => uplink!.state().inflight === 8, 10_000, 'a full window');
+    // Seen by the broker too, not only sent: one still on its way would count as sent after the reload.
+    await waitFor(
+      () => uplink!.state().inflight === 8 && seen.bytes.length === 8,
+      10_000,
+      'a full window at the broker',
+    );
     const connections = broker.published.connections;
     const before = seen.seqs.length;
     const beforeMessages = seen.bytes.length;
