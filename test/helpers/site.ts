@@ -4,6 +4,7 @@ import { inflateSync } from 'node:zlib';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
 import { createDemoPki, writeDemoPki, type DemoPki } from '../../src/demo/pki.js';
 import { startTlsBroker, type IotCoreRules, type TlsBroker } from '../../src/demo/broker.js';
 import { writeNewKeyFile } from '../../src/seal/keyfile.js';
@@ -83,6 +84,14 @@ ${opts.extra ?? ''}
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A logger that writes nothing, audit entries included (they are written whatever the level, so a
+ * plain silent pino would still print them on the test run's stdout).
+ */
+export function quietLog(): Logger {
+  return pino({ level: 'silent' }, { write: () => undefined });
 }
 
 /** Polls `cond` every 20 ms until it holds or `ms` pass; throws with `what` on timeout. */

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
 import { SealedQueue } from '../../src/queue/sealed-queue.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { decodeWire, makeSite, quietLog, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
 
 describe('pipeline (sim → seal → LevelDB → MQTT/TLS → broker)', function () {
   this.timeout(30_000);
@@ -25,7 +25,7 @@ describe('pipeline (sim → seal → LevelDB → MQTT/TLS → broker)', function
       messages.push(JSON.parse(payload.toString('utf8')) as WireMessage);
     });
     const loaded = await loadConfig(site.configFile);
-    const daemon = new Daemon({ loaded, log: pino({ level: 'silent' }) });
+    const daemon = new Daemon({ loaded, log: quietLog() });
     await daemon.start();
     await waitFor(() => decodeWire_(messages).length >= 40, 15_000, '40 readings at the subscriber');
     await daemon.stop();

@@ -2,12 +2,11 @@
 // child process) and the running daemon (readings at the broker, faults local, status counts).
 
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
 import { startModbusSimulator, type ModbusSim } from '../../src/demo/modbus-sim.js';
 import { runCli } from '../helpers/cli.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { decodeWire, makeSite, quietLog, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
 
 const buses = (good: number, bad: number) => `  plc-good:
     tcp: { host: 127.0.0.1, port: ${good} }
@@ -94,7 +93,7 @@ describe('sensors through the CLI and the daemon (real Modbus TCP servers)', fun
     const unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
       messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
     });
-    const daemon = new Daemon({ loaded: await loadConfig(site.configFile), log: pino({ level: 'silent' }) });
+    const daemon = new Daemon({ loaded: await loadConfig(site.configFile), log: quietLog() });
     const readings = () => messages.flatMap(decodeWire);
     const of = (id: string) => readings().filter((r) => r.sensor === id);
     await daemon.start();

@@ -7,11 +7,10 @@ import { writeFile } from 'node:fs/promises';
 import { freePort, portOpen } from './ports.js';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { pino } from 'pino';
 import mqtt from 'mqtt';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
-import { decodeWire, makeSite, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
+import { decodeWire, makeSite, quietLog, waitFor, type TestSite, type WireMessage } from '../helpers/site.js';
 
 describe('interop: Mosquitto over TLS with client certificates', function () {
   this.timeout(60_000);
@@ -85,7 +84,7 @@ describe('interop: Mosquitto over TLS with client certificates', function () {
     const loaded = await loadConfig(site.configFile, {
       overrides: { 'uplink.url': `mqtts://localhost:${port}` },
     });
-    const daemon = new Daemon({ loaded, log: pino({ level: 'silent' }) });
+    const daemon = new Daemon({ loaded, log: quietLog() });
     await daemon.start();
     const readings = () => messages.flatMap(decodeWire);
     try {
@@ -138,7 +137,7 @@ describe('interop: Mosquitto over TLS with client certificates', function () {
         'uplink.compression': 'deflate',
       },
     });
-    const daemon = new Daemon({ loaded, log: pino({ level: 'silent' }) });
+    const daemon = new Daemon({ loaded, log: quietLog() });
     await daemon.start();
     const readings = () => messages.flatMap(decodeWire);
     try {
