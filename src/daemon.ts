@@ -26,6 +26,8 @@ import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
 import { audit } from './audit.js';
 import type { ConfigStatus, ReloadOutcome } from './reload.js';
+import { dropPreviousWhenConnected, settleIdentity } from './identity/at-start.js';
+import { rotateCertificate } from './identity/rotate.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -85,6 +87,9 @@ export class Daemon {
     const site = loaded.config;
     const log = this.opts.log;
 
+    // A rotation or provision cut by a crash is settled before the TLS files are read.
+    const identity = { cert: site.uplink.cert, key: site.uplink.key };
+    await settleIdentity(identity, log);
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
     const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
@@ -183,7 +188,16 @@ export class Daemon {
       { name: 'queue', stage: queue },
       // After the queue (it corrects the ranges there), before the uplink (which must find them held).
       ...(clock.sync === null ? [] : [{ name: 'clock', stage: clock.sync }]),
-      { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
+      {
+        name: 'status',
+        stage: new StatusServer({
+          socketPath: site.status.socket,
+          model,
+          log,
+          reload,
+          rotate: () => this.rotateCertificate(),
+        }),
+      },
       ...(site.status.metrics === undefined
         ? []
         : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
@@ -192,6 +206,7 @@ export class Daemon {
       { name: 'sensors', stage: sensors },
       { name: 'sd-notify', stage: notify },
     ];
+    dropPreviousWhenConnected(uplink.control, identity, log);
     try {
       for (const s of stages) {
         await s.stage.start();
@@ -293,6 +308,33 @@ export class Daemon {
       message,
       hash: next.hash,
     };
+  }
+
+  /**
+   * `edgegw rotate-certificate` and the rotate-certificate job: rotates on the live connection
+   * (identity/rotate.ts). Runs in turn with reloads, so neither sees the other's files half done.
+   */
+  rotateCertificate(): Promise<Record<string, string>> {
+    const next = this.reloads.then(() => {
+      const run = this.running;
+      if (run === null || this.stopping !== null) {
+        throw new EdgegwError('EDGEGW_E_ROTATION', 'certificate rotation refused: the daemon is not running');
+      }
+      const site = run.loaded.config;
+      return rotateCertificate({
+        gatewayId: site.gateway.id,
+        uplink: run.uplink,
+        settings: uplinkSettings(site, run.tls),
+        paths: { cert: site.uplink.cert, key: site.uplink.key },
+        identity: site.identity,
+        log: this.opts.log,
+        clock: this.clock,
+        committed: (tls) =>
+          (run.tls = { ca: Buffer.from(tls.ca), cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }),
+      });
+    });
+    this.reloads = next.catch(() => undefined);
+    return next;
   }
 
   private configStatus(): ConfigStatus | null {
