@@ -1,7 +1,7 @@
 // One request/response exchange of AWS IoT's MQTT APIs (fleet provisioning here) over a Control:
 // the reply topics are subscribed before the request is published (AWS: else the reply may be
-// missed), the first reply on `…/accepted` or `…/rejected` ends it, and a reply that does not come
-// within the timeout is an error of its own: a throttled or lost request must never hang a caller.
+// missed), the first reply on `…/accepted` or `…/rejected` ends it, and one timeout covers it all
+// (SUBACK, PUBACK, reply): a throttled or lost request must never hang a caller.
 
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
@@ -44,9 +44,17 @@ export async function request(
   // A rejection before anyone awaits `reply` must not count as unhandled.
   reply.catch(() => undefined);
   try {
-    await control.subscribe([accepted, rejected]);
-    await control.publish(topic, JSON.stringify(body), 1);
-    const r = await reply;
+    const r = await Promise.race([
+      reply,
+      (async () => {
+        await control.subscribe([accepted, rejected]);
+        // The reply is the answer: a PUBACK that lags behind it (or never comes) is not waited for.
+        const published = control.publish(topic, JSON.stringify(body), 1);
+        published.catch(() => undefined);
+        await Promise.race([reply, published]);
+        return reply;
+      })(),
+    ]);
     const parsed = parseObject(r.payload);
     if (r.topic === rejected) throw rejection(what, rejectedReply(parsed));
     return parsed;

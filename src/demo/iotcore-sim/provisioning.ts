@@ -32,6 +32,8 @@ export interface SimTemplate {
   reject?: Rejection;
   /** The certificate's status once registered (the template's certificate resource). */
   certificateStatus?: 'ACTIVE' | 'INACTIVE';
+  /** Called as the registration is accepted, before the reply goes out (a test's exact moment). */
+  onRegistered?: (cert: SimCertificate) => void;
 }
 
 /** `silent`: no reply at all; `throttle`: every request rejected with 429, as when a quota is hit. */
@@ -50,8 +52,8 @@ export interface ProvisioningSim {
   readonly certificates: readonly SimCertificate[];
   /** Request topics received, in order. */
   readonly requests: readonly string[];
-  /** The broker refuses this certificate from now on (as if it were deactivated or revoked). */
-  deactivate(certificatePem: string): void;
+  /** The broker refuses this certificate (PEM, or a certificateId) from now on, as if deactivated. */
+  deactivate(certificate: string): void;
   /** Removes its hooks from the broker (the broker then accepts every certificate again). */
   stop(): void;
 }
@@ -164,6 +166,7 @@ export function startProvisioningSim(
     const thingName = template.thingName?.(parameters) ?? parameters.SerialNumber ?? `thing-${(things += 1)}`;
     cert.status = template.certificateStatus ?? 'ACTIVE';
     cert.thingName = thingName;
+    template.onRegistered?.(cert);
     reply(`${topic}/accepted`, { deviceConfiguration: template.deviceConfiguration ?? {}, thingName });
   };
 
@@ -171,8 +174,8 @@ export function startProvisioningSim(
     mode: 'normal',
     certificates,
     requests,
-    deactivate: (pem) => {
-      const id = certificateId(pem);
+    deactivate: (certificate) => {
+      const id = /^[0-9a-f]{64}$/.test(certificate) ? certificate : certificateId(certificate);
       deactivated.add(id);
       const known = byId.get(id);
       if (known !== undefined) known.status = 'INACTIVE';
