@@ -70,6 +70,8 @@ export class Daemon {
   private stopping: Promise<void> | null = null;
   /** Reloads run one at a time, in the order asked. */
   private reloads: Promise<unknown> = Promise.resolve();
+  /** A certificate rotation under way: reloads wait for it; a stop aborts it (it must stay bounded). */
+  private rotation: { done: Promise<unknown>; abort: AbortController } | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -233,7 +235,7 @@ export class Daemon {
    * of it (invalid, or a key only a restart can apply) and keeps the running one.
    */
   reload(): Promise<ReloadOutcome> {
-    const next = this.reloads.then(() => this.reloadOnce());
+    const next = this.reloads.then(() => this.rotation?.done).then(() => this.reloadOnce());
     this.reloads = next.catch(() => undefined);
     return next;
   }
@@ -315,11 +317,13 @@ export class Daemon {
    * (identity/rotate.ts). Runs in turn with reloads, so neither sees the other's files half done.
    */
   rotateCertificate(): Promise<Record<string, string>> {
-    const next = this.reloads.then(() => {
-      const run = this.running;
-      if (run === null || this.stopping !== null) {
-        throw new EdgegwError('EDGEGW_E_ROTATION', 'certificate rotation refused: the daemon is not running');
-      }
+    const run = this.running;
+    if (run === null || this.stopping !== null || this.rotation !== null) {
+      const why = this.rotation !== null ? 'a rotation is already running' : 'the daemon is not running';
+      return Promise.reject(new EdgegwError('EDGEGW_E_ROTATION', `certificate rotation refused: ${why}`));
+    }
+    const abort = new AbortController();
+    const rotation = this.reloads.then(() => {
       const site = run.loaded.config;
       return rotateCertificate({
         gatewayId: site.gateway.id,
@@ -329,12 +333,14 @@ export class Daemon {
         identity: site.identity,
         log: this.opts.log,
         clock: this.clock,
+        signal: abort.signal,
         committed: (tls) =>
           (run.tls = { ca: Buffer.from(tls.ca), cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }),
       });
     });
-    this.reloads = next.catch(() => undefined);
-    return next;
+    this.rotation = { done: rotation.catch(() => undefined), abort };
+    void this.rotation.done.then(() => (this.rotation = null));
+    return rotation;
   }
 
   private configStatus(): ConfigStatus | null {
@@ -353,7 +359,9 @@ export class Daemon {
    * `why` (a signal name, a fatal error code) goes to the audit trail.
    */
   stop(why = 'requested'): Promise<void> {
-    // A reload under way finishes first (its new groups must not start after the sensors stopped).
+    // A reload under way finishes first (its new groups must not start after the sensors stopped);
+    // a rotation gives up and puts the old certificate back (it could wait for replies for long).
+    this.rotation?.abort.abort();
     this.stopping ??= this.reloads.then(() => this.stopStages(why));
     return this.stopping;
   }

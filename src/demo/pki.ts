@@ -140,7 +140,7 @@ function issuerOf(pki: DemoPki): Issuer {
   if (pki.caKey === undefined) throw new Error('this PKI was loaded without its CA key');
   return {
     cert: forge.pki.certificateFromPem(pki.caCert),
-    key: forge.pki.privateKeyFromPem(pki.caKey) as forge.pki.rsa.PrivateKey,
+    key: forge.pki.privateKeyFromPem(pki.caKey),
   };
 }
 

@@ -11,6 +11,8 @@ export interface RequestOptions {
   control: Control;
   clock: Clock;
   timeoutMs: number;
+  /** Ends the wait at once (the daemon stops): the stop must stay bounded. */
+  signal?: AbortSignal;
 }
 
 /** What `…/rejected` carries (AWS: statusCode, errorCode, errorMessage). */
@@ -40,6 +42,9 @@ export async function request(
       const s = Math.round(opts.timeoutMs / 100) / 10;
       reject(new EdgegwError('EDGEGW_E_PROVISION_TIMEOUT', `no reply to ${what} (${topic}) within ${s} s`));
     }, opts.timeoutMs);
+    opts.signal?.addEventListener('abort', () =>
+      reject(new EdgegwError('EDGEGW_E_PROVISION_TIMEOUT', `${what} abandoned: the daemon is stopping`)),
+    );
   });
   // A rejection before anyone awaits `reply` must not count as unhandled.
   reply.catch(() => undefined);

@@ -35,6 +35,8 @@ export interface RotationDeps {
   identity: SiteConfig['identity'];
   log: Logger;
   clock: Clock;
+  /** Aborted when the daemon stops: the rotation gives up at once (and rolls back). */
+  signal?: AbortSignal;
   /** The new material is committed to disk and in use (the daemon keeps it for reloads). */
   committed?: (tls: UplinkSettings['tls']) => void;
 }
@@ -50,7 +52,12 @@ export async function rotateCertificate(deps: RotationDeps): Promise<Record<stri
     throw failure('the uplink is not connected (the new certificate is asked for on its connection)');
   }
   await discardNext(paths);
-  const req = { control: uplink.control, clock, timeoutMs: identity.replyTimeout };
+  const req = {
+    control: uplink.control,
+    clock,
+    timeoutMs: identity.replyTimeout,
+    ...(deps.signal === undefined ? {} : { signal: deps.signal }),
+  };
   let made: NewIdentity;
   try {
     made = await createCertificate(req, { csrFor: deps.gatewayId });
@@ -134,6 +141,10 @@ function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
       const s = uplink.state();
       if (s.state === 'backoff') {
         finish(new Error(`the broker refused the new certificate (${s.lastError ?? 'connection closed'})`));
+        return;
+      }
+      if (s.state === 'offline' || deps.signal?.aborted === true) {
+        finish(new Error('the daemon is stopping'));
         return;
       }
       poll = clock.setTimeout(check, POLL_MS);

@@ -50,12 +50,12 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     );
   };
 
-  async function setup(template: string): Promise<void> {
+  async function setup(template: string, proofTimeout = '8s'): Promise<void> {
     messages.length = 0;
     id = await makeIdentitySite(TEMPLATES, {
       freshIdentity: false,
       logLevel: 'info',
-      extra: `identity: { replyTimeout: 1s, rotation: { template: ${template}, proofTimeout: 8s } }`,
+      extra: `identity: { replyTimeout: 1s, rotation: { template: ${template}, proofTimeout: ${proofTimeout} } }`,
     });
     unsubscribe = await id.site.broker.subscribe(id.site.topic, (p: Buffer) => messages.push(parseWire(p)));
     start();
@@ -182,6 +182,35 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     assert.match(out, /"result":"discarded-next".*"audit":"certificate-rotation"/);
     assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
     assert.ok(!(await files()).some((n) => n.endsWith('.next')));
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+  });
+
+  it('SIGTERM during a rotation: the stop stays bounded, the rotation is abandoned, the old certificate stays', async () => {
+    await setup('hold', '5m');
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const connections = id.site.broker.published.connections;
+    const rotation = rotate();
+    await waitFor(
+      () => id.site.broker.published.connections > connections,
+      20_000,
+      'the new certificate connected',
+    );
+    const t0 = Date.now();
+    child!.kill('SIGTERM');
+    const stopped = await done;
+    assert.equal(stopped.code, 0);
+    // The drain waits up to 5 s for PUBACKs (held here); the 5-minute proof is not waited for.
+    assert.ok(Date.now() - t0 < 12_000, `stopped after ${Date.now() - t0} ms`);
+    assert.notEqual((await rotation).code, 0);
+    assert.match(out, /"result":"rolled-back".*"audit":"certificate-rotation"/);
+    id.site.broker.resumeAcks();
+    id.sim.deactivate(id.sim.certificates.at(-1)!.certificateId);
+    start();
+    const restarted = maxSeq();
+    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
     assertNoGap();
