@@ -8,7 +8,7 @@ export const ErrorCodes = {
   EDGEGW_E_KEY_READ: 'A key or certificate file cannot be read or has the wrong format.',
   EDGEGW_E_KEY_EXISTS: 'keygen refuses to overwrite an existing file.',
   EDGEGW_E_KEY_CREATE:
-    'keygen cannot create the key file (missing folder or no permission); the message says what to fix.',
+    'keygen (or provision) cannot create the key file (missing folder or no permission); the message says what to fix.',
   EDGEGW_E_QUEUE_OPEN: 'The queue database cannot be opened (in use by a running daemon, or damaged).',
   EDGEGW_E_QUEUE_FULL: 'The queue reached queue.maxBytes; readings were dropped by the whenFull policy.',
   EDGEGW_E_QUEUE_WRITE:

@@ -20,7 +20,7 @@ import { clientOptions, endClient, CONNECT_TIMEOUT_MS } from '../uplink/client.j
 import { ControlChannel } from '../uplink/control.js';
 import { classifyError } from '../uplink/errors.js';
 import { createCertificate, registerThing } from './fleet.js';
-import { commitNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
+import { commitNext, discardNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
 
 export interface ProvisionOptions {
   loaded: LoadedConfig;
@@ -82,8 +82,19 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
     const reg = await registerThing(req, o.template, made.ownershipToken, o.parameters);
     const replaced = (await exists(paths.cert)) || (await exists(paths.key));
     // Nothing was written before this point: any failure above left the files as they were.
-    await writeNext(paths, made.certificatePem, made.privateKey);
-    await commitNext(paths);
+    try {
+      await writeNext(paths, made.certificatePem, made.privateKey);
+      await commitNext(paths);
+    } catch (err) {
+      await discardNext(paths).catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new EdgegwError(
+        'EDGEGW_E_KEY_CREATE',
+        `cannot write the new identity at uplink.cert ${paths.cert} and uplink.key ${paths.key} (${code}); ` +
+          `certificate ${made.certificateId} is registered to thing ${reg.thingName} but unused: fix the folder and run provision again`,
+        Exit.CANTCREAT,
+      );
+    }
     const gatewayId = site.identity.thingNameAsGatewayId
       ? await setGatewayId(o.loaded.file, site.gateway.id, reg.thingName)
       : null;

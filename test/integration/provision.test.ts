@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createDemoPki } from '../../src/demo/pki.js';
 import { dirname } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
@@ -152,5 +153,26 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     const r = await provision(['--template', 'fleet']);
     assert.equal(r.code, 77, r.stderr);
     assert.deepEqual(id.sim.requests, []);
+  });
+
+  it('a claim certificate the broker does not trust: the connect error is named, nothing is written', async () => {
+    id = await makeIdentitySite(TEMPLATES);
+    const stranger = createDemoPki('claim-elsewhere');
+    await writeFile(id.claimCert, stranger.clientCert);
+    await writeFile(id.claimKey, stranger.clientKey, { mode: 0o600 });
+    const r = await provision(['--template', 'fleet']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot connect with the claim certificate: EDGEGW_E_UPLINK_/);
+    assert.deepEqual(id.sim.requests, []);
+    assert.deepEqual(await readdir(dirname(id.cert)), []);
+  });
+
+  it('a folder it cannot write: EDGEGW_E_KEY_CREATE (exit 73), naming the registered certificate', async () => {
+    id = await makeIdentitySite(TEMPLATES);
+    await rm(dirname(id.cert), { recursive: true });
+    const r = await provision(['--template', 'fleet']);
+    assert.equal(r.code, 73, r.stderr);
+    assert.match(r.stderr, /EDGEGW_E_KEY_CREATE/);
+    assert.match(r.stderr, new RegExp(`certificate ${id.sim.certificates[0]!.certificateId} is registered`));
   });
 });
