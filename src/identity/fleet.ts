@@ -2,6 +2,7 @@
 // AWS "Device provisioning MQTT API"): CreateCertificateFromCsr (the private key is made here and
 // never leaves the gateway), CreateKeysAndCertificate (AWS makes the key), RegisterThing.
 
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import forge from 'node-forge';
 import { EdgegwError } from '../errors.js';
 import { ID_PATTERN } from '../config/schema.js';
@@ -37,13 +38,13 @@ export async function createCertificate(
   if (how === 'aws-key') {
     const what = 'CreateKeysAndCertificate';
     const r = await request(opts, '$aws/certificates/create/json', {}, what);
-    return {
+    return checked(what, {
       certificateId: stringField(r, 'certificateId', what),
       certificatePem: stringField(r, 'certificatePem', what),
       privateKey: stringField(r, 'privateKey', what),
       ownershipToken: stringField(r, 'certificateOwnershipToken', what),
       fromCsr: false,
-    };
+    });
   }
   const what = 'CreateCertificateFromCsr';
   const { key, csr } = newKeyAndCsr(how.csrFor);
@@ -53,13 +54,30 @@ export async function createCertificate(
     { certificateSigningRequest: csr },
     what,
   );
-  return {
+  return checked(what, {
     certificateId: stringField(r, 'certificateId', what),
     certificatePem: stringField(r, 'certificatePem', what),
     privateKey: key,
     ownershipToken: stringField(r, 'certificateOwnershipToken', what),
     fromCsr: true,
-  };
+  });
+}
+
+/** The reply's certificate must parse and belong to the key, before anything is registered or written. */
+function checked(what: string, made: NewIdentity): NewIdentity {
+  let belongs = false;
+  try {
+    belongs = new X509Certificate(made.certificatePem).checkPrivateKey(createPrivateKey(made.privateKey));
+  } catch {
+    belongs = false;
+  }
+  if (!belongs) {
+    throw new EdgegwError(
+      'EDGEGW_E_PROVISION_REJECTED',
+      `the reply to ${what} holds no certificate for its key (certificate ${made.certificateId})`,
+    );
+  }
+  return made;
 }
 
 export interface Registration {

@@ -124,6 +124,16 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.ok(!names.some((n) => n.endsWith('.next') || n.endsWith('.previous')), names.join(' '));
   });
 
+  it('a certificate in the reply that is not for the CSR key: refused before registering, nothing written', async () => {
+    id = await makeIdentitySite(TEMPLATES);
+    id.sim.mode = 'mismatched';
+    const r = await provision(['--template', 'fleet']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the reply to CreateCertificateFromCsr holds no certificate for its key/);
+    assert.deepEqual(id.sim.requests, ['$aws/certificates/create-from-csr/json']);
+    assert.deepEqual(await readdir(dirname(id.cert)), []);
+  });
+
   it('a working identity is never replaced without --force; with it, the old one is kept as .previous', async () => {
     id = await makeIdentitySite(TEMPLATES, { freshIdentity: false });
     const before = await readFile(id.cert);

@@ -36,8 +36,11 @@ export interface SimTemplate {
   onRegistered?: (cert: SimCertificate) => void;
 }
 
-/** `silent`: no reply at all; `throttle`: every request rejected with 429, as when a quota is hit. */
-export type SimMode = 'normal' | 'silent' | 'throttle';
+/**
+ * `silent`: no reply at all; `throttle`: every request rejected with 429, as when a quota is hit;
+ * `mismatched`: a CSR is answered with a certificate for another key (a reply a gateway must refuse).
+ */
+export type SimMode = 'normal' | 'silent' | 'throttle' | 'mismatched';
 
 export interface SimCertificate {
   certificateId: string;
@@ -124,7 +127,10 @@ export function startProvisioningSim(
       let pem: string;
       try {
         if (csr === undefined) throw new Error('missing');
-        pem = signCertificateRequest(pki, csr);
+        pem =
+          sim.mode === 'mismatched'
+            ? issueClientCertificate(pki, 'someone-else').cert
+            : signCertificateRequest(pki, csr);
       } catch {
         return rejected(topic, {
           statusCode: 400,
