@@ -18,6 +18,8 @@ export const AuditEvents = {
   'queue-full': 'Readings were dropped by the full policy or a failed write (counts, rate-limited).',
   'clock-correction':
     'The wall clock was found good; readings stamped before it are corrected (how, offset, seq ranges).',
+  provision: 'A device identity was provisioned by claim (certificate id, thing name, template, files).',
+  'certificate-rotation': 'A certificate rotation ended: rotated (new certificate id) or rolled back (why).',
   certificate: 'A certificate problem: expiring, expired, not yet valid, refused by the broker.',
 } as const;
 

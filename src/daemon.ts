@@ -26,6 +26,8 @@ import { VERSION } from './version.js';
 import { EdgegwError, Exit } from './errors.js';
 import { audit } from './audit.js';
 import type { ConfigStatus, ReloadOutcome } from './reload.js';
+import { dropPreviousWhenConnected, settleIdentity } from './identity/at-start.js';
+import { rotateCertificate } from './identity/rotate.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -68,6 +70,8 @@ export class Daemon {
   private stopping: Promise<void> | null = null;
   /** Reloads run one at a time, in the order asked. */
   private reloads: Promise<unknown> = Promise.resolve();
+  /** A certificate rotation under way: reloads wait for it; a stop aborts it (it must stay bounded). */
+  private rotation: { done: Promise<unknown>; abort: AbortController } | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -85,6 +89,9 @@ export class Daemon {
     const site = loaded.config;
     const log = this.opts.log;
 
+    // A rotation or provision cut by a crash is settled before the TLS files are read.
+    const identity = { cert: site.uplink.cert, key: site.uplink.key };
+    await settleIdentity(identity, log);
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
     const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
@@ -183,7 +190,16 @@ export class Daemon {
       { name: 'queue', stage: queue },
       // After the queue (it corrects the ranges there), before the uplink (which must find them held).
       ...(clock.sync === null ? [] : [{ name: 'clock', stage: clock.sync }]),
-      { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
+      {
+        name: 'status',
+        stage: new StatusServer({
+          socketPath: site.status.socket,
+          model,
+          log,
+          reload,
+          rotate: () => this.rotateCertificate(),
+        }),
+      },
       ...(site.status.metrics === undefined
         ? []
         : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
@@ -192,6 +208,7 @@ export class Daemon {
       { name: 'sensors', stage: sensors },
       { name: 'sd-notify', stage: notify },
     ];
+    dropPreviousWhenConnected(uplink.control, identity, log);
     try {
       for (const s of stages) {
         await s.stage.start();
@@ -218,7 +235,7 @@ export class Daemon {
    * of it (invalid, or a key only a restart can apply) and keeps the running one.
    */
   reload(): Promise<ReloadOutcome> {
-    const next = this.reloads.then(() => this.reloadOnce());
+    const next = this.reloads.then(() => this.rotation?.done).then(() => this.reloadOnce());
     this.reloads = next.catch(() => undefined);
     return next;
   }
@@ -295,6 +312,37 @@ export class Daemon {
     };
   }
 
+  /**
+   * `edgegw rotate-certificate` and the rotate-certificate job: rotates on the live connection
+   * (identity/rotate.ts). Runs in turn with reloads, so neither sees the other's files half done.
+   */
+  rotateCertificate(): Promise<Record<string, string>> {
+    const run = this.running;
+    if (run === null || this.stopping !== null || this.rotation !== null) {
+      const why = this.rotation !== null ? 'a rotation is already running' : 'the daemon is not running';
+      return Promise.reject(new EdgegwError('EDGEGW_E_ROTATION', `certificate rotation refused: ${why}`));
+    }
+    const abort = new AbortController();
+    const rotation = this.reloads.then(() => {
+      const site = run.loaded.config;
+      return rotateCertificate({
+        gatewayId: site.gateway.id,
+        uplink: run.uplink,
+        settings: uplinkSettings(site, run.tls),
+        paths: { cert: site.uplink.cert, key: site.uplink.key },
+        identity: site.identity,
+        log: this.opts.log,
+        clock: this.clock,
+        signal: abort.signal,
+        committed: (tls) =>
+          (run.tls = { ca: Buffer.from(tls.ca), cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }),
+      });
+    });
+    this.rotation = { done: rotation.catch(() => undefined), abort };
+    void this.rotation.done.then(() => (this.rotation = null));
+    return rotation;
+  }
+
   private configStatus(): ConfigStatus | null {
     const run = this.running;
     return run === null ? null : { file: run.loaded.file, loadedAt: run.loadedAt, hash: run.loaded.hash };
@@ -311,7 +359,9 @@ export class Daemon {
    * `why` (a signal name, a fatal error code) goes to the audit trail.
    */
   stop(why = 'requested'): Promise<void> {
-    // A reload under way finishes first (its new groups must not start after the sensors stopped).
+    // A reload under way finishes first (its new groups must not start after the sensors stopped);
+    // a rotation gives up and puts the old certificate back (it could wait for replies for long).
+    this.rotation?.abort.abort();
     this.stopping ??= this.reloads.then(() => this.stopStages(why));
     return this.stopping;
   }

@@ -8,7 +8,7 @@ export const ErrorCodes = {
   EDGEGW_E_KEY_READ: 'A key or certificate file cannot be read or has the wrong format.',
   EDGEGW_E_KEY_EXISTS: 'keygen refuses to overwrite an existing file.',
   EDGEGW_E_KEY_CREATE:
-    'keygen cannot create the key file (missing folder or no permission); the message says what to fix.',
+    'keygen (or provision) cannot create the key file (missing folder or no permission); the message says what to fix.',
   EDGEGW_E_QUEUE_OPEN: 'The queue database cannot be opened (in use by a running daemon, or damaged).',
   EDGEGW_E_QUEUE_FULL: 'The queue reached queue.maxBytes; readings were dropped by the whenFull policy.',
   EDGEGW_E_QUEUE_WRITE:
@@ -62,6 +62,14 @@ export const ErrorCodes = {
     'A payload is not the wire format (bad framing, bad JSON, wrong shape, or a newer version than this consumer reads); the message says where.',
   EDGEGW_E_CONSUMER_IO:
     'The consumer cannot read, write or understand its state file (--state), or cannot write its output (--out); it stops without acknowledging the message it was on. A fresh state file re-emits what the broker redelivers.',
+  EDGEGW_E_PROVISION_REJECTED:
+    'AWS IoT fleet provisioning rejected a request (its errorCode, statusCode and message are shown: a template that refuses, throttling 429, a bad CSR); nothing was written.',
+  EDGEGW_E_PROVISION_TIMEOUT:
+    'A fleet provisioning request got no reply within identity.replyTimeout; nothing was written.',
+  EDGEGW_E_IDENTITY_EXISTS:
+    'edgegw provision refuses to replace a working device certificate and key without --force.',
+  EDGEGW_E_ROTATION:
+    'A certificate rotation failed (the reason is named: no reply, throttled, the broker refused the new certificate, no PUBACK); the gateway went back to its previous certificate.',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',

@@ -13,6 +13,7 @@ import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { reloadCommand } from './reload.js';
 import { decodeCommand } from './decode.js';
+import { provisionCommand, rotateCertificateCommand, type ProvisionArgs } from './identity.js';
 import { consumeCommand, DEFAULT_CONSUME_TOPIC, type ConsumeOptions } from './consume.js';
 
 function buildProgram(): Command {
@@ -83,6 +84,25 @@ function buildProgram(): Command {
     .addOption(config())
     .option('--json', 'one JSON array of {check, result, found, fix}')
     .action((o: { config?: string; json?: boolean }) => doctorCommand(o));
+  program
+    .command('provision')
+    .description('fleet provisioning by claim: obtain and register the device certificate, write it')
+    .addOption(config())
+    .requiredOption('--claim-cert <file>', 'claim certificate (PEM)')
+    .requiredOption('--claim-key <file>', 'claim private key (PEM, mode 0600 or 0400)')
+    .requiredOption('--template <name>', 'fleet provisioning template')
+    .option('--param <key=value>', 'template parameter (repeatable)', (v: string, prev: string[] = []) => [
+      ...prev,
+      v,
+    ])
+    .option('--no-csr', 'let AWS make the key (certificates/create) instead of a CSR made here')
+    .option('--force', 'replace a working identity (the old files are kept as .previous)')
+    .action((o: ProvisionArgs) => provisionCommand(o));
+  program
+    .command('rotate-certificate')
+    .description('make the running daemon rotate its device certificate (rolled back on any failure)')
+    .addOption(config())
+    .action((o: { config?: string }) => rotateCertificateCommand(o));
   program
     .command('consume')
     .description('the reference consumer: subscribe (QoS 1), write deduplicated rows as NDJSON, gap report')

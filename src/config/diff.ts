@@ -15,7 +15,8 @@ export interface ConfigChange {
  * sockets opened once); `uplink-connection`: the uplink reconnects with it; the others are applied
  * in place by their stage.
  */
-export type ApplyBy = 'restart' | 'uplink-connection' | 'uplink' | 'queue' | 'batcher' | 'sensors' | 'log';
+export type ApplyBy =
+  'restart' | 'uplink-connection' | 'uplink' | 'queue' | 'batcher' | 'sensors' | 'log' | 'identity';
 
 /** Longest prefix wins; a path matches a prefix equal to it or followed by `.`. */
 const RULES: readonly (readonly [string, ApplyBy])[] = [
@@ -52,6 +53,8 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['log.level', 'log'],
   // The stamping mode is settled at start: a change mid-run would mix two bases in one boot.
   ['clock', 'restart'],
+  // Read when a provision or a rotation runs: nothing to apply in place.
+  ['identity', 'identity'],
 ];
 
 /** The rule for `path`, or undefined when no rule names it (reload treats that as `restart`). */

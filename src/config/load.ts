@@ -31,6 +31,8 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** Dotted key paths (`uplink.url`, `buses.plc-sim.tcp.port`) set in the document before validation. */
   overrides?: Record<string, unknown>;
+  /** `edgegw provision`: uplink.cert and uplink.key need not exist yet (it writes them). */
+  identityMayBeMissing?: boolean;
   /** Folder of board profiles; defaults to the repository's hw-profiles/. */
   profilesDir?: string;
 }
@@ -71,7 +73,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   checkRules(site, issues);
   const profile = await loadSiteProfile(site, opts.profilesDir ?? DEFAULT_PROFILES_DIR, issues);
   resolveProfileNames(site, profile, issues);
-  await resolvePaths(site, dirname(abs), issues);
+  await resolvePaths(site, dirname(abs), issues, opts.identityMayBeMissing === true);
   if (issues.errors.length > 0) throw new ConfigError(sorted(issues.errors));
 
   let decoded: SiteConfig;

@@ -102,6 +102,9 @@ const PATH_KEYS: readonly KeyPath[] = [
   ['clock', 'syncFile'],
 ];
 
+/** The device identity: files `edgegw provision` writes, so they may be missing before it runs. */
+const IDENTITY_KEYS: readonly KeyPath[] = [FILE_KEYS[1]!, FILE_KEYS[2]!];
+
 /** Lists of files: each item must exist and be readable, like a FILE_KEYS key. */
 const FILE_LIST_KEYS: readonly KeyPath[] = [['queue', 'previousKeyFiles']];
 
@@ -123,13 +126,22 @@ function slot(site: Obj, path: KeyPath): { parent: Obj; key: string } | undefine
 }
 
 /** Makes relative paths absolute (against `dir`, the config file's folder) and checks named files. */
-export async function resolvePaths(site: unknown, dir: string, issues: IssueList): Promise<void> {
+export async function resolvePaths(
+  site: unknown,
+  dir: string,
+  issues: IssueList,
+  identityMayBeMissing = false,
+): Promise<void> {
   if (!isObj(site)) return;
-  for (const path of PATH_KEYS) {
+  const mayBeMissing = identityMayBeMissing ? IDENTITY_KEYS : [];
+  for (const path of [...PATH_KEYS, ...mayBeMissing]) {
     const s = slot(site, path);
     if (s) s.parent[s.key] = resolve(dir, s.parent[s.key] as string);
   }
-  const files = [...FILE_KEYS, ...FILE_LIST_KEYS.flatMap((p) => listItems(site, p))];
+  const files = [
+    ...FILE_KEYS.filter((k) => !mayBeMissing.includes(k)),
+    ...FILE_LIST_KEYS.flatMap((p) => listItems(site, p)),
+  ];
   await Promise.all(
     files.map(async (path) => {
       const s = slot(site, path);

@@ -366,6 +366,48 @@ const ClockSettings = Strict(
   { default: {} },
 );
 
+/** AWS provisioning template names: 1..36 of [0-9A-Za-z_-] (they become a topic level). */
+export const TEMPLATE_PATTERN = '^[0-9A-Za-z_-]{1,36}$';
+
+const Identity = Strict(
+  {
+    thingNameAsGatewayId: Type.Boolean({
+      default: false,
+      description:
+        'edgegw provision writes the thing name its template returns into gateway.id of this file.',
+    }),
+    replyTimeout: Duration('10s', 'Longest wait for each fleet provisioning reply.', ['100ms', '5m']),
+    rotation: Strict(
+      {
+        template: Type.Optional(
+          Type.String({
+            pattern: TEMPLATE_PATTERN,
+            description:
+              'Provisioning template that registers (activates) a rotated certificate; without one the new certificate is only created (see the README).',
+          }),
+        ),
+        parameters: Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }), {
+          default: {},
+          description: 'Parameters sent to the rotation template.',
+        }),
+        proofTopic: Text(256, {
+          default: 'edgegw/{gateway}/identity',
+          description:
+            'QoS 1 topic the proof publish goes to on the new certificate ({gateway} = gateway.id); the policy must allow it.',
+        }),
+        proofTimeout: Duration('30s', 'Longest wait for CONNACK and PUBACK on the new certificate.', [
+          '1s',
+          '10m',
+        ]),
+      },
+      'Certificate rotation (edgegw rotate-certificate, or the rotate-certificate job).',
+      { default: {} },
+    ),
+  },
+  'Device identity: fleet provisioning by claim and certificate rotation.',
+  { default: {} },
+);
+
 const Log = Strict(
   {
     level: Type.Union(
@@ -397,6 +439,7 @@ export const SiteSchema = Type.Object(
     sensors: Type.Array(Sensor, { default: [], description: 'The sensors to poll.' }),
     status: Status,
     clock: ClockSettings,
+    identity: Identity,
     log: Log,
   },
   {

@@ -87,6 +87,11 @@ export interface TlsBroker {
    * matching client connection (all but subscribers, or the one `clientId`) is closed. Returns how many.
    */
   disconnectClients(reasonCode: number, clientId?: string): number;
+  /**
+   * Client certificates the broker hangs up on right after the TLS handshake, as IoT Core does for
+   * a certificate that is not ACTIVE: `test` sees each verified peer certificate (null: accept all).
+   */
+  refuseClients(test: ((cert: tls.PeerCertificate) => boolean) | null): void;
   subscribe(topic: string, onMessage: (payload: Buffer, topic: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
@@ -124,6 +129,7 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
   let ackMode: AckMode = 'pass';
   let isCut = false;
   const gates = new Set<Gate>();
+  let refuse: ((cert: tls.PeerCertificate) => boolean) | null = null;
   const server = tls.createServer(
     {
       ca: opts.pki.caCert,
@@ -136,6 +142,10 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
       ...(opts.ciphers === undefined ? {} : { ciphers: opts.ciphers }),
     },
     (socket) => {
+      if (refuse?.(socket.getPeerCertificate()) === true) {
+        socket.destroy();
+        return;
+      }
       counts.connections++;
       const g = new Gate(socket, ctx);
       gates.add(g);
@@ -211,6 +221,9 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
       );
       for (const g of hit) g.disconnect(reasonCode);
       return hit.length;
+    },
+    refuseClients: (test) => {
+      refuse = test;
     },
     subscribe: async (topic, onMessage) => {
       const client = mqtt.connect(`mqtts://localhost:${port}`, {

@@ -15,6 +15,8 @@ export interface DemoPki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** The CA's private key (PEM): the IoT Core simulator signs CSRs and claim certificates with it. */
+  caKey?: string;
 }
 
 interface Issuer {
@@ -130,7 +132,43 @@ export function createDemoPki(clientId = 'demo-gw1', opts: DemoPkiOptions = {}):
     serverKey: server.key,
     clientCert: client.cert,
     clientKey: client.key,
+    caKey: forge.pki.privateKeyToPem(ca.key),
   };
+}
+
+function issuerOf(pki: DemoPki): Issuer {
+  if (pki.caKey === undefined) throw new Error('this PKI was loaded without its CA key');
+  return {
+    cert: forge.pki.certificateFromPem(pki.caCert),
+    key: forge.pki.privateKeyFromPem(pki.caKey),
+  };
+}
+
+/** Another client certificate from the same CA (a fleet-provisioning claim certificate, say). */
+export function issueClientCertificate(
+  pki: DemoPki,
+  cn: string,
+  validity?: Validity,
+): { cert: string; key: string } {
+  return issue(issuerOf(pki), cn, [{ name: 'extKeyUsage', clientAuth: true }], validity);
+}
+
+/** Signs a PEM CSR as a client certificate of `pki`'s CA, keeping the CSR's subject and key. */
+export function signCertificateRequest(pki: DemoPki, csrPem: string, validity?: Validity): string {
+  const ca = issuerOf(pki);
+  const csr = forge.pki.certificationRequestFromPem(csrPem);
+  if (!csr.verify() || csr.publicKey === null) throw new Error('the CSR signature does not verify');
+  const cn = csr.subject.getField('CN') as { value?: string } | null;
+  const cert = baseCert(csr.publicKey, String(cn?.value ?? 'device'), validity);
+  cert.setIssuer(ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert);
 }
 
 /** ca.pem, server.pem, server.key, client.pem, client.key in `dir`; private keys mode 0600. */

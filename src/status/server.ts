@@ -39,6 +39,8 @@ export interface StatusServerOptions {
   log: Logger;
   /** {"cmd":"reload"}: the daemon reads its configuration again (operations issue). */
   reload?: () => Promise<ReloadOutcome>;
+  /** {"cmd":"rotate-certificate"}: the daemon rotates its certificate (identity issue). */
+  rotate?: () => Promise<Record<string, string>>;
 }
 
 export class StatusServer implements Lifecycle {
@@ -131,7 +133,7 @@ export class StatusServer implements Lifecycle {
         busy = true;
         socket.pause(); // nothing more is read (or buffered) until this answer is written
         void answer
-          .catch(() => ({ error: 'the reload failed unexpectedly; see the daemon log' }))
+          .catch(() => ({ error: 'the request failed unexpectedly; see the daemon log' }))
           .then((a) => {
             busy = false;
             if (!socket.destroyed) socket.write(`${JSON.stringify(a)}\n`);
@@ -186,9 +188,22 @@ export class StatusServer implements Lifecycle {
       this.opts.log.info({ via: 'status socket' }, 'reload requested');
       return reload();
     }
+    const rotate = this.opts.rotate;
+    if (cmd === 'rotate-certificate' && rotate !== undefined) {
+      this.opts.log.info({ via: 'status socket' }, 'certificate rotation requested');
+      return rotate().then(
+        (statusDetails): RotationAnswer => ({ rotated: true, statusDetails }),
+        (err: unknown): RotationAnswer => ({
+          rotated: false,
+          code: err instanceof EdgegwError ? err.code : 'EDGEGW_E_UNEXPECTED',
+          message: err instanceof Error ? err.message : String(err),
+        }),
+      );
+    }
     // Echo the command only when it is a short string: never reflect arbitrary input back.
     const shown = typeof cmd === 'string' && cmd.length <= 32 ? ` ${JSON.stringify(cmd)}` : '';
-    return { error: `unknown cmd${shown}; known: status${reload === undefined ? '' : ', reload'}` };
+    const known = ['status', ...(reload ? ['reload'] : []), ...(rotate ? ['rotate-certificate'] : [])];
+    return { error: `unknown cmd${shown}; known: ${known.join(', ')}` };
   }
 }
 
@@ -210,6 +225,26 @@ export function requestReload(socketPath: string, timeoutMs = 30_000): Promise<R
     if (typeof r === 'string') return r;
     if (typeof r.error === 'string') return `refused the request: ${r.error}`;
     return isReloadOutcome(r) ? r : 'sent an answer that is not a reload result';
+  });
+}
+
+/** The daemon's answer to {"cmd":"rotate-certificate"}. */
+export type RotationAnswer =
+  | { rotated: true; statusDetails: Record<string, string> }
+  | { rotated: false; code: string; message: string };
+
+/**
+ * Asks the daemon to rotate its certificate on its live connection. The wait covers two replies
+ * and the proof (identity.replyTimeout × 2 + identity.rotation.proofTimeout), given by the caller.
+ */
+export function requestRotation(socketPath: string, timeoutMs: number): Promise<RotationAnswer> {
+  return ask(socketPath, 'rotate-certificate', timeoutMs, (line) => {
+    const r = parseJson(line);
+    if (typeof r === 'string') return r;
+    if (typeof r.error === 'string') return `refused the request: ${r.error}`;
+    if (r.rotated === true && typeof r.statusDetails === 'object') return r as unknown as RotationAnswer;
+    if (r.rotated === false && typeof r.message === 'string') return r as unknown as RotationAnswer;
+    return 'sent an answer that is not a rotation result';
   });
 }
 

@@ -93,13 +93,22 @@ export class CertificateWatch {
           notBefore: new Date(info.notBefore).toISOString(),
           notAfter: new Date(info.notAfter).toISOString(),
           subject: info.subject,
+          // Not valid yet is far more often a gateway clock that is behind than a bad certificate.
+          ...(problem === 'not-yet-valid' ? { probableCause: 'clock' } : {}),
         },
-        problem === 'expiring'
-          ? `device certificate expires in ${info.daysLeft} days`
-          : `device certificate is ${problem}`,
+        message(info, this.clock.now()),
         'warn',
       );
     }
     this.timer = this.clock.setTimeout(() => this.check(), DAY_MS);
   }
+}
+
+function message(info: CertificateInfo, now: number): string {
+  if (info.state === 'valid') return `device certificate expires in ${info.daysLeft} days`;
+  if (info.state === 'expired') return 'device certificate is expired';
+  return (
+    `device certificate is not valid until ${new Date(info.notBefore).toISOString()} by this gateway's ` +
+    `clock (${new Date(now).toISOString()}): probably a clock problem, not a broken certificate; set the clock (NTP, RTC)`
+  );
 }

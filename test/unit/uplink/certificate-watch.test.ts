@@ -71,6 +71,20 @@ describe('uplink/certificate-watch', () => {
     }
   });
 
+  it('reports a certificate not valid yet as a probable clock problem, not a broken certificate', () => {
+    const { watch, audits } = watched(notBefore - 2 * DAY);
+    watch.start();
+    const [entry] = audits();
+    assert.equal(entry!.probableCause, 'clock');
+    assert.match(String(entry!.msg), /probably a clock problem, not a broken certificate/);
+    assert.match(String(entry!.msg), /not valid until \d{4}-\d\d-\d\dT.* by this gateway's clock/);
+    watch.stop();
+    const expired = watched(notAfter + DAY);
+    expired.watch.start();
+    assert.equal(expired.audits()[0]!.probableCause, undefined, 'an expired one is not blamed on the clock');
+    expired.watch.stop();
+  });
+
   it('audits a TLS refusal on a certificate once until a connection succeeds, other errors never', () => {
     const { watch, audits } = watched(Date.now());
     const refused = Object.assign(new Error('self-signed certificate in certificate chain'), {

@@ -1,0 +1,218 @@
+// Certificate rotation in the real daemon (`edgegw run` in a child process) against the IoT Core
+// provisioning simulator on a real TLS broker with a real test CA, asked by `edgegw rotate-certificate`
+// over the status socket: a rotation that succeeds (the new certificate is in use, the old one kept
+// as `.previous`), one whose new certificate the broker refuses (rolled back, reported, delivery
+// goes on), throttled and unanswered requests, and a SIGKILL in the middle of the proof (the
+// restart comes back on a working certificate). Every seq arrives, none is lost.
+
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
+import { waitFor, type WireMessage, parseWire } from '../helpers/site.js';
+
+let id: IdentitySite;
+
+const TEMPLATES = {
+  rotate: { thingName: () => 'test-gw1' },
+  inactive: { thingName: () => 'test-gw1', certificateStatus: 'INACTIVE' as const },
+  other: { thingName: () => 'someone-else' },
+  // PUBACKs are held from the registration on: the proof publish waits on the new certificate.
+  hold: { thingName: () => 'test-gw1', onRegistered: () => id.site.broker.pauseAcks() },
+};
+
+describe('certificate rotation (child process, IoT Core simulator)', function () {
+  this.timeout(90_000);
+  let child: ChildProcess | null = null;
+  let done: Promise<CliResult>;
+  let out = '';
+  const messages: WireMessage[] = [];
+  let unsubscribe: () => Promise<void>;
+
+  const seqs = () => [...new Set(messages.flatMap((m) => m.recs.map((r) => r.seq)))].sort((a, b) => a - b);
+  const maxSeq = () => seqs().at(-1) ?? 0;
+  const start = () => {
+    out = '';
+    ({ child, done } = startCli(['run', '-c', id.site.configFile]));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  };
+  const rotate = () => runCli(['rotate-certificate', '-c', id.site.configFile]);
+  const files = () => readdir(dirname(id.cert));
+  /** Every seq from 1 to the highest seen arrived (at least once). */
+  const assertNoGap = () => {
+    const s = seqs();
+    assert.deepEqual(
+      s,
+      Array.from({ length: s.length }, (_, i) => i + 1),
+      'every seq from 1 arrived',
+    );
+  };
+
+  async function setup(template: string, proofTimeout = '8s'): Promise<void> {
+    messages.length = 0;
+    id = await makeIdentitySite(TEMPLATES, {
+      freshIdentity: false,
+      logLevel: 'info',
+      extra: `identity: { replyTimeout: 1s, rotation: { template: ${template}, proofTimeout: ${proofTimeout} } }`,
+    });
+    unsubscribe = await id.site.broker.subscribe(id.site.topic, (p: Buffer) => messages.push(parseWire(p)));
+    start();
+    await waitFor(() => maxSeq() >= 5, 20_000, 'first records');
+  }
+
+  afterEach(async () => {
+    if (child !== null && child.exitCode === null) child.kill('SIGKILL');
+    await done;
+    child = null;
+    await unsubscribe();
+    await id.cleanup();
+  });
+
+  it('succeeds: the new certificate is in use, the old one is kept as .previous, nothing is lost', async () => {
+    await setup('rotate');
+    const oldCert = await readFile(id.cert);
+    const oldKey = await readFile(id.key);
+    const r = await rotate();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /certificate rotated/);
+    const made = id.sim.certificates.at(-1)!;
+    assert.match(r.stdout, new RegExp(`certificateId ${made.certificateId}`));
+    assert.equal(made.status, 'ACTIVE');
+    assert.equal(made.fromCsr, true);
+    assert.deepEqual(await readFile(`${id.cert}.previous`), oldCert);
+    assert.deepEqual(await readFile(`${id.key}.previous`), oldKey);
+    assert.notDeepEqual(await readFile(id.cert), oldCert);
+    assert.ok(!(await files()).some((n) => n.endsWith('.next')));
+    assert.match(out, /"result":"rotated".*"audit":"certificate-rotation"/);
+    // The old certificate is no longer accepted: delivery goes on, so the new one is in use.
+    id.sim.deactivate(oldCert.toString());
+    id.site.broker.dropConnections();
+    const after = maxSeq();
+    await waitFor(() => maxSeq() > after + 20, 20_000, 'delivery on the new certificate');
+    // A restart connects on the committed files and drops .previous.
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    start();
+    const restarted = maxSeq();
+    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    await waitFor(
+      async () => !(await files()).some((n) => n.endsWith('.previous')),
+      10_000,
+      '.previous removed',
+    );
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+    assert.doesNotMatch(out + r.stdout + r.stderr, /PRIVATE KEY/);
+  });
+
+  it('the broker refuses the new certificate: rolled back, reported, delivery goes on', async () => {
+    await setup('inactive');
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const r = await rotate();
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /EDGEGW_E_ROTATION/);
+    assert.match(r.stderr, /the broker refused the new certificate/);
+    assert.match(r.stderr, /stays on its previous certificate/);
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+    assert.deepEqual((await files()).sort(), [
+      'ca.pem',
+      'claim.key',
+      'claim.pem',
+      'client.key',
+      'client.pem',
+      'queue.key',
+      'server.key',
+      'server.pem',
+    ]);
+    assert.match(out, /"result":"rolled-back".*"audit":"certificate-rotation"/);
+    const after = maxSeq();
+    await waitFor(() => maxSeq() > after + 20, 20_000, 'delivery after the rollback');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+  });
+
+  it('throttled, unanswered and mis-registered requests fail with the reason and change nothing', async () => {
+    await setup('other');
+    const before = await readFile(id.cert);
+    id.sim.mode = 'throttle';
+    const throttled = await rotate();
+    assert.equal(throttled.code, 1);
+    assert.match(throttled.stderr, /ThrottlingException 429/);
+    id.sim.mode = 'silent';
+    const silent = await rotate();
+    assert.equal(silent.code, 1);
+    assert.match(silent.stderr, /no reply to CreateCertificateFromCsr .* within 1 s/);
+    id.sim.mode = 'normal';
+    const other = await rotate();
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /registered the certificate to thing someone-else, not test-gw1/);
+    assert.deepEqual(await readFile(id.cert), before);
+    const after = maxSeq();
+    await waitFor(() => maxSeq() > after + 10, 20_000, 'delivery goes on');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+  });
+
+  it('SIGKILL in the middle of the proof: the restart comes back on the old, working certificate', async () => {
+    await setup('hold');
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const connections = id.site.broker.published.connections;
+    const rotation = rotate();
+    await waitFor(async () => (await files()).includes(`${basename(id.cert)}.next`), 20_000, '.next files');
+    await waitFor(
+      () => id.site.broker.published.connections > connections,
+      20_000,
+      'the new certificate connected',
+    );
+    child!.kill('SIGKILL');
+    await done;
+    const answer = await rotation;
+    assert.notEqual(answer.code, 0);
+    id.site.broker.resumeAcks();
+    // Only the old certificate may work now: the broker refuses the new one from here on.
+    id.sim.deactivate(id.sim.certificates.at(-1)!.certificateId);
+    start();
+    const restarted = maxSeq();
+    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    assert.match(out, /"result":"discarded-next".*"audit":"certificate-rotation"/);
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+    assert.ok(!(await files()).some((n) => n.endsWith('.next')));
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+  });
+
+  it('SIGTERM during a rotation: the stop stays bounded, the rotation is abandoned, the old certificate stays', async () => {
+    await setup('hold', '5m');
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const connections = id.site.broker.published.connections;
+    const rotation = rotate();
+    await waitFor(
+      () => id.site.broker.published.connections > connections,
+      20_000,
+      'the new certificate connected',
+    );
+    const t0 = Date.now();
+    child!.kill('SIGTERM');
+    const stopped = await done;
+    assert.equal(stopped.code, 0);
+    // The drain waits up to 5 s for PUBACKs (held here); the 5-minute proof is not waited for.
+    assert.ok(Date.now() - t0 < 12_000, `stopped after ${Date.now() - t0} ms`);
+    assert.notEqual((await rotation).code, 0);
+    assert.match(out, /"result":"rolled-back".*"audit":"certificate-rotation"/);
+    id.site.broker.resumeAcks();
+    id.sim.deactivate(id.sim.certificates.at(-1)!.certificateId);
+    start();
+    const restarted = maxSeq();
+    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    assertNoGap();
+  });
+});
