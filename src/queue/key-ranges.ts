@@ -31,6 +31,8 @@ export interface QueueKeys {
   readonly files: ReadonlyMap<string, string>;
   /** Trial decryption: the held key that opens a record, or null (only for a legacy queue). */
   identify(rec: SealedRecord): string | null;
+  /** Opens a sensor-id dictionary entry with the key it names (throws when damaged); for repair. */
+  openId?(index: number, entry: Uint8Array): string;
 }
 
 export function encodeRanges(ranges: readonly KeyRange[]): Uint8Array {

@@ -8,6 +8,8 @@
 //   0x0a seq  a notice record (notices.ts): sealed like a record, in the same seq space
 //   0x01..20  meta: the notice totals (3 float64), 0x01..21: the pending gaps (plain JSON of seq
 //             ranges and counts); kept apart from other meta keys on purpose
+//   0x0c idx  the sensor-id dictionary (seal/sensor-ids.ts): entry `idx` (7 bytes big-endian),
+//             sealed with a queue key (no plaintext id); written before or with any record using it
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -40,6 +42,8 @@ export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
 export const KIND_NOTICE = 0x0a;
 export const NOTICE_END = Uint8Array.of(0x0b);
+export const KIND_SENSOR_ID = 0x0c;
+export const SENSOR_ID_END = Uint8Array.of(0x0d);
 
 export function queueKey(kind: number, seq: number): Uint8Array {
   const k = new Uint8Array(8);

@@ -4,6 +4,9 @@
 // and CURRENT from the tables and logs that remain); authenticate every stored record with the
 // keys held; move the ones that fail to the quarantine; and set the next seq past every seq seen,
 // so no seq is ever reused. Nothing is deleted but records that fail authentication, which move.
+// The sensor-id dictionary is checked entry by entry and reported: a damaged entry is left as it
+// is (re-creating it would need the plaintext id, and would hide the damage); the records that use
+// it authenticate, are kept, and are quarantined when the uplink cannot open them.
 
 import { constants } from 'node:fs';
 import { copyFile, mkdtemp, readdir } from 'node:fs/promises';
@@ -15,6 +18,7 @@ import {
   KIND_NOTICE,
   KIND_QUARANTINE,
   KIND_RECORD,
+  KIND_SENSOR_ID,
   META_FIGURES,
   META_NEXT_SEQ,
   META_PENDING_GAPS,
@@ -22,6 +26,7 @@ import {
   QUARANTINE_END,
   NOTICE_END,
   RECORD_END,
+  SENSOR_ID_END,
   causeText,
   numberValue,
   queueKey,
@@ -52,6 +57,9 @@ export interface RepairReport {
   keys: KeyRange[];
   /** Seqs the next start explains as skipped (never used, or lost with the damage), or null. */
   skipped: { from: number; to: number } | null;
+  /** Entries of the sensor-id dictionary, and the indices of those that fail authentication. */
+  sensorIds: number;
+  damagedSensorIds: number[];
 }
 
 const WRITE_CHUNK = 1000;
@@ -143,6 +151,8 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
     nextSeq: s.nextSeq,
     keys: s.ranges,
     skipped: s.skipped === null ? null : { from: s.skipped.from, to: s.skipped.to },
+    sensorIds: s.sensorIds,
+    damagedSensorIds: s.damagedSensorIds,
   };
 }
 
@@ -193,6 +203,8 @@ interface Scan {
   nextSeq: number;
   ranges: KeyRange[];
   skipped: GapNotice | null;
+  sensorIds: number;
+  damagedSensorIds: number[];
 }
 
 async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
@@ -219,6 +231,16 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   for await (const k of db.keys({ gte: queueKey(KIND_NOTICE, 0), lt: NOTICE_END })) {
     highest = Math.max(highest, seqOfKey(k));
   }
+  let sensorIds = 0;
+  const damagedSensorIds: number[] = [];
+  for await (const [k, v] of db.iterator({ gte: queueKey(KIND_SENSOR_ID, 0), lt: SENSOR_ID_END })) {
+    sensorIds++;
+    try {
+      keys.openId?.(seqOfKey(k), v);
+    } catch {
+      damagedSensorIds.push(seqOfKey(k));
+    }
+  }
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
@@ -230,7 +252,7 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   // the damage. The stream explains them as skipped (readings unknown), sealed at the next start.
   const skipped: GapNotice | null =
     nextSeq > known ? { from: known, to: nextSeq - 1, why: 'skipped', readings: null } : null;
-  return { authentic, failed, keptReadings, nextSeq, ranges, skipped };
+  return { authentic, failed, keptReadings, nextSeq, ranges, skipped, sensorIds, damagedSensorIds };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {

@@ -7,6 +7,8 @@
 // reopens the database first; if it cannot, the queue is fatal (opts.onFatal).
 
 import type { Lifecycle, Reading, SealedRecord } from '../types.js';
+import { DamagedIdError } from '../seal/sealer.js';
+import type { IdCrypto, SensorIds } from '../seal/sensor-ids.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
 import { Appender, BurnedSeqError } from './append.js';
@@ -108,6 +110,31 @@ export class SealedQueue implements Lifecycle {
   /** The id of the key that sealed `seq` (from the key ranges; no trial decryption), or null. */
   sealedBy(seq: number): string | null {
     return sealedBy(this.store.keyRanges, seq);
+  }
+
+  /** The sensor-id dictionary records of format 3 refer to (seal/sensor-ids.ts). */
+  get sensorIds(): SensorIds {
+    return this.store.ids;
+  }
+
+  /** Key + value bytes of the dictionary (not in stats().bytes, which counts records). */
+  sensorIdBytes(): number {
+    return this.store.ids.size * 8 + this.store.ids.valueBytes;
+  }
+
+  /** Authenticates every dictionary entry with the key it names; for `edgegw queue verify`. */
+  verifySensorIds(crypto: IdCrypto): { entries: number; damaged: number[] } {
+    const damaged: number[] = [];
+    const all = this.store.ids.all();
+    for (const [i, e] of all) {
+      try {
+        crypto.openId(i, e);
+      } catch (err) {
+        if (!(err instanceof DamagedIdError)) throw err;
+        damaged.push(i);
+      }
+    }
+    return { entries: all.length, damaged };
   }
 
   /** Which key sealed which seqs, oldest first. */
