@@ -27,6 +27,8 @@ export const META_PENDING_GAPS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x21);
 export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
 /** Seq ranges stamped before the wall clock was known good (clock-ranges.ts). */
 export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x30);
+/** The next sensor-id dictionary index (seal/sensor-ids.ts): never handed out twice, even if entries are lost. */
+export const META_SENSOR_ID_NEXT = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x40);
 /** All meta keys, for the test that they are distinct. */
 export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NEXT_SEQ,
@@ -37,6 +39,7 @@ export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NOTICE_TOTALS,
   META_PENDING_GAPS,
   META_CLOCK,
+  META_SENSOR_ID_NEXT,
 };
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);

@@ -26,6 +26,7 @@ import {
   META_FIGURES,
   META_NEXT_SEQ,
   META_QUARANTINED,
+  META_SENSOR_ID_NEXT,
   QUARANTINE_END,
   RECORD_END,
   SENSOR_ID_END,
@@ -152,7 +153,10 @@ async function recover(db: Db, store: QueueStore): Promise<void> {
   s.quarantined = readNumber(await db.get(META_QUARANTINED));
   const lastNotice = await loadNotices(db, store.notices);
   const ids = await db.iterator({ gte: queueKey(KIND_SENSOR_ID, 0), lt: SENSOR_ID_END }).all();
-  store.ids.load(ids.map(([k, v]) => [seqOfKey(k), v] as const));
+  store.ids.load(
+    ids.map(([k, v]) => [seqOfKey(k), v] as const),
+    readNumber(await db.get(META_SENSOR_ID_NEXT)),
+  );
   s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, lastNotice + 1, 1);
   // The mark is checked, never trusted over the database: a queue from before marks has none.
   if (store.opts.readOnly !== true) store.seqCeiling = await readSeqMark(store.opts.dir);

@@ -18,9 +18,11 @@ import {
   KIND_RECORD,
   KIND_SENSOR_ID,
   META_FIGURES,
+  META_SENSOR_ID_NEXT,
   META_TOTALS,
   RECORD_END,
   figuresValue,
+  numberValue,
   queueKey,
   seqOfKey,
   toRecord,
@@ -244,6 +246,7 @@ export class QueueStore {
     const nb = book.take(b, base, canSeal ? (seq, gap) => seal(seq, gap, now) : null, gaps);
     const ids = this.ids.unwrittenEntries();
     for (const [i, e] of ids) b.put(queueKey(KIND_SENSOR_ID, i), e);
+    if (ids.length > 0) b.put(META_SENSOR_ID_NEXT, numberValue(this.ids.nextIndex));
     try {
       await b.write({ sync });
     } catch (err) {

@@ -34,10 +34,12 @@ export class SensorIds {
   private next = 0;
 
   /**
-   * The entries stored on disk (at every open of the database). Entries made in this process that
-   * the disk does not hold (a write that failed) stay, to be written with the next batch.
+   * The entries stored on disk (at every open of the database) and the stored next index.
+   * Entries made in this process that the disk does not hold (a write that failed) stay, to be
+   * written with the next batch. An index is never handed out twice: a record that refers to a
+   * lost entry must fail (and be quarantined), never read as another sensor.
    */
-  load(stored: Iterable<readonly [number, Uint8Array]>): void {
+  load(stored: Iterable<readonly [number, Uint8Array]>, nextIndex = 0): void {
     const disk = new Map(stored);
     for (const [i, e] of this.entries) {
       if (!disk.has(i) && this.unwritten.has(i)) disk.set(i, e);
@@ -51,7 +53,8 @@ export class SensorIds {
     this.unwritten.clear();
     for (const [i, e] of disk) this.entries.set(i, e);
     for (const i of kept) this.unwritten.add(i);
-    this.next = Math.max(0, ...[...disk.keys()].map((i) => i + 1));
+    const floor = Number.isSafeInteger(nextIndex) && nextIndex > 0 ? nextIndex : 0;
+    this.next = Math.max(this.next, floor, ...[...disk.keys()].map((i) => i + 1));
     this.sealing = null;
   }
 
@@ -78,6 +81,11 @@ export class SensorIds {
     const id = crypto.openId(index, entry);
     this.opened.set(index, id);
     return id;
+  }
+
+  /** The index the next new entry takes (stored with every batch that writes entries). */
+  get nextIndex(): number {
+    return this.next;
   }
 
   /** Entries not yet written (put them in the next batch, then call `written`). */
