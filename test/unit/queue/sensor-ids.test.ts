@@ -208,7 +208,7 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     assert.equal(again.sensorIds.idOf(2, fx.ring), 'b-sensor');
     await again.stop();
     const after = openDb(fx.dir);
-    assert.deepEqual(Buffer.from((await after.get(queueKey(KIND_SENSOR_ID, 1)))!), Buffer.from(e));
+    assert.deepEqual(Buffer.from(await after.get(queueKey(KIND_SENSOR_ID, 1))), Buffer.from(e));
     await after.close();
   });
 
