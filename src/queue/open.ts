@@ -40,6 +40,7 @@ import {
   type StoredFigures,
 } from './keys.js';
 import { readSeqMark } from './seq-mark.js';
+import { entryKeyId } from '../seal/sealer.js';
 import { loadNotices } from './notice-store.js';
 
 /**
@@ -94,6 +95,7 @@ export async function openQueue(store: QueueStore): Promise<void> {
   try {
     await recover(db, store);
     store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync);
+    if (store.opts.keys !== undefined && store.opts.readOnly !== true) await pruneSensorIds(db, store);
   } catch (err) {
     await db.close();
     await removeCopy(store);
@@ -101,6 +103,27 @@ export async function openQueue(store: QueueStore): Promise<void> {
     throw err instanceof EdgegwError ? err : damagedError(dir, causeText(err), err);
   }
   store.db = db;
+}
+
+/**
+ * Deletes the dictionary entries of keys no stored record was sealed with (after a rotation, once
+ * the old key's records are gone): no record can use them, and their key may be gone too. A
+ * malformed entry is kept: it is damage, which verify reports.
+ */
+async function pruneSensorIds(db: Db, store: QueueStore): Promise<void> {
+  const live = new Set(store.keyRanges.map((r) => r.id));
+  const unused = store.ids
+    .all()
+    .filter(([, e]) => {
+      const id = entryKeyId(e);
+      return id !== null && !live.has(id);
+    })
+    .map(([i]) => i);
+  if (unused.length === 0) return;
+  const b = db.batch();
+  for (const i of unused) b.del(queueKey(KIND_SENSOR_ID, i));
+  await b.write({ sync: store.sync });
+  store.ids.forget(unused);
 }
 
 async function makeFolder(dir: string): Promise<void> {

@@ -7,7 +7,6 @@
 // reopens the database first; if it cannot, the queue is fatal (opts.onFatal).
 
 import type { Lifecycle, Reading, SealedRecord } from '../types.js';
-import { DamagedIdError } from '../seal/sealer.js';
 import type { IdCrypto, SensorIds } from '../seal/sensor-ids.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
@@ -16,7 +15,7 @@ import { AckDeletes } from './deletes.js';
 import { QueueDisk } from './disk.js';
 import { openQueue, removeCopy } from './open.js';
 import { sealedBy } from './key-ranges.js';
-import { quarantineRecord, verifyRecords } from './quarantine.js';
+import { quarantineRecord, verifyRecords, verifySensorIds } from './quarantine.js';
 import { loadTotals, zeroTotals, type QueueTotals } from './totals.js';
 import {
   DEFAULT_MIN_FREE_BYTES,
@@ -122,19 +121,9 @@ export class SealedQueue implements Lifecycle {
     return this.store.ids.size * 8 + this.store.ids.valueBytes;
   }
 
-  /** Authenticates every dictionary entry with the key it names; for `edgegw queue verify`. */
+  /** Authenticates every needed dictionary entry with the key it names; for `edgegw queue verify`. */
   verifySensorIds(crypto: IdCrypto): { entries: number; damaged: number[] } {
-    const damaged: number[] = [];
-    const all = this.store.ids.all();
-    for (const [i, e] of all) {
-      try {
-        crypto.openId(i, e);
-      } catch (err) {
-        if (!(err instanceof DamagedIdError)) throw err;
-        damaged.push(i);
-      }
-    }
-    return { entries: all.length, damaged };
+    return verifySensorIds(this.store, crypto);
   }
 
   /** Which key sealed which seqs, oldest first. */

@@ -9,7 +9,8 @@
 //
 // Key rotation: an entry names the key that sealed it and opens with that key only; a record is
 // sealed only with indices whose entries the current key sealed, so a sensor gets a new index
-// under a new key, and the old key is needed only while records it sealed remain (key-ranges.ts).
+// under a new key, and the old key is needed only while records it sealed remain (key-ranges.ts);
+// the entries of a key whose records are all gone are deleted at the next start (open.ts).
 // An entry that fails authentication is never re-created over: it stays where it is (queue
 // verify reports it), its sensor gets a new index, and records that use it are quarantined.
 
@@ -96,6 +97,19 @@ export class SensorIds {
   /** Those entries are written (their batch succeeded). */
   written(entries: readonly (readonly [number, Uint8Array])[]): void {
     for (const [i, e] of entries) if (this.entries.get(i) === e) this.unwritten.delete(i);
+  }
+
+  /**
+   * Forgets the entries of keys no record still needs (their records are all gone: key-ranges.ts),
+   * once they are deleted from disk. Their indices stay used (the next index never goes down).
+   */
+  forget(indices: Iterable<number>): void {
+    for (const i of indices) {
+      this.entries.delete(i);
+      this.unwritten.delete(i);
+      this.opened.delete(i);
+    }
+    this.sealing = null;
   }
 
   /** Every entry known, by index (for verify). */

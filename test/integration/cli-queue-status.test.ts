@@ -153,8 +153,11 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       'quarantined',
       'readings',
       'records',
+      'sensorIds',
       'totals',
     ]);
+    // The daemon seals records with indices into the queue's sealed dictionary of sensor ids.
+    assert.ok(Number(q.sensorIds) >= 1, `sensorIds ${q.sensorIds}`);
     assert.equal(q.notices, 0, 'no notice: nothing given up');
     assert.ok(Number(q.records) >= 3, `records ${q.records}`);
     assert.equal(q.totals.committedRecords, q.records, 'nothing delivered, dropped or quarantined yet');
@@ -179,11 +182,13 @@ describe('edgegw check-config, status, queue (child processes)', function () {
 
     const verify = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
     assert.equal(verify.code, 1);
-    assert.deepEqual((JSON.parse(verify.stdout) as { tampered: number[] }).tampered, [2]);
+    const doc = JSON.parse(verify.stdout) as { tampered: number[]; damagedSensorIds: number[] };
+    assert.deepEqual(doc.tampered, [2]);
+    assert.deepEqual(doc.damagedSensorIds, [], 'the dictionary is intact');
     const verified = audits(verify.stderr);
     assert.deepEqual(
-      verified.map((e) => [e.audit, e.records, e.tampered, e.tamperedSeqs, e.gw]),
-      [['queue-verify', q.records, 1, ['2'], 'test-gw1']],
+      verified.map((e) => [e.audit, e.records, e.tampered, e.tamperedSeqs, e.damagedSensorIds, e.gw]),
+      [['queue-verify', q.records, 1, ['2'], 0, 'test-gw1']],
     );
 
     // The daemon quarantines it, counts it, and delivers the rest.

@@ -237,6 +237,47 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     assert.deepEqual(await entryKeys(fx.dir), [0, 1], 'nothing re-created or removed');
   });
 
+  it("after a key rotation, deletes the old key's entries once its records are gone; indices stay used", async () => {
+    const k1 = { key: Buffer.alloc(32, 1), file: 'old.key' };
+    const k2 = { key: Buffer.alloc(32, 2), file: 'new.key' };
+    const keysOf = (ring: Keyring) => ({
+      seal: (seq: number, readings: readonly Reading[], ids: SealedQueue['sensorIds']) =>
+        ring.seal(seq, readings, ids),
+      keys: {
+        current: ring.currentId,
+        files: ring.files(),
+        identify: (rec: Parameters<Keyring['identify']>[0]) => ring.identify(rec),
+      },
+    });
+    const before = await Keyring.fromKeys(k1);
+    const q1 = fx.make(keysOf(before));
+    await q1.start();
+    await q1.append(readingsOf(['a-sensor', 'b-sensor'], T0));
+    await q1.stop();
+
+    const rotated = await Keyring.fromKeys(k2, [k1]);
+    const q2 = fx.make(keysOf(rotated));
+    await q2.start();
+    await q2.append(readingsOf(['a-sensor'], T0 + 1000));
+    assert.deepEqual(
+      (await q2.read(0, 10)).map((r) => rotated.open(r, q2.sealedBy(r.seq), q2.sensorIds).readings),
+      [readingsOf(['a-sensor', 'b-sensor'], T0), readingsOf(['a-sensor'], T0 + 1000)],
+    );
+    assert.ok(await q2.delete(1), "the old key's record is delivered");
+    await q2.stop();
+    assert.deepEqual(await entryKeys(fx.dir), [0, 1, 2]);
+
+    // The old key file is gone from the config: its entries are not needed, nor reported as damage.
+    const only = await Keyring.fromKeys(k2);
+    const q3 = fx.make(keysOf(only));
+    await q3.start();
+    assert.deepEqual(q3.verifySensorIds(only), { entries: 1, damaged: [] });
+    await q3.append(readingsOf(['b-sensor'], T0 + 2000));
+    assert.equal(q3.sensorIds.idOf(3, only), 'b-sensor', 'a new index, past the deleted ones');
+    await q3.stop();
+    assert.deepEqual(await entryKeys(fx.dir), [2, 3]);
+  });
+
   it('never leaves a record without its entry when the process is killed (SIGKILL) mid-way', async function () {
     this.timeout(60_000);
     const child = fileURLToPath(new URL('./sensor-ids-crash-child.js', import.meta.url));
