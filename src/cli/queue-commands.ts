@@ -14,6 +14,7 @@ function queueKeys(keyring: Keyring): QueueKeys {
     files: keyring.files(),
     identify: (rec) => keyring.identify(rec),
     openId: (index, entry) => keyring.openId(index, entry),
+    indicesOf: (rec, keyId) => keyring.indicesOf(rec, keyId),
   };
 }
 

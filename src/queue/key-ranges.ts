@@ -33,6 +33,8 @@ export interface QueueKeys {
   identify(rec: SealedRecord): string | null;
   /** Opens a sensor-id dictionary entry with the key it names (throws when damaged); for repair. */
   openId?(index: number, entry: Uint8Array): string;
+  /** The dictionary indices a record sealed by `keyId` refers to (null if it does not open); for repair. */
+  indicesOf?(rec: SealedRecord, keyId: string): Set<number> | null;
 }
 
 export function encodeRanges(ranges: readonly KeyRange[]): Uint8Array {

@@ -23,6 +23,7 @@ import {
   META_NEXT_SEQ,
   META_PENDING_GAPS,
   META_QUARANTINED,
+  META_SENSOR_ID_NEXT,
   QUARANTINE_END,
   NOTICE_END,
   RECORD_END,
@@ -205,6 +206,7 @@ interface Scan {
   skipped: GapNotice | null;
   sensorIds: number;
   damagedSensorIds: number[];
+  nextSensorId: number;
 }
 
 async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
@@ -212,6 +214,9 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   const failed: Scan['failed'] = [];
   let keptReadings = 0;
   let highest = 0;
+  // Past every dictionary index a kept record uses: an entry lost with the damage must leave its
+  // records unopenable (quarantined), never let a new sensor take its index and their readings.
+  let nextSensorId = 0;
   for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
     const seq = seqOfKey(k);
     highest = Math.max(highest, seq);
@@ -223,6 +228,7 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
     else {
       authentic.push({ seq, id });
       keptReadings += rec.count;
+      for (const i of keys.indicesOf?.(rec, id) ?? []) nextSensorId = Math.max(nextSensorId, i + 1);
     }
   }
   for await (const k of db.keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
@@ -235,12 +241,14 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   const damagedSensorIds: number[] = [];
   for await (const [k, v] of db.iterator({ gte: queueKey(KIND_SENSOR_ID, 0), lt: SENSOR_ID_END })) {
     sensorIds++;
+    nextSensorId = Math.max(nextSensorId, seqOfKey(k) + 1);
     try {
       keys.openId?.(seqOfKey(k), v);
     } catch {
       damagedSensorIds.push(seqOfKey(k));
     }
   }
+  nextSensorId = Math.max(nextSensorId, readNumber(await db.get(META_SENSOR_ID_NEXT)));
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
@@ -252,7 +260,17 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   // the damage. The stream explains them as skipped (readings unknown), sealed at the next start.
   const skipped: GapNotice | null =
     nextSeq > known ? { from: known, to: nextSeq - 1, why: 'skipped', readings: null } : null;
-  return { authentic, failed, keptReadings, nextSeq, ranges, skipped, sensorIds, damagedSensorIds };
+  return {
+    authentic,
+    failed,
+    keptReadings,
+    nextSeq,
+    ranges,
+    skipped,
+    sensorIds,
+    damagedSensorIds,
+    nextSensorId,
+  };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {
@@ -268,6 +286,7 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
     .batch()
     .put(META_NEXT_SEQ, numberValue(s.nextSeq))
     .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
+    .put(META_SENSOR_ID_NEXT, numberValue(s.nextSensorId))
     // The next open counts the figures again from what is stored (open.ts).
     .del(META_FIGURES);
   // What the stream will never carry, explained by notices the next start seals: the records

@@ -109,6 +109,11 @@ export class Keyring implements IdCrypto {
     return k.sealer.open(rec, ids === undefined ? undefined : (i) => ids.idOf(i, this));
   }
 
+  /** The dictionary indices a record sealed by `keyId` refers to; null when it does not open. */
+  indicesOf(rec: SealedRecord, keyId: string): Set<number> | null {
+    return this.byId.get(keyId)?.sealer.indicesOf(rec) ?? null;
+  }
+
   /**
    * The id of the held key that authenticates this record, or null. Trial decryption: only for
    * what has no key ids to go by (a queue written before they were kept, `queue repair`). It

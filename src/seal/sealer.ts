@@ -39,6 +39,7 @@ import {
   encodableReadings,
   encodeBody,
   encodeIndexedBody,
+  indicesOf,
 } from './codec.js';
 import { decodeNotice, encodeNotice } from './notice-codec.js';
 
@@ -278,6 +279,19 @@ export class Sealer {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * The dictionary indices a format-3 record refers to (none for other formats), or null when
+   * this key does not authenticate it or it does not decode. For repair (no index handed out twice).
+   */
+  indicesOf(rec: SealedRecord): Set<number> | null {
+    try {
+      const { h, body } = this.decrypt(rec);
+      return h.version === INDEXED_FORMAT_VERSION ? indicesOf(body, h.count, h.t0) : new Set();
+    } catch {
+      return null;
     }
   }
 

@@ -237,6 +237,42 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     assert.deepEqual(await entryKeys(fx.dir), [0, 1], 'nothing re-created or removed');
   });
 
+  it('repair sets the next index past every index a kept record uses, when entries and the mark are lost', async () => {
+    const q = fx.make(fx.indexed);
+    await q.start();
+    await q.append(readingsOf(['a-sensor'], T0));
+    await q.append(readingsOf(['a-sensor', 'b-sensor'], T0 + 1000));
+    await q.stop();
+    const db = openDb(fx.dir);
+    await db.batch([
+      { type: 'del', key: queueKey(KIND_SENSOR_ID, 1) },
+      { type: 'del', key: META_SENSOR_ID_NEXT },
+    ]);
+    await db.close();
+    const ring = fx.ring;
+    const r = await repairQueue(fx.dir, {
+      current: ring.currentId,
+      files: ring.files(),
+      identify: (rec) => ring.identify(rec),
+      openId: (i, entry) => ring.openId(i, entry),
+      indicesOf: (rec, keyId) => ring.indicesOf(rec, keyId),
+    });
+    assert.equal(r.kept, 2);
+    const again = fx.make(fx.indexed);
+    await again.start();
+    await again.append(readingsOf(['c-sensor'], T0 + 2000));
+    assert.equal(again.sensorIds.idOf(1, fx.ring), undefined, 'index 1 stays unused');
+    assert.equal(again.sensorIds.idOf(2, fx.ring), 'c-sensor');
+    const quarantined: number[] = [];
+    // Repair continues seqs at the seq mark: the new record's seq is past it.
+    assert.deepEqual(
+      (await drain(again, quarantined)).map((x) => x.readings.map((r) => r.sensor)),
+      [['a-sensor'], ['c-sensor']],
+    );
+    assert.deepEqual(quarantined, [2], 'the record of the lost entry never reads as c-sensor');
+    await again.stop();
+  });
+
   it("after a key rotation, deletes the old key's entries once its records are gone; indices stay used", async () => {
     const k1 = { key: Buffer.alloc(32, 1), file: 'old.key' };
     const k2 = { key: Buffer.alloc(32, 2), file: 'new.key' };
