@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { queueKey, KIND_RECORD } from '../../src/queue/keys.js';
+import { queueKey, KIND_RECORD, KIND_SENSOR_ID } from '../../src/queue/keys.js';
 import { queryStatus } from '../../src/status/server.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
@@ -221,5 +221,23 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       quarantined: number;
     };
     assert.equal(after.quarantined, 1);
+
+    // A damaged sensor-id entry fails verify (exit 1), named by its index, and is never re-created.
+    const dict = new Level<Uint8Array, Uint8Array>(join(site.dir, 'data'), {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
+    await dict.open();
+    const entry = Uint8Array.from(await dict.get(queueKey(KIND_SENSOR_ID, 0)));
+    entry[entry.length - 1]! ^= 0x01;
+    await dict.put(queueKey(KIND_SENSOR_ID, 0), entry, { sync: true });
+    await dict.close();
+    const damaged = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
+    assert.equal(damaged.code, 1, damaged.stderr);
+    const report = JSON.parse(damaged.stdout) as { tampered: number[]; damagedSensorIds: number[] };
+    assert.deepEqual([report.tampered, report.damagedSensorIds], [[], [0]]);
+    const text = await runCli(['queue', 'verify', '-c', site.configFile]);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /1 sensor-id entry fails authentication: index 0\n/);
   });
 });
