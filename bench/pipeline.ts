@@ -8,6 +8,7 @@ import { Batcher } from '../src/queue/batcher.js';
 import { QueueRecordSource } from '../src/queue/record-source.js';
 import { SealedQueue } from '../src/queue/sealed-queue.js';
 import { Sealer } from '../src/seal/sealer.js';
+import { Keyring } from '../src/seal/keyring.js';
 import { systemClock, type Clock, type Reading } from '../src/types.js';
 import { Uplink, type UplinkLimits } from '../src/uplink/uplink.js';
 import type { Compression } from '../src/uplink/wire.js';
@@ -64,13 +65,17 @@ const silent = pino({ level: process.env.BENCH_LOG ?? 'silent' }, pino.destinati
 
 export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
   const clock = o.clock ?? systemClock;
-  const sealer = await Sealer.create(o.key ?? randomBytes(32));
+  const key = o.key ?? randomBytes(32);
+  const sealer = await Sealer.create(key);
+  // Records are sealed as the daemon seals them: format 3, indices into the sealed sensor-id
+  // dictionary of the queue (a bare Sealer writes format 1, with an id table per record).
+  const keyring = await Keyring.fromKeys({ key, file: 'bench' });
   const queue = new SealedQueue({
     dir: o.dir,
     maxBytes: 4 * 1024 ** 3,
     whenFull: 'drop-oldest',
     durability: o.durability,
-    seal: (seq, readings) => sealer.seal(seq, readings),
+    seal: (seq, readings, ids) => keyring.seal(seq, readings, ids),
     log: silent,
     clock,
   });
@@ -106,7 +111,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
           tls: { ca: o.broker.pki.caCert, cert: o.broker.pki.clientCert, key: o.broker.pki.clientKey },
           source: new QueueRecordSource(
             queue,
-            (rec) => sealer.open(rec),
+            (rec) => keyring.open(rec, null, queue.sensorIds),
             () => undefined,
           ),
           log: silent,

@@ -102,7 +102,7 @@ export class Daemon {
       maxBytes: site.queue.maxBytes,
       whenFull: site.queue.whenFull,
       durability: site.queue.durability,
-      seal: (seq, readings) => keyring.seal(seq, readings),
+      seal: (seq, readings, ids) => keyring.seal(seq, readings, ids),
       sealNotice: (seq, notice, t0) => keyring.sealNotice(seq, notice, t0),
       log: log.child({ stage: 'queue' }),
       minFreeBytes: site.queue.minFreeBytes,
@@ -142,7 +142,7 @@ export class Daemon {
 
     const source = new QueueRecordSource(
       queue,
-      (rec) => keyring.open(rec, queue.sealedBy(rec.seq)),
+      (rec) => keyring.open(rec, queue.sealedBy(rec.seq), queue.sensorIds),
       () => undefined,
     );
     uplink = new Uplink({

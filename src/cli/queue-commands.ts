@@ -9,7 +9,13 @@ import type { QueueKeys } from '../queue/key-ranges.js';
 import { loadFromArg } from './config-arg.js';
 
 function queueKeys(keyring: Keyring): QueueKeys {
-  return { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) };
+  return {
+    current: keyring.currentId,
+    files: keyring.files(),
+    identify: (rec) => keyring.identify(rec),
+    openId: (index, entry) => keyring.openId(index, entry),
+    indicesOf: (rec, keyId) => keyring.indicesOf(rec, keyId),
+  };
 }
 
 function loadKeys(site: SiteConfig): Promise<Keyring> {
@@ -56,19 +62,32 @@ export async function queueCommand(
       notices: s.notices,
       pendingGaps: s.pendingGaps,
       noticeTotals: s.noticeTotals,
+      // Entries of the sealed sensor-id dictionary (format-3 records carry their indices).
+      sensorIds: queue.sensorIds.size,
     };
     let tampered: number[] = [];
+    let damagedIds: number[] = [];
     if (keyring !== null) {
-      tampered = (await queue.verify((rec) => keyring.open(rec, queue.sealedBy(rec.seq)))).tampered;
+      const ids = queue.sensorIds;
+      tampered = (await queue.verify((rec) => keyring.open(rec, queue.sealedBy(rec.seq), ids))).tampered;
+      // A damaged entry is reported, never re-created: records that use it fail above too.
+      damagedIds = queue.verifySensorIds(keyring).damaged;
       audit(
         log,
         'queue-verify',
-        { records: s.records, tampered: tampered.length, tamperedSeqs: tampered.slice(0, 100).map(String) },
-        tampered.length === 0 ? 'queue verified' : 'queue verified: records fail authentication',
+        {
+          records: s.records,
+          tampered: tampered.length,
+          tamperedSeqs: tampered.slice(0, 100).map(String),
+          damagedSensorIds: damagedIds.length,
+        },
+        tampered.length === 0 && damagedIds.length === 0
+          ? 'queue verified'
+          : 'queue verified: records or sensor-id entries fail authentication',
       );
     }
     if (o.json === true) {
-      const doc = verb === 'verify' ? { ...figures, tampered } : figures;
+      const doc = verb === 'verify' ? { ...figures, tampered, damagedSensorIds: damagedIds } : figures;
       process.stdout.write(`${JSON.stringify(doc)}\n`);
     } else {
       const age = s.oldestTs === null ? '-' : `${Math.round((Date.now() - s.oldestTs) / 1000)}s ago`;
@@ -84,9 +103,14 @@ export async function queueCommand(
             ? `all ${s.records} records authenticate\n`
             : `${tampered.length} record(s) fail authentication: seq ${tampered.join(', ')}\n`,
         );
+        process.stdout.write(
+          damagedIds.length === 0
+            ? `all ${queue.sensorIds.size} sensor-id entries authenticate\n`
+            : `${damagedIds.length} sensor-id entr${damagedIds.length === 1 ? 'y fails' : 'ies fail'} authentication: index ${damagedIds.join(', ')}\n`,
+        );
       }
     }
-    if (tampered.length > 0) process.exitCode = Exit.FAILURE;
+    if (tampered.length > 0 || damagedIds.length > 0) process.exitCode = Exit.FAILURE;
   } finally {
     await queue.stop();
   }
@@ -107,6 +131,7 @@ export async function queueRepairCommand(o: { config?: string }): Promise<void> 
       backup: r.backup,
       rebuilt: r.rebuilt,
       nextSeq: r.nextSeq,
+      damagedSensorIds: r.damagedSensorIds.length,
     },
     'queue repaired',
   );
@@ -124,6 +149,13 @@ export async function queueRepairCommand(o: { config?: string }): Promise<void> 
       `quarantined ${r.quarantined.length} record(s) that fail authentication: seq ${r.quarantined.join(', ')}`,
     );
   }
+  out(
+    r.damagedSensorIds.length === 0
+      ? `all ${r.sensorIds} sensor-id entries authenticate`
+      : `${r.damagedSensorIds.length} of ${r.sensorIds} sensor-id entries fail authentication (index ` +
+          `${r.damagedSensorIds.join(', ')}): kept as they are, never re-created; records that use them are ` +
+          'quarantined when the uplink reads them',
+  );
   for (const k of r.keys) out(`key id ${k.id} sealed from seq ${k.fromSeq}`);
   out(`next seq ${r.nextSeq} (past every seq seen: none is reused)`);
   if (r.skipped !== null) {

@@ -53,7 +53,7 @@ export class Appender {
     const { opts, s } = store;
     const db = store.open();
     const seq = s.nextSeq;
-    const rec = opts.seal(seq, readings);
+    const rec = opts.seal(seq, readings, store.ids);
     const key = queueKey(KIND_RECORD, seq);
     const size = key.length + rec.bytes.length;
     const room = opts.maxBytes - store.quarantineBytes;

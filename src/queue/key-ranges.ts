@@ -31,6 +31,10 @@ export interface QueueKeys {
   readonly files: ReadonlyMap<string, string>;
   /** Trial decryption: the held key that opens a record, or null (only for a legacy queue). */
   identify(rec: SealedRecord): string | null;
+  /** Opens a sensor-id dictionary entry with the key it names (throws when damaged); for repair. */
+  openId?(index: number, entry: Uint8Array): string;
+  /** The dictionary indices a record sealed by `keyId` refers to (null if it does not open); for repair. */
+  indicesOf?(rec: SealedRecord, keyId: string): Set<number> | null;
 }
 
 export function encodeRanges(ranges: readonly KeyRange[]): Uint8Array {

@@ -8,6 +8,8 @@
 //   0x0a seq  a notice record (notices.ts): sealed like a record, in the same seq space
 //   0x01..20  meta: the notice totals (3 float64), 0x01..21: the pending gaps (plain JSON of seq
 //             ranges and counts); kept apart from other meta keys on purpose
+//   0x0c idx  the sensor-id dictionary (seal/sensor-ids.ts): entry `idx` (7 bytes big-endian),
+//             sealed with a queue key (no plaintext id); written before or with any record using it
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -25,6 +27,8 @@ export const META_PENDING_GAPS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x21);
 export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
 /** Seq ranges stamped before the wall clock was known good (clock-ranges.ts). */
 export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x30);
+/** The next sensor-id dictionary index (seal/sensor-ids.ts): never handed out twice, even if entries are lost. */
+export const META_SENSOR_ID_NEXT = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x40);
 /** All meta keys, for the test that they are distinct. */
 export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NEXT_SEQ,
@@ -35,11 +39,14 @@ export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NOTICE_TOTALS,
   META_PENDING_GAPS,
   META_CLOCK,
+  META_SENSOR_ID_NEXT,
 };
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);
 export const KIND_NOTICE = 0x0a;
 export const NOTICE_END = Uint8Array.of(0x0b);
+export const KIND_SENSOR_ID = 0x0c;
+export const SENSOR_ID_END = Uint8Array.of(0x0d);
 
 export function queueKey(kind: number, seq: number): Uint8Array {
   const k = new Uint8Array(8);

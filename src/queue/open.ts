@@ -22,11 +22,14 @@ import { settleKeys } from './key-ranges.js';
 import {
   KIND_QUARANTINE,
   KIND_RECORD,
+  KIND_SENSOR_ID,
   META_FIGURES,
   META_NEXT_SEQ,
   META_QUARANTINED,
+  META_SENSOR_ID_NEXT,
   QUARANTINE_END,
   RECORD_END,
+  SENSOR_ID_END,
   causeText,
   figuresValue,
   queueKey,
@@ -37,6 +40,7 @@ import {
   type StoredFigures,
 } from './keys.js';
 import { readSeqMark } from './seq-mark.js';
+import { entryKeyId } from '../seal/sealer.js';
 import { loadNotices } from './notice-store.js';
 
 /**
@@ -91,6 +95,7 @@ export async function openQueue(store: QueueStore): Promise<void> {
   try {
     await recover(db, store);
     store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync);
+    if (store.opts.keys !== undefined && store.opts.readOnly !== true) await pruneSensorIds(db, store);
   } catch (err) {
     await db.close();
     await removeCopy(store);
@@ -98,6 +103,27 @@ export async function openQueue(store: QueueStore): Promise<void> {
     throw err instanceof EdgegwError ? err : damagedError(dir, causeText(err), err);
   }
   store.db = db;
+}
+
+/**
+ * Deletes the dictionary entries of keys no stored record was sealed with (after a rotation, once
+ * the old key's records are gone): no record can use them, and their key may be gone too. A
+ * malformed entry is kept: it is damage, which verify reports.
+ */
+async function pruneSensorIds(db: Db, store: QueueStore): Promise<void> {
+  const live = new Set(store.keyRanges.map((r) => r.id));
+  const unused = store.ids
+    .all()
+    .filter(([, e]) => {
+      const id = entryKeyId(e);
+      return id !== null && !live.has(id);
+    })
+    .map(([i]) => i);
+  if (unused.length === 0) return;
+  const b = db.batch();
+  for (const i of unused) b.del(queueKey(KIND_SENSOR_ID, i));
+  await b.write({ sync: store.sync });
+  store.ids.forget(unused);
 }
 
 async function makeFolder(dir: string): Promise<void> {
@@ -149,6 +175,11 @@ async function recover(db: Db, store: QueueStore): Promise<void> {
   s.bytes = f.recordBytes + f.quarantineBytes;
   s.quarantined = readNumber(await db.get(META_QUARANTINED));
   const lastNotice = await loadNotices(db, store.notices);
+  const ids = await db.iterator({ gte: queueKey(KIND_SENSOR_ID, 0), lt: SENSOR_ID_END }).all();
+  store.ids.load(
+    ids.map(([k, v]) => [seqOfKey(k), v] as const),
+    readNumber(await db.get(META_SENSOR_ID_NEXT)),
+  );
   s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, lastNotice + 1, 1);
   // The mark is checked, never trusted over the database: a queue from before marks has none.
   if (store.opts.readOnly !== true) store.seqCeiling = await readSeqMark(store.opts.dir);

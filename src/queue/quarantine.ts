@@ -3,7 +3,8 @@
 
 import { audit } from '../audit.js';
 import type { SealedRecord } from '../types.js';
-import { TamperedRecordError, parseSealedHeader } from '../seal/sealer.js';
+import { DamagedIdError, TamperedRecordError, entryKeyId, parseSealedHeader } from '../seal/sealer.js';
+import type { IdCrypto } from '../seal/sensor-ids.js';
 import type { Db, QueueStore } from './store.js';
 import {
   KIND_NOTICE,
@@ -139,4 +140,27 @@ export async function verifyRecords(
     }
   }
   return { ok, tampered };
+}
+
+/**
+ * Authenticates every dictionary entry with the key it names; for `edgegw queue verify`. The
+ * entries of a key no stored record was sealed with are not needed (the next start deletes them).
+ */
+export function verifySensorIds(store: QueueStore, crypto: IdCrypto): { entries: number; damaged: number[] } {
+  // Without the queue's keys (a queue opened without them) no range says which are needed.
+  const live = store.opts.keys === undefined ? null : new Set(store.keyRanges.map((r) => r.id));
+  const all = store.ids.all().filter(([, e]) => {
+    const id = entryKeyId(e);
+    return id === null || live === null || live.has(id);
+  });
+  const damaged: number[] = [];
+  for (const [i, e] of all) {
+    try {
+      crypto.openId(i, e);
+    } catch (err) {
+      if (!(err instanceof DamagedIdError)) throw err;
+      damaged.push(i);
+    }
+  }
+  return { entries: all.length, damaged };
 }

@@ -4,6 +4,9 @@
 // and CURRENT from the tables and logs that remain); authenticate every stored record with the
 // keys held; move the ones that fail to the quarantine; and set the next seq past every seq seen,
 // so no seq is ever reused. Nothing is deleted but records that fail authentication, which move.
+// The sensor-id dictionary is checked entry by entry and reported: a damaged entry is left as it
+// is (re-creating it would need the plaintext id, and would hide the damage); the records that use
+// it authenticate, are kept, and are quarantined when the uplink cannot open them.
 
 import { constants } from 'node:fs';
 import { copyFile, mkdtemp, readdir } from 'node:fs/promises';
@@ -15,13 +18,16 @@ import {
   KIND_NOTICE,
   KIND_QUARANTINE,
   KIND_RECORD,
+  KIND_SENSOR_ID,
   META_FIGURES,
   META_NEXT_SEQ,
   META_PENDING_GAPS,
   META_QUARANTINED,
+  META_SENSOR_ID_NEXT,
   QUARANTINE_END,
   NOTICE_END,
   RECORD_END,
+  SENSOR_ID_END,
   causeText,
   numberValue,
   queueKey,
@@ -52,6 +58,9 @@ export interface RepairReport {
   keys: KeyRange[];
   /** Seqs the next start explains as skipped (never used, or lost with the damage), or null. */
   skipped: { from: number; to: number } | null;
+  /** Entries of the sensor-id dictionary, and the indices of those that fail authentication. */
+  sensorIds: number;
+  damagedSensorIds: number[];
 }
 
 const WRITE_CHUNK = 1000;
@@ -143,6 +152,8 @@ export async function repairQueue(dir: string, keys: QueueKeys, now = new Date()
     nextSeq: s.nextSeq,
     keys: s.ranges,
     skipped: s.skipped === null ? null : { from: s.skipped.from, to: s.skipped.to },
+    sensorIds: s.sensorIds,
+    damagedSensorIds: s.damagedSensorIds,
   };
 }
 
@@ -193,6 +204,9 @@ interface Scan {
   nextSeq: number;
   ranges: KeyRange[];
   skipped: GapNotice | null;
+  sensorIds: number;
+  damagedSensorIds: number[];
+  nextSensorId: number;
 }
 
 async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
@@ -200,6 +214,9 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   const failed: Scan['failed'] = [];
   let keptReadings = 0;
   let highest = 0;
+  // Past every dictionary index a kept record uses: an entry lost with the damage must leave its
+  // records unopenable (quarantined), never let a new sensor take its index and their readings.
+  let nextSensorId = 0;
   for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
     const seq = seqOfKey(k);
     highest = Math.max(highest, seq);
@@ -211,6 +228,7 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
     else {
       authentic.push({ seq, id });
       keptReadings += rec.count;
+      for (const i of keys.indicesOf?.(rec, id) ?? []) nextSensorId = Math.max(nextSensorId, i + 1);
     }
   }
   for await (const k of db.keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
@@ -219,6 +237,18 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   for await (const k of db.keys({ gte: queueKey(KIND_NOTICE, 0), lt: NOTICE_END })) {
     highest = Math.max(highest, seqOfKey(k));
   }
+  let sensorIds = 0;
+  const damagedSensorIds: number[] = [];
+  for await (const [k, v] of db.iterator({ gte: queueKey(KIND_SENSOR_ID, 0), lt: SENSOR_ID_END })) {
+    sensorIds++;
+    nextSensorId = Math.max(nextSensorId, seqOfKey(k) + 1);
+    try {
+      keys.openId?.(seqOfKey(k), v);
+    } catch {
+      damagedSensorIds.push(seqOfKey(k));
+    }
+  }
+  nextSensorId = Math.max(nextSensorId, readNumber(await db.get(META_SENSOR_ID_NEXT)));
   const stored = readNumber(await db.get(META_NEXT_SEQ));
   const ranges: KeyRange[] = [];
   for (const a of authentic) if (ranges.at(-1)?.id !== a.id) ranges.push({ id: a.id, fromSeq: a.seq });
@@ -230,7 +260,17 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
   // the damage. The stream explains them as skipped (readings unknown), sealed at the next start.
   const skipped: GapNotice | null =
     nextSeq > known ? { from: known, to: nextSeq - 1, why: 'skipped', readings: null } : null;
-  return { authentic, failed, keptReadings, nextSeq, ranges, skipped };
+  return {
+    authentic,
+    failed,
+    keptReadings,
+    nextSeq,
+    ranges,
+    skipped,
+    sensorIds,
+    damagedSensorIds,
+    nextSensorId,
+  };
 }
 
 async function rewrite(db: Db, s: Scan): Promise<void> {
@@ -246,6 +286,7 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
     .batch()
     .put(META_NEXT_SEQ, numberValue(s.nextSeq))
     .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
+    .put(META_SENSOR_ID_NEXT, numberValue(s.nextSensorId))
     // The next open counts the figures again from what is stored (open.ts).
     .del(META_FIGURES);
   // What the stream will never carry, explained by notices the next start seals: the records

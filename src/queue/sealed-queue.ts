@@ -7,6 +7,7 @@
 // reopens the database first; if it cannot, the queue is fatal (opts.onFatal).
 
 import type { Lifecycle, Reading, SealedRecord } from '../types.js';
+import type { IdCrypto, SensorIds } from '../seal/sensor-ids.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
 import { Appender, BurnedSeqError } from './append.js';
@@ -14,7 +15,7 @@ import { AckDeletes } from './deletes.js';
 import { QueueDisk } from './disk.js';
 import { openQueue, removeCopy } from './open.js';
 import { sealedBy } from './key-ranges.js';
-import { quarantineRecord, verifyRecords } from './quarantine.js';
+import { quarantineRecord, verifyRecords, verifySensorIds } from './quarantine.js';
 import { loadTotals, zeroTotals, type QueueTotals } from './totals.js';
 import {
   DEFAULT_MIN_FREE_BYTES,
@@ -108,6 +109,21 @@ export class SealedQueue implements Lifecycle {
   /** The id of the key that sealed `seq` (from the key ranges; no trial decryption), or null. */
   sealedBy(seq: number): string | null {
     return sealedBy(this.store.keyRanges, seq);
+  }
+
+  /** The sensor-id dictionary records of format 3 refer to (seal/sensor-ids.ts). */
+  get sensorIds(): SensorIds {
+    return this.store.ids;
+  }
+
+  /** Key + value bytes of the dictionary (not in stats().bytes, which counts records). */
+  sensorIdBytes(): number {
+    return this.store.ids.size * 8 + this.store.ids.valueBytes;
+  }
+
+  /** Authenticates every needed dictionary entry with the key it names; for `edgegw queue verify`. */
+  verifySensorIds(crypto: IdCrypto): { entries: number; damaged: number[] } {
+    return verifySensorIds(this.store, crypto);
   }
 
   /** Which key sealed which seqs, oldest first. */

@@ -16,10 +16,13 @@ import { RecentRecords } from './recent.js';
 import { Tombstones } from './tombstones.js';
 import {
   KIND_RECORD,
+  KIND_SENSOR_ID,
   META_FIGURES,
+  META_SENSOR_ID_NEXT,
   META_TOTALS,
   RECORD_END,
   figuresValue,
+  numberValue,
   queueKey,
   seqOfKey,
   toRecord,
@@ -28,6 +31,7 @@ import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.j
 import type { KeyRange, QueueKeys } from './key-ranges.js';
 import { ClockRanges } from './clock-ranges.js';
 import { NoticeBook, type NoticeTotals } from './notices.js';
+import { SensorIds } from '../seal/sensor-ids.js';
 
 /** The queue's figures with its notice records (notices.ts). */
 export interface QueueStats extends StoreFigures {
@@ -61,7 +65,11 @@ export interface SealedQueueOptions {
   maxBytes: number;
   whenFull: 'drop-oldest' | 'reject-new';
   durability: 'fsync' | 'os';
-  seal: (seq: number, readings: readonly Reading[]) => SealedRecord;
+  /**
+   * Seals a record. `ids` is the queue's sensor-id dictionary: a record sealed with it (format 3)
+   * refers to its entries, which the queue writes before or with the record (sensor-ids.ts).
+   */
+  seal: (seq: number, readings: readonly Reading[], ids: SensorIds) => SealedRecord;
   /** Seals a notice record made at `t0`; without it, gaps stay pending (kept in meta), never sealed. */
   sealNotice?: (seq: number, notice: GapNotice, t0: number) => SealedRecord;
   log: Logger;
@@ -129,6 +137,8 @@ export class QueueStore {
   readonly clockRanges = new ClockRanges();
   /** Notice records and the gaps waiting to become ones (loaded at every open). */
   readonly notices = new NoticeBook();
+  /** The sensor-id dictionary (loaded at every open; its unwritten entries ride every batch). */
+  readonly ids = new SensorIds();
   /**
    * The seq an append in progress took (its record is sealed with it before the batches that
    * make room are written), or null: no notice may be sealed at it by those batches.
@@ -208,6 +218,8 @@ export class QueueStore {
    * from memory, where those records are already gone) and the totals after `delta`, which is
    * applied in memory once written. A failed write leaves the handle `broken`: LevelDB may have
    * half-written its log, and appending to that log again loses what follows at the next open.
+   * Dictionary entries not yet written go in too, whatever the batch: in the log they come before
+   * any later batch, so a record never reaches the disk without the entries it uses.
    */
   async write(
     b: Batch,
@@ -232,6 +244,9 @@ export class QueueStore {
       base + book.pendingGaps.length + gaps.length < this.seqCeiling &&
       book.due(now, o.forceSeal === true, gaps.length);
     const nb = book.take(b, base, canSeal ? (seq, gap) => seal(seq, gap, now) : null, gaps);
+    const ids = this.ids.unwrittenEntries();
+    for (const [i, e] of ids) b.put(queueKey(KIND_SENSOR_ID, i), e);
+    if (ids.length > 0) b.put(META_SENSOR_ID_NEXT, numberValue(this.ids.nextIndex));
     try {
       await b.write({ sync });
     } catch (err) {
@@ -242,6 +257,7 @@ export class QueueStore {
     }
     this.tombstones.settle(taken);
     book.settle(nb, now);
+    this.ids.written(ids);
     this.s.totals = after;
     const n = nb.sealed.length;
     if (n === 0) return null;

@@ -5,7 +5,8 @@
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { readQueueKey } from './keyfile.js';
-import { Sealer } from './sealer.js';
+import { DamagedIdError, Sealer, entryKeyId } from './sealer.js';
+import type { IdCrypto, SensorIds } from './sensor-ids.js';
 
 /** Bytes of a key id. */
 export const KEY_ID_BYTES = 16;
@@ -25,7 +26,7 @@ interface HeldKey {
   readonly sealer: Sealer;
 }
 
-export class Keyring {
+export class Keyring implements IdCrypto {
   private readonly byId: ReadonlyMap<string, HeldKey>;
 
   private constructor(
@@ -70,8 +71,28 @@ export class Keyring {
     return new Map([...this.byId].map(([id, k]) => [id, k.file]));
   }
 
-  seal(seq: number, readings: readonly Reading[]): SealedRecord {
-    return this.current.sealer.seal(seq, readings);
+  /**
+   * Seals a record with the current key: with the queue's dictionary `ids`, in format 3 (indices,
+   * new entries made there); without, in format 1 (its own id table).
+   */
+  seal(seq: number, readings: readonly Reading[], ids?: SensorIds): SealedRecord {
+    if (ids === undefined) return this.current.sealer.seal(seq, readings);
+    return this.current.sealer.sealIndexed(seq, readings, (sensor) => ids.indexFor(sensor, this));
+  }
+
+  /** Seals dictionary entry `index` with the current key (sensor-ids.ts). */
+  sealId(index: number, id: string): Uint8Array {
+    return this.current.sealer.sealId(index, id, this.current.id);
+  }
+
+  /** Opens a dictionary entry with the key it names; DamagedIdError if not held or not authentic. */
+  openId(index: number, entry: Uint8Array): string {
+    const keyId = entryKeyId(entry);
+    if (keyId === null) throw new DamagedIdError(index, 'is malformed');
+    const k = this.byId.get(keyId);
+    if (k === undefined)
+      throw new DamagedIdError(index, `was sealed with key id ${keyId}, which no key file holds`);
+    return k.sealer.openId(index, entry);
   }
 
   /** Seals a notice record with the current key (notice records, DESIGN.md §3). */
@@ -83,24 +104,23 @@ export class Keyring {
    * Opens a record with the key that sealed it (the queue knows which: no trial decryption).
    * An unknown id, or null, means the current key. Throws TamperedRecordError like Sealer.open.
    */
-  open(rec: SealedRecord, keyId: string | null): OpenRecord {
+  open(rec: SealedRecord, keyId: string | null, ids?: SensorIds): OpenRecord {
     const k = (keyId === null ? undefined : this.byId.get(keyId)) ?? this.current;
-    return k.sealer.open(rec);
+    return k.sealer.open(rec, ids === undefined ? undefined : (i) => ids.idOf(i, this));
+  }
+
+  /** The dictionary indices a record sealed by `keyId` refers to; null when it does not open. */
+  indicesOf(rec: SealedRecord, keyId: string): Set<number> | null {
+    return this.byId.get(keyId)?.sealer.indicesOf(rec) ?? null;
   }
 
   /**
    * The id of the held key that authenticates this record, or null. Trial decryption: only for
-   * what has no key ids to go by (a queue written before they were kept, `queue repair`).
+   * what has no key ids to go by (a queue written before they were kept, `queue repair`). It
+   * authenticates only: a record whose dictionary entry is damaged is still this key's.
    */
   identify(rec: SealedRecord): string | null {
-    for (const k of this.byId.values()) {
-      try {
-        k.sealer.open(rec);
-        return k.id;
-      } catch {
-        // Not this key (or not authentic at all).
-      }
-    }
+    for (const k of this.byId.values()) if (k.sealer.authenticates(rec)) return k.id;
     return null;
   }
 }

@@ -15,19 +15,67 @@
 // A notice record (a gap in the stream explained, DESIGN.md §3) has the version byte
 // NOTICE_FORMAT_VERSION, count 0 and t0 = when it was made; its sealed body is notice-codec.ts.
 // The version byte is in the associated data, so a record cannot be turned into a notice.
+//
+// Version 1 records carry their sensor ids in a table of their own; version 3 (INDEXED) records
+// carry indices into the queue's sensor-id dictionary (sensor-ids.ts), whose entries are sealed
+// here too:
+//
+//   entry   = ID_ENTRY_VERSION byte, key id (16 bytes, which key sealed it), nonce (24 random
+//             bytes), ciphertext of the UTF-8 id + 16-byte tag
+//
+// with associated data 0xFF + index (8 bytes big-endian) + version + key id: an entry moved to
+// another index, or claiming another key, fails to open, and no record's associated data (seq <
+// 2^53: first byte < 0x20) can ever equal an entry's.
 
 import { randomFillSync } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
-import { baseTime, decodeBody, encodableReadings, encodeBody } from './codec.js';
+import {
+  baseTime,
+  decodeBody,
+  decodeIndexedBody,
+  encodableReadings,
+  encodeBody,
+  encodeIndexedBody,
+  indicesOf,
+} from './codec.js';
 import { decodeNotice, encodeNotice } from './notice-codec.js';
 
 export const SEALED_FORMAT_VERSION = 1;
 export const NOTICE_FORMAT_VERSION = 2;
+/** Readings whose sensors are indices into the queue's sensor-id dictionary. */
+export const INDEXED_FORMAT_VERSION = 3;
+export const ID_ENTRY_VERSION = 1;
 const STORED_NONCE_BYTES = 8;
 const TAG_BYTES = 16;
+const KEY_ID_BYTES = 16;
+const ENTRY_NONCE_BYTES = 24;
+const ENTRY_HEADER_BYTES = 1 + KEY_ID_BYTES;
+const ENTRY_AD_MARK = 0xff;
+
+/** Opens a dictionary index to its sensor id: undefined when there is no entry (throws when damaged). */
+export type IdLookup = (index: number) => string | undefined;
+
+/** A sensor-id dictionary entry failed authentication (or names no held key). */
+export class DamagedIdError extends EdgegwError {
+  readonly index: number;
+
+  constructor(index: number, why: string, options?: ErrorOptions) {
+    super('EDGEGW_E_QUEUE_TAMPERED', `sensor id entry ${index} ${why}`, Exit.FAILURE, options);
+    this.name = 'DamagedIdError';
+    this.index = index;
+  }
+}
+
+/** The key id (hex) a dictionary entry says sealed it, or null when it is malformed. */
+export function entryKeyId(entry: Uint8Array): string | null {
+  if (entry.length < ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES + TAG_BYTES || entry[0] !== ID_ENTRY_VERSION) {
+    return null;
+  }
+  return Buffer.from(entry.subarray(1, ENTRY_HEADER_BYTES)).toString('hex');
+}
 
 /** A sealed record failed authentication (altered, moved, replayed or damaged). */
 export class TamperedRecordError extends EdgegwError {
@@ -41,6 +89,7 @@ export class TamperedRecordError extends EdgegwError {
 }
 
 interface ParsedHeader {
+  readonly version: number;
   readonly notice: boolean;
   readonly count: number;
   readonly t0: number;
@@ -52,7 +101,11 @@ function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
   try {
     const r = new ByteReader(bytes);
     const version = r.byte();
-    if (version !== SEALED_FORMAT_VERSION && version !== NOTICE_FORMAT_VERSION) {
+    if (
+      version !== SEALED_FORMAT_VERSION &&
+      version !== NOTICE_FORMAT_VERSION &&
+      version !== INDEXED_FORMAT_VERSION
+    ) {
       throw new RangeError('unknown format version');
     }
     const notice = version === NOTICE_FORMAT_VERSION;
@@ -60,7 +113,7 @@ function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
     const t0 = r.uvarint();
     if (notice && count !== 0) throw new RangeError('a notice holds no readings');
     if (r.remaining < STORED_NONCE_BYTES + TAG_BYTES) throw new RangeError('truncated record');
-    return { notice, count, t0, nonceAt: r.pos };
+    return { version, notice, count, t0, nonceAt: r.pos };
   } catch (err) {
     throw new TamperedRecordError(seq, { cause: err });
   }
@@ -109,11 +162,60 @@ export class Sealer {
     return new Sealer(Uint8Array.from(key));
   }
 
+  /** A record of format 1, with its own id table (what builds before the dictionary wrote). */
   seal(seq: number, given: readonly Reading[]): SealedRecord {
     if (given.length === 0) throw new RangeError('a record holds at least one reading');
     const readings = encodableReadings(given);
     const t0 = baseTime(readings);
     return this.sealBody(seq, SEALED_FORMAT_VERSION, readings.length, t0, encodeBody(readings, t0));
+  }
+
+  /** A record of format 3: `indexOf` gives each sensor's dictionary index (sensor-ids.ts). */
+  sealIndexed(seq: number, given: readonly Reading[], indexOf: (sensor: string) => number): SealedRecord {
+    if (given.length === 0) throw new RangeError('a record holds at least one reading');
+    const readings = encodableReadings(given);
+    const t0 = baseTime(readings);
+    const body = encodeIndexedBody(readings, t0, indexOf);
+    return this.sealBody(seq, INDEXED_FORMAT_VERSION, readings.length, t0, body);
+  }
+
+  /** Seals dictionary entry `index` (sensor id `id`) as sealed by the key with id `keyId` (hex). */
+  sealId(index: number, id: string, keyId: string): Uint8Array {
+    const header = new Uint8Array(ENTRY_HEADER_BYTES);
+    header[0] = ID_ENTRY_VERSION;
+    header.set(Buffer.from(keyId, 'hex').subarray(0, KEY_ID_BYTES), 1);
+    const nonce = Uint8Array.from(this.nonces.take(ENTRY_NONCE_BYTES));
+    const cipher = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      new TextEncoder().encode(id),
+      entryAd(index, header),
+      null,
+      nonce,
+      this.key,
+    );
+    const out = new Uint8Array(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES + cipher.length);
+    out.set(header, 0);
+    out.set(nonce, ENTRY_HEADER_BYTES);
+    out.set(cipher, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES);
+    return out;
+  }
+
+  /** The sensor id of dictionary entry `index`; DamagedIdError when it does not authenticate. */
+  openId(index: number, entry: Uint8Array): string {
+    if (entryKeyId(entry) === null) throw new DamagedIdError(index, 'is malformed');
+    const header = entry.subarray(0, ENTRY_HEADER_BYTES);
+    const nonce = entry.subarray(ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES);
+    try {
+      const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        null,
+        entry.subarray(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
+        entryAd(index, header),
+        nonce,
+        this.key,
+      );
+      return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+    } catch (err) {
+      throw new DamagedIdError(index, 'failed authentication', { cause: err });
+    }
   }
 
   /** Seals a notice record made at `t0` (ms since the epoch); its count is 0. */
@@ -145,8 +247,55 @@ export class Sealer {
     return { seq, count, t0, bytes };
   }
 
-  /** Authenticates and decodes; any failure is a TamperedRecordError (the bytes are not trusted). */
-  open(rec: SealedRecord): OpenRecord {
+  /**
+   * Authenticates and decodes; any failure is a TamperedRecordError (the bytes are not trusted).
+   * A format-3 record needs `ids`, the queue's dictionary: an index without an entry there, or
+   * whose entry fails authentication, fails the record the same way (it is quarantined).
+   */
+  open(rec: SealedRecord, ids?: IdLookup): OpenRecord {
+    const { seq } = rec;
+    const { h, body } = this.decrypt(rec);
+    try {
+      if (h.notice) return { seq, readings: [], notice: decodeNotice(body), t0: h.t0 };
+      if (h.version === SEALED_FORMAT_VERSION) return { seq, readings: decodeBody(body, h.count, h.t0) };
+      if (ids === undefined) throw new RangeError('no sensor-id dictionary to open the record with');
+      const idOf = (i: number): string => {
+        const id = ids(i);
+        if (id === undefined) throw new RangeError(`no sensor-id entry ${i}`);
+        return id;
+      };
+      return { seq, readings: decodeIndexedBody(body, h.count, h.t0, idOf) };
+    } catch (err) {
+      // Authentic but undecodable (an incompatible build), or its dictionary entry is missing or
+      // damaged: not readable either way.
+      throw new TamperedRecordError(seq, { cause: err });
+    }
+  }
+
+  /** Whether this key authenticates the record (its readings are not decoded). */
+  authenticates(rec: SealedRecord): boolean {
+    try {
+      this.decrypt(rec);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The dictionary indices a format-3 record refers to (none for other formats), or null when
+   * this key does not authenticate it or it does not decode. For repair (no index handed out twice).
+   */
+  indicesOf(rec: SealedRecord): Set<number> | null {
+    try {
+      const { h, body } = this.decrypt(rec);
+      return h.version === INDEXED_FORMAT_VERSION ? indicesOf(body, h.count, h.t0) : new Set();
+    } catch {
+      return null;
+    }
+  }
+
+  private decrypt(rec: SealedRecord): { h: ParsedHeader; body: Uint8Array } {
     const { seq, bytes } = rec;
     const h = parseHeader(seq, bytes);
     const header = bytes.subarray(0, h.nonceAt);
@@ -164,13 +313,7 @@ export class Sealer {
     } catch (err) {
       throw new TamperedRecordError(seq, { cause: err });
     }
-    try {
-      if (h.notice) return { seq, readings: [], notice: decodeNotice(body), t0: h.t0 };
-      return { seq, readings: decodeBody(body, h.count, h.t0) };
-    } catch (err) {
-      // Authentic but undecodable: written by an incompatible build. Not readable either way.
-      throw new TamperedRecordError(seq, { cause: err });
-    }
+    return { h, body };
   }
 
   private fullNonce(seq: number, stored: Uint8Array): Uint8Array {
@@ -179,6 +322,14 @@ export class Sealer {
     this.nonceView.setBigUint64(STORED_NONCE_BYTES, BigInt(seq));
     return this.nonce;
   }
+}
+
+function entryAd(index: number, header: Uint8Array): Uint8Array {
+  const ad = new Uint8Array(1 + 8 + header.length);
+  ad[0] = ENTRY_AD_MARK;
+  new DataView(ad.buffer).setBigUint64(1, BigInt(index));
+  ad.set(header, 9);
+  return ad;
 }
 
 function associatedData(seq: number, header: Uint8Array): Uint8Array {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Sealer } from '../../src/seal/sealer.js';
+import { Keyring } from '../../src/seal/keyring.js';
 import { SealedQueue, type QueueStats, type SealedQueueOptions } from '../../src/queue/sealed-queue.js';
 import type { Reading } from '../../src/types.js';
 
@@ -33,6 +34,10 @@ export function captureLog(): LogLines {
 export interface QueueFixture {
   dir: string;
   sealer: Sealer;
+  /** The same key as a Keyring: what the daemon seals with (format 3, with the queue's dictionary). */
+  ring: Keyring;
+  /** Options that make a queue seal as the daemon does: `make(fx.indexed)`. */
+  indexed: Pick<SealedQueueOptions, 'seal'>;
   logs: LogLines;
   make(over?: Partial<SealedQueueOptions>): SealedQueue;
   /** Stops every queue made, then removes the folder. */
@@ -41,7 +46,9 @@ export interface QueueFixture {
 
 export async function queueFixture(): Promise<QueueFixture> {
   const dir = join(await mkdtemp(join(tmpdir(), 'edgegw-queue-')), 'data');
-  const sealer = await Sealer.create(randomBytes(32));
+  const key = randomBytes(32);
+  const sealer = await Sealer.create(key);
+  const ring = await Keyring.fromKeys({ key, file: 'test-key' });
   const logs = captureLog();
   // Every queue made is stopped by cleanup() (stop() is idempotent), so tests need no bookkeeping.
   const made: SealedQueue[] = [];
@@ -49,6 +56,8 @@ export async function queueFixture(): Promise<QueueFixture> {
   return {
     dir,
     sealer,
+    ring,
+    indexed: { seal: (seq, readings, ids) => ring.seal(seq, readings, ids) },
     logs,
     make: (over = {}) =>
       track(

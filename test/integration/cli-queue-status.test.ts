@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { queueKey, KIND_RECORD } from '../../src/queue/keys.js';
+import { queueKey, KIND_RECORD, KIND_SENSOR_ID } from '../../src/queue/keys.js';
 import { queryStatus } from '../../src/status/server.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
@@ -153,8 +153,11 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       'quarantined',
       'readings',
       'records',
+      'sensorIds',
       'totals',
     ]);
+    // The daemon seals records with indices into the queue's sealed dictionary of sensor ids.
+    assert.ok(Number(q.sensorIds) >= 1, `sensorIds ${q.sensorIds}`);
     assert.equal(q.notices, 0, 'no notice: nothing given up');
     assert.ok(Number(q.records) >= 3, `records ${q.records}`);
     assert.equal(q.totals.committedRecords, q.records, 'nothing delivered, dropped or quarantined yet');
@@ -179,11 +182,13 @@ describe('edgegw check-config, status, queue (child processes)', function () {
 
     const verify = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
     assert.equal(verify.code, 1);
-    assert.deepEqual((JSON.parse(verify.stdout) as { tampered: number[] }).tampered, [2]);
+    const doc = JSON.parse(verify.stdout) as { tampered: number[]; damagedSensorIds: number[] };
+    assert.deepEqual(doc.tampered, [2]);
+    assert.deepEqual(doc.damagedSensorIds, [], 'the dictionary is intact');
     const verified = audits(verify.stderr);
     assert.deepEqual(
-      verified.map((e) => [e.audit, e.records, e.tampered, e.tamperedSeqs, e.gw]),
-      [['queue-verify', q.records, 1, ['2'], 'test-gw1']],
+      verified.map((e) => [e.audit, e.records, e.tampered, e.tamperedSeqs, e.damagedSensorIds, e.gw]),
+      [['queue-verify', q.records, 1, ['2'], 0, 'test-gw1']],
     );
 
     // The daemon quarantines it, counts it, and delivers the rest.
@@ -216,5 +221,23 @@ describe('edgegw check-config, status, queue (child processes)', function () {
       quarantined: number;
     };
     assert.equal(after.quarantined, 1);
+
+    // A damaged sensor-id entry fails verify (exit 1), named by its index, and is never re-created.
+    const dict = new Level<Uint8Array, Uint8Array>(join(site.dir, 'data'), {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
+    await dict.open();
+    const entry = Uint8Array.from(await dict.get(queueKey(KIND_SENSOR_ID, 0)));
+    entry[entry.length - 1]! ^= 0x01;
+    await dict.put(queueKey(KIND_SENSOR_ID, 0), entry, { sync: true });
+    await dict.close();
+    const damaged = await runCli(['queue', 'verify', '--json', '-c', site.configFile]);
+    assert.equal(damaged.code, 1, damaged.stderr);
+    const report = JSON.parse(damaged.stdout) as { tampered: number[]; damagedSensorIds: number[] };
+    assert.deepEqual([report.tampered, report.damagedSensorIds], [[], [0]]);
+    const text = await runCli(['queue', 'verify', '-c', site.configFile]);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /1 sensor-id entry fails authentication: index 0\n/);
   });
 });

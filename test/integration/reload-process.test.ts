@@ -74,13 +74,14 @@ describe('reload without restart (child process)', function () {
     };
   };
 
-  async function stopAndCheck(): Promise<void> {
+  /** Stops the daemon; checks nothing was lost or sent twice; the offline queue figures. */
+  async function stopAndCheck(): Promise<{ sensorIds: number }> {
     child!.kill('SIGTERM');
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
     const inspect = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
     assert.equal(inspect.code, 0, inspect.stderr);
-    const q = JSON.parse(inspect.stdout) as { nextSeq: number; firstSeq: number | null };
+    const q = JSON.parse(inspect.stdout) as { nextSeq: number; firstSeq: number | null; sensorIds: number };
     const got = messages.flatMap((m) => m.recs.map((rec) => rec.seq));
     assert.equal(new Set(got).size, got.length, 'no record was sent twice');
     const have = new Set(got);
@@ -89,6 +90,7 @@ describe('reload without restart (child process)', function () {
     const stop = audits('stop');
     assert.equal(stop.length, 1);
     assert.equal(stop[0]!.why, 'SIGTERM');
+    return q;
   }
 
   it('SIGHUP applies a sensor added and a bus removed; the other group runs on untouched', async () => {
@@ -126,7 +128,9 @@ describe('reload without restart (child process)', function () {
     assert.ok(after.config.loadedAt > before.config.loadedAt);
     assert.equal(entry.configHash, after.config.hash);
     assert.equal(audits('start')[0]!.configHash, before.config.hash);
-    await stopAndCheck();
+    // The added sensor took a new entry in the queue's sealed dictionary of sensor ids (its
+    // readings reached the broker above: its records opened with it); the others kept theirs.
+    assert.equal((await stopAndCheck()).sensorIds, 3);
   });
 
   it('SIGHUP refuses a broken file with check-config lines; the running configuration goes on', async () => {
@@ -219,7 +223,7 @@ describe('reload without restart (child process)', function () {
       await off();
       // Both brokers together saw every seq up to the last one sent; the rest is still queued.
       const inspect = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
-      const q = JSON.parse(inspect.stdout) as { nextSeq: number; firstSeq: number | null };
+      const q = JSON.parse(inspect.stdout) as { nextSeq: number; firstSeq: number | null; sensorIds: number };
       const have = new Set([...messages, ...atOther].flatMap((m) => m.recs.map((rec) => rec.seq)));
       if (q.firstSeq !== null) for (let x = q.firstSeq; x < q.nextSeq; x++) have.add(x);
       for (let x = 1; x < q.nextSeq; x++) assert.ok(have.has(x), `seq ${x} neither delivered nor queued`);
