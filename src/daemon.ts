@@ -15,7 +15,6 @@ import { DEFAULT_DRAIN_MS, Uplink, type UplinkSettings } from './uplink/uplink.j
 import { loadTlsFiles, type TlsMaterial } from './uplink/tls-files.js';
 import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
-import { MetricsServer } from './status/metrics.js';
 import { SdNotify } from './status/sd-notify.js';
 import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
@@ -186,7 +185,7 @@ export class Daemon {
       { name: 'status', stage: new StatusServer({ socketPath: site.status.socket, model, log, reload }) },
       ...(site.status.metrics === undefined
         ? []
-        : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
+        : [{ name: 'metrics', stage: await metricsServer(site.status.metrics, model, log) }]),
       { name: 'uplink', stage: uplink },
       { name: 'batcher', stage: batcher },
       { name: 'sensors', stage: sensors },
@@ -397,4 +396,10 @@ export function errorText(err: unknown): string {
   if (err instanceof EdgegwError) return err.message;
   if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
   return String(err);
+}
+
+/** prom-client (~7 MiB of RSS) is loaded only by a site that asks for the endpoint. */
+async function metricsServer(listen: string, model: StatusModel, log: Logger): Promise<Lifecycle> {
+  const { MetricsServer } = await import('./status/metrics.js');
+  return new MetricsServer({ listen, model, log });
 }
