@@ -114,7 +114,7 @@ async function reopen(req: Extract<FootprintRequest, { mode: 'reopen' }>): Promi
     maxRecordReadings: 2000,
     durability: 'fsync',
   });
-  const stopSensors = runSensors((r) => p.batcher.add(r), { n: 0 });
+  const stopSensors = runSensors((r) => p.sensors.reading(r), { n: 0 });
   const rss: number[] = [];
   const until = Date.now() + req.seconds * 1000;
   while (Date.now() < until) {
@@ -138,7 +138,7 @@ async function idle(req: Extract<FootprintRequest, { mode: 'idle' }>): Promise<F
     durability: 'fsync',
   });
   const counter = { n: 0 };
-  const stopSensors = runSensors((r) => p.batcher.add(r), counter);
+  const stopSensors = runSensors((r) => p.sensors.reading(r), counter);
   // Connect, first records, JIT, and the heap shrinking V8 does once a process turns idle
   // (mark-compacts ~8 s after start): a daemon runs for weeks, so that is start-up, not idle.
   await sleep(IDLE_WARMUP_MS);
