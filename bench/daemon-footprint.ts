@@ -8,7 +8,8 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createDemoPki, writeDemoPki } from '../src/demo/pki.js';
 import { startTlsBroker } from '../src/demo/broker.js';
 import { startModbusSimulator } from '../src/demo/modbus-sim.js';
-import { readQueueKey, writeNewKeyFile } from '../src/seal/keyfile.js';
+import { writeNewKeyFile } from '../src/seal/keyfile.js';
 import { makeSensors, pollStream } from './readings.js';
 import { startPipeline, IOT_CORE, sleep } from './pipeline.js';
 import type { Reading } from '../src/types.js';
@@ -28,10 +29,12 @@ export interface DaemonFootprint {
   /** Process CPU (user + system) over the measured seconds, % of one core. */
   cpuPercent: number;
   seconds: number;
-  backlog: number;
   /** From `edgegw status --json` at the end: readings read and delivered, sensor errors. */
   status: { readings: number; delivered: number; sensorErrors: number; queued: number };
 }
+
+/** The node flags of systemd/edgegw.service's ExecStart: the daemon is measured as shipped. */
+export const UNIT_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
 
 const BIN = fileURLToPath(new URL('../../bin/edgegw.js', import.meta.url));
 const CLK_TCK = 100; // USER_HZ on Linux
@@ -99,10 +102,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function fillQueue(dataDir: string, key: Uint8Array, readings: number): Promise<void> {
+/** Fills a queue folder with `readings` (typical-site records), as a daemon offline for a while would. */
+export async function fillQueue(dir: string, key: Uint8Array, readings: number): Promise<void> {
   const p = await startPipeline({
     key,
-    dir: join(dataDir, 'queue'),
+    dir,
     broker: null,
     limits: IOT_CORE,
     flushMs: 200,
@@ -126,9 +130,10 @@ async function fillQueue(dataDir: string, key: Uint8Array, readings: number): Pr
 export async function measureDaemon(o: {
   seconds: number;
   warmupSeconds: number;
-  backlog: number;
+  /** A filled queue folder (moved in as the site's dataDir) and its key. */
+  backlog?: { dir: string; key: Uint8Array };
   offline: boolean;
-  nodeArgs: string[];
+  nodeArgs: readonly string[];
   /** Extra environment of the daemon (e.g. MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
 }): Promise<DaemonFootprint> {
@@ -136,7 +141,11 @@ export async function measureDaemon(o: {
   const pki = createDemoPki('fp-gw1');
   await mkdir(join(dir, 'pki'), { mode: 0o700 });
   await writeDemoPki(join(dir, 'pki'), pki);
-  await writeNewKeyFile(join(dir, 'pki', 'queue.key'));
+  if (o.backlog === undefined) await writeNewKeyFile(join(dir, 'pki', 'queue.key'));
+  else {
+    await writeFile(join(dir, 'pki', 'queue.key'), o.backlog.key, { mode: 0o600 });
+    await rename(o.backlog.dir, join(dir, 'data'));
+  }
   const broker = await startTlsBroker({ pki, host: '127.0.0.1' });
   const sim = await startModbusSimulator({ host: '127.0.0.1', port: 0, demo: false });
   // 20 float32 values (big-endian words, the Modbus default), each a random walk moved every second.
@@ -174,10 +183,6 @@ status: { socket: ./status.sock }
 log: { level: warn }
 `,
   );
-  if (o.backlog > 0) {
-    const key = await readQueueKey(join(dir, 'pki', 'queue.key'));
-    await fillQueue(join(dir, 'data'), key, o.backlog);
-  }
   const child = spawn(process.execPath, [...o.nodeArgs, BIN, 'run', '-c', join(dir, 'site.yaml')], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...o.env },
@@ -201,7 +206,6 @@ log: { level: warn }
       rssMax: Math.max(...rss),
       cpuPercent: (ticks / CLK_TCK / wall) * 100,
       seconds: wall,
-      backlog: o.backlog,
       status,
     };
   } finally {
@@ -217,10 +221,16 @@ log: { level: warn }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const nodeArgs = arg('node', '');
+  const readings = Number(arg('backlog', '0'));
+  let backlog: { dir: string; key: Uint8Array } | undefined;
+  if (readings > 0) {
+    backlog = { dir: await mkdtemp(join(tmpdir(), 'edgegw-backlog-')), key: randomBytes(32) };
+    await fillQueue(backlog.dir, backlog.key, readings);
+  }
   const r = await measureDaemon({
     seconds: Number(arg('seconds', '60')),
     warmupSeconds: Number(arg('warmup', '15')),
-    backlog: Number(arg('backlog', '0')),
+    ...(backlog === undefined ? {} : { backlog }),
     offline: process.argv.includes('--offline'),
     nodeArgs: nodeArgs === '' ? [] : nodeArgs.split(','),
     env: Object.fromEntries(
@@ -238,7 +248,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       rssMedianMiB: mib(sorted[Math.floor(sorted.length / 2)] ?? 0),
       cpuPercent: r.cpuPercent.toFixed(3),
       seconds: r.seconds.toFixed(1),
-      backlog: r.backlog,
       ...r.status,
       nodeArgs,
       env: arg('env', ''),
