@@ -339,13 +339,8 @@ async function main(): Promise<void> {
         'backlog',
         `${fmt.int(f.readings)} readings, ${fmt.int(f.records)} records (filled in ${fmt.num(f.seconds)} s)`,
       );
-      report.check(
-        s,
-        'stages in one process: max RSS while the backlog grew',
-        fmt.mib(fillMax),
-        '≤ 80 MiB',
-        fillMax <= 80 * 1024 * 1024,
-      );
+      // The bench's own process, not the daemon: what matters is that it stays flat (next row).
+      report.info(s, 'stages in one process: max RSS while the backlog grew', fmt.mib(fillMax));
       report.check(
         s,
         'RSS growth, 10% → 100% of the backlog',
