@@ -1,5 +1,6 @@
 // Section 1 and 2's edgegw run: as many readings as the pipeline takes, end to end from the
-// Batcher to the broker's PUBACK, quotas lifted. Readings are fed whenever a commit finishes, so
+// sensor side (timestamp guard, fan-out, status model, Batcher) to the broker's PUBACK, quotas
+// lifted. Readings are fed whenever a commit finishes, so
 // the Batcher always has a full record waiting (the sensor side is never the bottleneck) and the
 // feeder costs no timers. The committed batches are kept to measure the stage floors on them.
 
@@ -52,7 +53,7 @@ export async function runEdgegwE2e(o: {
 
   const topUp = (): void => {
     const want = Math.min(n, committed + 3 * o.maxRecordReadings);
-    while (fed < want) p.batcher.add(o.readings[fed++]!);
+    while (fed < want) p.sensors.reading(o.readings[fed++]!);
   };
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

@@ -1,15 +1,19 @@
-// The edgegw pipeline composed from its stages, as src/daemon.ts wires them (without sensors,
-// status or systemd): readings -> Batcher -> SealedQueue -> QueueRecordSource -> Uplink.
+// The edgegw pipeline composed from its stages, as src/daemon.ts wires them (without sensor
+// drivers, the status socket or systemd): from the sensor side, readings -> timestamp guard ->
+// fan-out (status model, Batcher) -> SealedQueue -> QueueRecordSource -> Uplink.
 
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import type { DemoPki } from '../src/demo/pki.js';
 import { Batcher } from '../src/queue/batcher.js';
+import { BUILD_TIME, TimestampGuard } from '../src/sensors/timestamps.js';
+import { StatusModel } from '../src/status/model.js';
+import { VERSION } from '../src/version.js';
 import { QueueRecordSource } from '../src/queue/record-source.js';
 import { SealedQueue } from '../src/queue/sealed-queue.js';
 import { Sealer } from '../src/seal/sealer.js';
 import { Keyring } from '../src/seal/keyring.js';
-import { systemClock, type Clock, type Reading } from '../src/types.js';
+import { systemClock, type Clock, type Reading, type SensorObserver } from '../src/types.js';
 import { Uplink, type UplinkLimits } from '../src/uplink/uplink.js';
 import type { Compression } from '../src/uplink/wire.js';
 
@@ -54,6 +58,9 @@ export interface Pipeline {
   sealer: Sealer;
   queue: SealedQueue;
   batcher: Batcher;
+  /** Where sensor drivers hand readings, as in the daemon: the guard, then the status model and the Batcher. */
+  sensors: SensorObserver;
+  model: StatusModel;
   uplink: Uplink | null;
   /** Commits started and not finished yet. */
   commitsInFlight(): number;
@@ -116,8 +123,26 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
           ),
           log: silent,
           clock,
+          onMessage: () => model.message(),
           ...(o.onDelivered === undefined ? {} : { onDelivered: o.onDelivered }),
         });
+  const model = new StatusModel({
+    gateway: GATEWAY_ID,
+    version: VERSION,
+    clock,
+    uplink: () => uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
+    queue: () => queue.stats(),
+    queueCounters: () => queue.sinceStart(),
+  });
+  const guard = new TimestampGuard({ clock, buildTime: BUILD_TIME, log: silent });
+  const sensors = guard.wrap({
+    reading: (r) => {
+      model.reading(r);
+      batcher.add(r);
+    },
+    error: (sensor, code, message) => model.error(sensor, code, message),
+    overrun: (scope, skipped) => model.overrun(scope, skipped),
+  });
   await queue.start();
   await uplink?.start();
   await batcher.start();
@@ -125,6 +150,8 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     sealer,
     queue,
     batcher,
+    sensors,
+    model,
     uplink,
     commitsInFlight: () => committing,
     stop: async () => {

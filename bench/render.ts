@@ -20,7 +20,7 @@ export function renderRun(run: Run): string {
   const report = new Report();
   report.rows.push(...run.rows);
   const m = run.machine;
-  const failed = run.rows.filter((r) => r.verdict === 'FAIL').length;
+  const failed = run.rows.filter((r) => r.verdict === 'FAIL');
   return [
     START,
     `Run on ${m.date.slice(0, 10)} (UTC): \`${run.command}\`, ${Math.round(run.wallMs / 1000)} s wall clock.`,
@@ -28,9 +28,14 @@ export function renderRun(run: Run): string {
     '',
     report.render(),
     '',
-    failed === 0
-      ? 'All targets of this run were met.'
-      : `${failed} target(s) of this run were not met (see below).`,
+    // The verdicts are listed here, from the same rows, so the text below never has to state one.
+    ...(failed.length === 0
+      ? ['All targets of this run were met.']
+      : [
+          `${failed.length} target(s) of this run were not met:`,
+          '',
+          ...failed.map((r) => `- ${r.section}: ${r.figure} — ${r.value} (target ${r.target})`),
+        ]),
     END,
   ].join('\n');
 }

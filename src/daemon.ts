@@ -15,7 +15,6 @@ import { DEFAULT_DRAIN_MS, Uplink, type UplinkSettings } from './uplink/uplink.j
 import { loadTlsFiles, type TlsMaterial } from './uplink/tls-files.js';
 import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
-import { MetricsServer } from './status/metrics.js';
 import { SdNotify } from './status/sd-notify.js';
 import { ProgressMonitor, type ProgressProbe } from './status/progress.js';
 import { statusLine } from './status/status-line.js';
@@ -27,7 +26,6 @@ import { EdgegwError, Exit } from './errors.js';
 import { audit } from './audit.js';
 import type { ConfigStatus, ReloadOutcome } from './reload.js';
 import { dropPreviousWhenConnected, settleIdentity } from './identity/at-start.js';
-import { rotateCertificate } from './identity/rotate.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -202,7 +200,7 @@ export class Daemon {
       },
       ...(site.status.metrics === undefined
         ? []
-        : [{ name: 'metrics', stage: new MetricsServer({ listen: site.status.metrics, model, log }) }]),
+        : [{ name: 'metrics', stage: await metricsServer(site.status.metrics, model, log) }]),
       { name: 'uplink', stage: uplink },
       { name: 'batcher', stage: batcher },
       { name: 'sensors', stage: sensors },
@@ -323,8 +321,10 @@ export class Daemon {
       return Promise.reject(new EdgegwError('EDGEGW_E_ROTATION', `certificate rotation refused: ${why}`));
     }
     const abort = new AbortController();
-    const rotation = this.reloads.then(() => {
+    // Loaded when used: the CSR library (node-forge) stays out of the daemon's memory until then.
+    const rotation = this.reloads.then(async () => {
       const site = run.loaded.config;
+      const { rotateCertificate } = await import('./identity/rotate.js');
       return rotateCertificate({
         gatewayId: site.gateway.id,
         uplink: run.uplink,
@@ -447,4 +447,10 @@ export function errorText(err: unknown): string {
   if (err instanceof EdgegwError) return err.message;
   if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
   return String(err);
+}
+
+/** prom-client (~7 MiB of RSS) is loaded only by a site that asks for the endpoint. */
+async function metricsServer(listen: string, model: StatusModel, log: Logger): Promise<Lifecycle> {
+  const { MetricsServer } = await import('./status/metrics.js');
+  return new MetricsServer({ listen, model, log });
 }

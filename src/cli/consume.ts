@@ -32,7 +32,6 @@ export interface ConsumeOptions {
   notices?: boolean;
 }
 
-export const DEFAULT_CONSUME_TOPIC = 'dt/edgegw/+/telemetry';
 const KEEPALIVE_MS = 60_000;
 const RECONNECT_MS = 1_000;
 

@@ -4,17 +4,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EdgegwError, Exit } from '../errors.js';
 import { VERSION } from '../version.js';
-import { runCommand } from './run.js';
-import { checkConfigCommand, keygenCommand } from './config-commands.js';
-import { sensorsReadCommand } from './sensors-read.js';
-import { queueCommand, queueRepairCommand } from './queue-commands.js';
-import { statusCommand } from './status-command.js';
-import { demoCommand } from './demo.js';
-import { doctorCommand } from './doctor.js';
-import { reloadCommand } from './reload.js';
-import { decodeCommand } from './decode.js';
-import { provisionCommand, rotateCertificateCommand, type ProvisionArgs } from './identity.js';
-import { consumeCommand, DEFAULT_CONSUME_TOPIC, type ConsumeOptions } from './consume.js';
+import type { ConsumeOptions } from './consume.js';
+import type { ProvisionArgs } from './identity.js';
+
+// Each command's module is imported when that command runs: `edgegw run` (the daemon, for weeks)
+// would otherwise keep the demo broker (aedes), PKI generation (node-forge), the doctor and the
+// consumer in its RSS.
+/** `edgegw consume --topic` default: every gateway's telemetry (DESIGN.md §5). */
+const DEFAULT_CONSUME_TOPIC = 'dt/edgegw/+/telemetry';
 
 function buildProgram(): Command {
   const program = new Command('edgegw')
@@ -32,22 +29,24 @@ function buildProgram(): Command {
     .command('run')
     .description('run the daemon in the foreground (systemd ExecStart)')
     .addOption(config())
-    .action((o: { config?: string }) => runCommand(o.config));
+    .action(async (o: { config?: string }) => (await import('./run.js')).runCommand(o.config));
   program
     .command('check-config')
     .description('validate the configuration and print it resolved, secrets redacted')
     .addOption(config())
-    .action((o: { config?: string }) => checkConfigCommand(o.config));
+    .action(async (o: { config?: string }) =>
+      (await import('./config-commands.js')).checkConfigCommand(o.config),
+    );
   program
     .command('reload')
     .description('validate, then make the running daemon apply its configuration (as SIGHUP)')
     .addOption(config())
-    .action((o: { config?: string }) => reloadCommand(o.config));
+    .action(async (o: { config?: string }) => (await import('./reload.js')).reloadCommand(o.config));
   program
     .command('keygen')
     .description('write a new random queue key (mode 0600); never overwrites')
     .argument('<file>', 'where to write the key')
-    .action((file: string) => keygenCommand(file));
+    .action(async (file: string) => (await import('./config-commands.js')).keygenCommand(file));
   program
     .command('status')
     .description('ask the running daemon for its status')
@@ -55,7 +54,9 @@ function buildProgram(): Command {
     .option('--socket <path>', 'status socket (default: status.socket of the configuration)')
     .option('--json', 'one JSON document')
     .option('--watch', 'refresh every second until Ctrl-C')
-    .action((o: { config?: string; socket?: string; json?: boolean; watch?: boolean }) => statusCommand(o));
+    .action(async (o: { config?: string; socket?: string; json?: boolean; watch?: boolean }) =>
+      (await import('./status-command.js')).statusCommand(o),
+    );
   const sensors = program.command('sensors').description('commissioning: read sensors without the daemon');
   sensors
     .command('read')
@@ -63,7 +64,9 @@ function buildProgram(): Command {
     .addOption(config())
     .option('--json', 'one JSON array')
     .argument('[ids...]', 'sensor ids (default: all)')
-    .action((ids: string[], o: { config?: string; json?: boolean }) => sensorsReadCommand(ids, o));
+    .action(async (ids: string[], o: { config?: string; json?: boolean }) =>
+      (await import('./sensors-read.js')).sensorsReadCommand(ids, o),
+    );
   const queue = program.command('queue').description('offline queue figures (daemon stopped)');
   for (const verb of ['inspect', 'verify'] as const) {
     queue
@@ -71,19 +74,21 @@ function buildProgram(): Command {
       .description(verb === 'inspect' ? 'records, readings, bytes, seq range' : 'authenticate every record')
       .addOption(config())
       .option('--json', 'one JSON document')
-      .action((o: { config?: string; json?: boolean }) => queueCommand(verb, o));
+      .action(async (o: { config?: string; json?: boolean }) =>
+        (await import('./queue-commands.js')).queueCommand(verb, o),
+      );
   }
   queue
     .command('repair')
     .description('recover a damaged queue: keep a copy, rebuild, keep every record that authenticates')
     .addOption(config())
-    .action((o: { config?: string }) => queueRepairCommand(o));
+    .action(async (o: { config?: string }) => (await import('./queue-commands.js')).queueRepairCommand(o));
   program
     .command('doctor')
     .description('check the site: config, keys, certificate, clock, disk, devices, broker (PASS/WARN/FAIL)')
     .addOption(config())
     .option('--json', 'one JSON array of {check, result, found, fix}')
-    .action((o: { config?: string; json?: boolean }) => doctorCommand(o));
+    .action(async (o: { config?: string; json?: boolean }) => (await import('./doctor.js')).doctorCommand(o));
   program
     .command('provision')
     .description('fleet provisioning by claim: obtain and register the device certificate, write it')
@@ -97,12 +102,12 @@ function buildProgram(): Command {
     ])
     .option('--no-csr', 'let AWS make the key (certificates/create) instead of a CSR made here')
     .option('--force', 'replace a working identity (the old files are kept as .previous)')
-    .action((o: ProvisionArgs) => provisionCommand(o));
+    .action(async (o: ProvisionArgs) => (await import('./identity.js')).provisionCommand(o));
   program
     .command('rotate-certificate')
     .description('make the running daemon rotate its device certificate (rolled back on any failure)')
     .addOption(config())
-    .action((o: { config?: string }) => rotateCertificateCommand(o));
+    .action(async (o: { config?: string }) => (await import('./identity.js')).rotateCertificateCommand(o));
   program
     .command('consume')
     .description('the reference consumer: subscribe (QoS 1), write deduplicated rows as NDJSON, gap report')
@@ -118,7 +123,7 @@ function buildProgram(): Command {
     .option('--state <file>', 'dedupe state, kept across restarts (default: in memory only)')
     .option('--out <file>', 'append rows to this file, fsync before each PUBACK (default: stdout)')
     .option('--notices', 'also write notice lines {gw, seq, t0, gap}')
-    .action((o: ConsumeOptions) => consumeCommand(o));
+    .action(async (o: ConsumeOptions) => (await import('./consume.js')).consumeCommand(o));
   program
     .command('decode')
     .description(
@@ -127,12 +132,14 @@ function buildProgram(): Command {
     .argument('[file]', 'input file, or - for stdin (default: stdin)')
     .option('--notices', 'also write notice lines {gw, seq, t0, gap}')
     .option('--dedupe', 'drop repeated (gw, seq) and print the gap report on stderr')
-    .action((file: string | undefined, o: { notices?: boolean; dedupe?: boolean }) => decodeCommand(file, o));
+    .action(async (file: string | undefined, o: { notices?: boolean; dedupe?: boolean }) =>
+      (await import('./decode.js')).decodeCommand(file, o),
+    );
   program
     .command('demo')
     .description('the demo site: simulated sensors, a Modbus TCP simulator, an embedded TLS broker')
     .option('--seconds <n>', 'stop by itself after n seconds (default: run until Ctrl-C)')
-    .action((o: { seconds?: string }) => demoCommand(o));
+    .action(async (o: { seconds?: string }) => (await import('./demo.js')).demoCommand(o));
   return program;
 }
 

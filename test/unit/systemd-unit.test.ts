@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { SiteSchema } from '../../src/config/schema.js';
 import { Exit } from '../../src/errors.js';
+import { UNIT_NODE_ARGS } from '../../bench/daemon-footprint.js';
 
 const unitPath = fileURLToPath(new URL('../../../systemd/edgegw.service', import.meta.url));
 const unit = readFileSync(unitPath, 'utf8');
@@ -32,6 +33,12 @@ describe('systemd/edgegw.service', () => {
   it('runs `edgegw run` with the default config path', () => {
     assert.match(directive('ExecStart')[0] ?? '', /bin\/edgegw\.js run$/);
     assert.ok(directive('Environment').includes('EDGEGW_CONFIG=/etc/edgegw/site.yaml'));
+  });
+
+  it('starts node with the heap flags the bench measures the daemon with', () => {
+    const exec = directive('ExecStart')[0] ?? '';
+    const flags = exec.split(/\s+/).filter((w) => w.startsWith('--'));
+    assert.deepEqual(flags, [...UNIT_NODE_ARGS]);
   });
 
   it('does not restart on usage, insecure-key or configuration errors', () => {
