@@ -40,20 +40,29 @@ export class Appender {
    * readings were stamped while the wall clock was not known good (clock-ranges.ts).
    */
   async append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
-    this.store.appending = this.store.s.nextSeq;
+    const store = this.store;
+    store.open();
+    return this.place(store.opts.seal(store.s.nextSeq, readings), stamp);
+  }
+
+  /**
+   * Commits a sealed record: one just sealed at the next seq, or one write-behind held in memory
+   * (its seq is below the next seq). Its seq, or null when the full policy refused it.
+   */
+  async place(rec: SealedRecord, stamp?: ClockStamp): Promise<number | null> {
+    this.store.appending = rec.seq;
     try {
-      return await this.appendAt(readings, stamp);
+      return await this.placeAt(rec, stamp);
     } finally {
       this.store.appending = null;
     }
   }
 
-  private async appendAt(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
+  private async placeAt(rec: SealedRecord, stamp?: ClockStamp): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
     const db = store.open();
-    const seq = s.nextSeq;
-    const rec = opts.seal(seq, readings);
+    const seq = rec.seq;
     const key = queueKey(KIND_RECORD, seq);
     const size = key.length + rec.bytes.length;
     const room = opts.maxBytes - store.quarantineBytes;
@@ -116,7 +125,7 @@ export class Appender {
   }
 
   /** Raises the seq mark before `seq` reaches it (seq-mark.ts); false when it cannot be written. */
-  private async markAbove(seq: number): Promise<boolean> {
+  async markAbove(seq: number): Promise<boolean> {
     const store = this.store;
     if (seq < store.seqCeiling) return true;
     const ceiling = seq + MARK_STEP;
@@ -165,6 +174,7 @@ export class Appender {
     s.readings += rec.count;
     s.bytes += size;
     store.head.appended({ seq, count: rec.count, t0: rec.t0, size });
+    store.skipHoles();
     // Notices sealed in this batch took the seqs after the record's: no record there.
     if (notices !== null) store.head.skip(notices.from, notices.to);
     // Kept only for a follower (the uplink): without one, holding records would only feed the GC.

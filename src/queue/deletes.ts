@@ -51,6 +51,11 @@ export class AckDeletes {
           removed.push(true);
           continue;
         }
+        // Held in memory (write-behind): delivered before its commit, so never written.
+        if (store.ackHeld(seq)) {
+          removed.push(true);
+          continue;
+        }
         const e = await store.entryOf(db, seq);
         removed.push(e !== undefined);
         // Already gone (dropped by whenFull while in flight, quarantined, acked twice): it was

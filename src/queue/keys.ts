@@ -8,6 +8,7 @@
 //   0x0a seq  a notice record (notices.ts): sealed like a record, in the same seq space
 //   0x01..20  meta: the notice totals (3 float64), 0x01..21: the pending gaps (plain JSON of seq
 //             ranges and counts); kept apart from other meta keys on purpose
+//   0x01..40  meta: write-behind's settled seq and reserved seq (float64 each, write-behind.ts)
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -25,6 +26,10 @@ export const META_PENDING_GAPS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x21);
 export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
 /** Seq ranges stamped before the wall clock was known good (clock-ranges.ts). */
 export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x30);
+/** Write-behind (write-behind.ts): every seq below it is stored, delivered or explained. */
+export const META_SETTLED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x40);
+/** Write-behind: no seq at or above it was handed out unwritten; 0 when none is reserved. */
+export const META_RESERVED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x41);
 /** All meta keys, for the test that they are distinct. */
 export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NEXT_SEQ,
@@ -35,6 +40,8 @@ export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NOTICE_TOTALS,
   META_PENDING_GAPS,
   META_CLOCK,
+  META_SETTLED,
+  META_RESERVED,
 };
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);

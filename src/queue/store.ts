@@ -9,7 +9,14 @@
 
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type GapNotice, type Reading, type SealedRecord } from '../types.js';
+import {
+  systemClock,
+  type Clock,
+  type GapNotice,
+  type OpenRecord,
+  type Reading,
+  type SealedRecord,
+} from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
@@ -17,9 +24,12 @@ import { Tombstones } from './tombstones.js';
 import {
   KIND_RECORD,
   META_FIGURES,
+  META_RESERVED,
+  META_SETTLED,
   META_TOTALS,
   RECORD_END,
   figuresValue,
+  numberValue,
   queueKey,
   seqOfKey,
   toRecord,
@@ -28,6 +38,7 @@ import { addTotals, totalsValue, zeroTotals, type QueueTotals } from './totals.j
 import type { KeyRange, QueueKeys } from './key-ranges.js';
 import { ClockRanges } from './clock-ranges.js';
 import { NoticeBook, type NoticeTotals } from './notices.js';
+import { HeldRecords } from './held.js';
 
 /** The queue's figures with its notice records (notices.ts). */
 export interface QueueStats extends StoreFigures {
@@ -37,6 +48,8 @@ export interface QueueStats extends StoreFigures {
   pendingGaps: number;
   /** Lifetime notice figures: committed = delivered + quarantined + queued. */
   noticeTotals: NoticeTotals;
+  /** Records waiting in memory for their PUBACK, not written (write-behind.ts); not in records. */
+  held: number;
 }
 
 export interface StoreFigures {
@@ -62,6 +75,16 @@ export interface SealedQueueOptions {
   whenFull: 'drop-oldest' | 'reject-new';
   durability: 'fsync' | 'os';
   seal: (seq: number, readings: readonly Reading[]) => SealedRecord;
+  /**
+   * Write-behind (write-behind.ts): the record `open` would give for what `seal` sealed. Without
+   * it, or without `writeBehind`, every record is committed before it is handed to the uplink.
+   */
+  opened?: (seq: number, readings: readonly Reading[]) => OpenRecord;
+  /**
+   * How many records may wait in memory for their PUBACK now (the uplink's in-flight window
+   * while it is connected); 0 while it is not: then every record is committed at once.
+   */
+  writeBehind?: () => number;
   /** Seals a notice record made at `t0`; without it, gaps stay pending (kept in meta), never sealed. */
   sealNotice?: (seq: number, notice: GapNotice, t0: number) => SealedRecord;
   log: Logger;
@@ -134,6 +157,15 @@ export class QueueStore {
    * make room are written), or null: no notice may be sealed at it by those batches.
    */
   appending: number | null = null;
+  /** Records handed to the uplink and not yet written (write-behind.ts). */
+  readonly held = new HeldRecords();
+  /** Write-behind's reservation: seqs handed out unwritten are all below it; 0 when none. */
+  reserved = 0;
+  /** META_RESERVED and META_SETTLED as last written (-1: unknown); kept across a reopen. */
+  reservedOnDisk = -1;
+  settledOnDisk = -1;
+  /** Seqs acknowledged while held (never stored) above the head's coverage: skipped in it. */
+  private readonly holes = new Set<number>();
   private deletesSinceCompact = 0;
   readonly s: StoreFigures = {
     records: 0,
@@ -232,6 +264,12 @@ export class QueueStore {
       base + book.pendingGaps.length + gaps.length < this.seqCeiling &&
       book.due(now, o.forceSeal === true, gaps.length);
     const nb = book.take(b, base, canSeal ? (seq, gap) => seal(seq, gap, now) : null, gaps);
+    // Write-behind: what a restart needs to tell the seqs that may be missing (write-behind.ts).
+    const reserved = this.reserved;
+    if (reserved !== this.reservedOnDisk) b.put(META_RESERVED, numberValue(reserved));
+    const settled = Math.min(this.held.lowest(), base);
+    const putSettled = reserved > 0 && settled !== this.settledOnDisk;
+    if (putSettled) b.put(META_SETTLED, numberValue(settled));
     try {
       await b.write({ sync });
     } catch (err) {
@@ -242,6 +280,8 @@ export class QueueStore {
     }
     this.tombstones.settle(taken);
     book.settle(nb, now);
+    this.reservedOnDisk = reserved;
+    if (putSettled) this.settledOnDisk = settled;
     this.s.totals = after;
     const n = nb.sealed.length;
     if (n === 0) return null;
@@ -321,7 +361,11 @@ export class QueueStore {
           return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
         });
       const last = rows[rows.length - 1];
-      const upTo = rows.length < this.head.cap || last === undefined ? this.s.nextSeq - 1 : seqOfKey(last[0]);
+      // Held records are not stored yet: the index must not claim to cover their seqs.
+      const upTo = Math.min(
+        rows.length < this.head.cap || last === undefined ? this.s.nextSeq - 1 : seqOfKey(last[0]),
+        this.held.lowest() - 1,
+      );
       this.head.refill(loaded, upTo);
     }
     this.refreshHeadFigures();
@@ -340,6 +384,39 @@ export class QueueStore {
     this.compaction = this.compaction
       .then(() => compactRange(queueKey(KIND_RECORD, 0), end))
       .catch((err: unknown) => this.opts.log.warn({ err: String(err) }, 'queue compaction failed'));
+  }
+
+  /**
+   * A held record was acknowledged (or given up) and will never be stored: counted delivered
+   * now (committed too: it was durable at the broker), on disk with the next batch.
+   */
+  ackHeld(seq: number): boolean {
+    const h = this.held.get(seq);
+    if (h === undefined) return false;
+    this.held.delete(seq);
+    const t = this.s.totals;
+    t.committedRecords++;
+    t.committedReadings += h.rec.count;
+    t.deliveredRecords++;
+    t.deliveredReadings += h.rec.count;
+    this.unstored(seq);
+    return true;
+  }
+
+  /** `seq` will never be stored: the head index may cover it once it is contiguous. */
+  unstored(seq: number): void {
+    if (seq > this.head.coveredTo) this.holes.add(seq);
+    // Bounded: without them the index only stops growing until it is refilled from disk.
+    if (this.holes.size > HEAD_CAP) this.holes.clear();
+    this.skipHoles();
+  }
+
+  /** Moves the head index's coverage over the unstored seqs just above it. */
+  skipHoles(): void {
+    for (let n = this.head.coveredTo + 1; this.holes.has(n); n++) {
+      this.head.skip(n, n);
+      this.holes.delete(n);
+    }
   }
 
   refreshHeadFigures(): void {
