@@ -24,6 +24,7 @@ import { Tombstones } from './tombstones.js';
 import {
   KIND_RECORD,
   META_FIGURES,
+  META_NEXT_SEQ,
   META_RESERVED,
   META_SETTLED,
   META_TOTALS,
@@ -266,7 +267,12 @@ export class QueueStore {
     const nb = book.take(b, base, canSeal ? (seq, gap) => seal(seq, gap, now) : null, gaps);
     // Write-behind: what a restart needs to tell the seqs that may be missing (write-behind.ts).
     const reserved = this.reserved;
-    if (reserved !== this.reservedOnDisk) b.put(META_RESERVED, numberValue(reserved));
+    if (reserved !== this.reservedOnDisk) {
+      b.put(META_RESERVED, numberValue(reserved));
+      // Given back: from now on the stored next seq alone says where a start continues.
+      const next = Math.max(this.s.nextSeq, base + nb.sealed.length);
+      if (reserved === 0) b.put(META_NEXT_SEQ, numberValue(next));
+    }
     const settled = Math.min(this.held.lowest(), base);
     const putSettled = reserved > 0 && settled !== this.settledOnDisk;
     if (putSettled) b.put(META_SETTLED, numberValue(settled));
