@@ -130,7 +130,13 @@ export class WriteBehind {
     await this.commitThrough(Infinity);
     if (store.reserved === 0 && store.reservedOnDisk <= 0) return;
     store.reserved = 0;
-    await store.write(store.open().batch().put(META_FIGURES, store.figuresAfter(0, 0, 0)), true);
+    await store.write(
+      store
+        .open()
+        .batch()
+        .put(META_FIGURES, store.figuresAfter(0, 0, 0)),
+      true,
+    );
   }
 
   /** The next direct commit, with nothing held, gives the reservation back (written with it). */
@@ -150,7 +156,13 @@ export class WriteBehind {
     const was = store.reserved;
     store.reserved = next;
     try {
-      await store.write(store.open().batch().put(META_FIGURES, store.figuresAfter(0, 0, 0)), true);
+      await store.write(
+        store
+          .open()
+          .batch()
+          .put(META_FIGURES, store.figuresAfter(0, 0, 0)),
+        true,
+      );
       return true;
     } catch (err) {
       // Held seqs must stay below what the disk says; a higher one on disk only widens a gap.
@@ -214,7 +226,12 @@ export async function recoverReservation(
   return { reserved, settled, nextSeq: to, lost: await unsettled(db, from, to, known) };
 }
 
-async function unsettled(db: Db, from: number, to: number, known: readonly GapNotice[]): Promise<GapNotice[]> {
+async function unsettled(
+  db: Db,
+  from: number,
+  to: number,
+  known: readonly GapNotice[],
+): Promise<GapNotice[]> {
   if (to <= from) return [];
   if (to - from > SCAN_LIMIT) return [{ from, to: to - 1, why: 'skipped', readings: null }];
   const present = new Set<number>();

@@ -49,7 +49,11 @@ describe('write-behind (child processes, real broker)', function () {
     const out = new Set<number>();
     for (const m of fixture.messages) {
       for (const rec of m.recs) {
-        const body = JSON.stringify([rec.t0, rec.r.map(([i, ...rest]) => [m.ids[Number(i)], ...rest]), rec.gap]);
+        const body = JSON.stringify([
+          rec.t0,
+          rec.r.map(([i, ...rest]) => [m.ids[Number(i)], ...rest]),
+          rec.gap,
+        ]);
         const known = seen.get(rec.seq);
         if (known === undefined) seen.set(rec.seq, body);
         else if (known !== body) out.add(rec.seq);
@@ -65,7 +69,13 @@ describe('write-behind (child processes, real broker)', function () {
       // A few new records of this run at the broker (a restart first resends what is queued).
       const above = highest;
       await waitFor(
-        () => new Set(fixture.readings().filter((r) => r.seq > above).map((r) => r.seq)).size >= 3,
+        () =>
+          new Set(
+            fixture
+              .readings()
+              .filter((r) => r.seq > above)
+              .map((r) => r.seq),
+          ).size >= 3,
         20_000,
         `records of run ${i + 1}`,
       );

@@ -42,7 +42,7 @@ describe('queue/write-behind', () => {
     // The uplink reads it like any record, and gets the open form it already had.
     const [rec] = await queue.read(0, 10);
     assert.equal(rec?.seq, 1);
-    assert.deepEqual(queue.heldOpen(1), fx.sealer.open(rec!));
+    assert.deepEqual(queue.heldOpen(1), fx.sealer.open(rec));
 
     assert.equal(await queue.delete(1), true);
     await clock.advanceAsync(10 * FLUSH);
