@@ -49,16 +49,20 @@ export class Appender {
    * Commits a sealed record: one just sealed at the next seq, or one write-behind held in memory
    * (its seq is below the next seq). Its seq, or null when the full policy refused it.
    */
-  async place(rec: SealedRecord, stamp?: ClockStamp): Promise<number | null> {
+  async place(rec: SealedRecord, stamp?: ClockStamp, held = false): Promise<number | null> {
     this.store.appending = rec.seq;
     try {
-      return await this.placeAt(rec, stamp);
+      return await this.placeAt(rec, stamp, held);
     } finally {
       this.store.appending = null;
     }
   }
 
-  private async placeAt(rec: SealedRecord, stamp?: ClockStamp): Promise<number | null> {
+  private async placeAt(
+    rec: SealedRecord,
+    stamp: ClockStamp | undefined,
+    held: boolean,
+  ): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
     const db = store.open();
@@ -67,17 +71,14 @@ export class Appender {
     const size = key.length + rec.bytes.length;
     const room = opts.maxBytes - store.quarantineBytes;
     if (size > room || (opts.whenFull === 'reject-new' && s.bytes + size > opts.maxBytes)) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
     if (s.bytes + size > opts.maxBytes) await this.dropOldest(db, s.bytes + size - opts.maxBytes);
     if (!(await this.diskRoom(db, size))) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
     if (!(await this.markAbove(seq))) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
 
     let failure: unknown;
@@ -122,6 +123,22 @@ export class Appender {
       Exit.IOERR,
       { cause: failure },
     );
+  }
+
+  /**
+   * The full policy refused `rec`. A held record (write-behind.ts) had its seq handed out, maybe
+   * published: its seq is given up like a burned one, logged and explained in the stream.
+   */
+  private refuse(rec: SealedRecord, held: boolean): null {
+    const s = this.store.s;
+    if (!held) {
+      this.full.refused(rec.count, s);
+      return null;
+    }
+    const { seq, count } = rec;
+    this.store.notices.add({ from: seq, to: seq, why: 'write-failed', readings: count });
+    this.full.gaveUp({ seqFrom: seq, seqTo: seq, records: 1, readings: count, reason: 'write-failed' }, s);
+    return null;
   }
 
   /** Raises the seq mark before `seq` reaches it (seq-mark.ts); false when it cannot be written. */

@@ -72,6 +72,8 @@ export class WriteBehind {
     const store = this.store;
     const { opts, s } = store;
     if (opts.opened === undefined || store.held.size >= (opts.writeBehind?.() ?? 0)) return null;
+    // Gaps waiting to be sealed go with the next commit (notices.ts): this one is it.
+    if (store.notices.due(store.clock.now(), false)) return null;
     if (s.nextSeq >= store.reserved && !(await this.reserve(s.nextSeq))) return null;
     // After the reservation: notices it sealed took the seqs at the next seq.
     const seq = s.nextSeq;
@@ -95,7 +97,8 @@ export class WriteBehind {
       const { seq, count } = h.rec;
       let kept: number | null = null;
       try {
-        kept = await this.appender.place(h.rec);
+        // Refused by the full policy, its seq is given up and explained there (append.ts).
+        kept = await this.appender.place(h.rec, undefined, true);
       } catch (err) {
         // A burned seq was counted and explained by the append; anything else is explained here.
         if (!(err instanceof BurnedSeqError)) {
@@ -103,13 +106,8 @@ export class WriteBehind {
           store.notices.add({ from: seq, to: seq, why: 'write-failed', readings: count });
         }
         this.log.error({ code: 'EDGEGW_E_QUEUE_WRITE', seq, err: causeText(err) }, 'commit failed');
-        kept = -1;
       } finally {
         store.held.delete(seq);
-      }
-      if (kept === null) {
-        // Refused by the full policy after its seq was handed out: the stream says so.
-        store.notices.add({ from: seq, to: seq, why: 'write-failed', readings: count });
       }
       if (kept !== seq) store.unstored(seq);
     }
