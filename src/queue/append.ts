@@ -191,7 +191,7 @@ export class Appender {
     s.readings += rec.count;
     s.bytes += size;
     store.head.appended({ seq, count: rec.count, t0: rec.t0, size });
-    store.skipHoles();
+    store.held.skipHoles(store.head);
     // Notices sealed in this batch took the seqs after the record's: no record there.
     if (notices !== null) store.head.skip(notices.from, notices.to);
     // Kept only for a follower (the uplink): without one, holding records would only feed the GC.

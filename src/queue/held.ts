@@ -3,6 +3,7 @@
 // memory is never opened again (issue 9, CPU).
 
 import type { OpenRecord, SealedRecord } from '../types.js';
+import type { HeadIndex } from './head-index.js';
 
 export interface HeldRecord {
   readonly rec: SealedRecord;
@@ -14,6 +15,8 @@ export interface HeldRecord {
 export class HeldRecords {
   /** Insertion order is seq order: seqs are handed out in increasing order. */
   private readonly map = new Map<number, HeldRecord>();
+  /** Seqs that were held and will never be stored, above the head index's coverage. */
+  private readonly holes = new Set<number>();
 
   get size(): number {
     return this.map.size;
@@ -60,5 +63,21 @@ export class HeldRecords {
 
   values(): IterableIterator<HeldRecord> {
     return this.map.values();
+  }
+
+  /** `seq` was held and will never be stored: the head index may cover it once contiguous. */
+  unstored(seq: number, head: HeadIndex): void {
+    if (seq > head.coveredTo) this.holes.add(seq);
+    // Bounded: without them the index only stops growing until it is refilled from disk.
+    if (this.holes.size > head.cap) this.holes.clear();
+    this.skipHoles(head);
+  }
+
+  /** Moves the head index's coverage over the never-stored seqs just above it. */
+  skipHoles(head: HeadIndex): void {
+    for (let n = head.coveredTo + 1; this.holes.has(n); n++) {
+      head.skip(n, n);
+      this.holes.delete(n);
+    }
   }
 }

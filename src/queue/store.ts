@@ -165,8 +165,6 @@ export class QueueStore {
   /** META_RESERVED and META_SETTLED as last written (-1: unknown); kept across a reopen. */
   reservedOnDisk = -1;
   settledOnDisk = -1;
-  /** Seqs acknowledged while held (never stored) above the head's coverage: skipped in it. */
-  private readonly holes = new Set<number>();
   private deletesSinceCompact = 0;
   readonly s: StoreFigures = {
     records: 0,
@@ -390,39 +388,6 @@ export class QueueStore {
     this.compaction = this.compaction
       .then(() => compactRange(queueKey(KIND_RECORD, 0), end))
       .catch((err: unknown) => this.opts.log.warn({ err: String(err) }, 'queue compaction failed'));
-  }
-
-  /**
-   * A held record was acknowledged (or given up) and will never be stored: counted delivered
-   * now (committed too: it was durable at the broker), on disk with the next batch.
-   */
-  ackHeld(seq: number): boolean {
-    const h = this.held.get(seq);
-    if (h === undefined) return false;
-    this.held.delete(seq);
-    const t = this.s.totals;
-    t.committedRecords++;
-    t.committedReadings += h.rec.count;
-    t.deliveredRecords++;
-    t.deliveredReadings += h.rec.count;
-    this.unstored(seq);
-    return true;
-  }
-
-  /** `seq` will never be stored: the head index may cover it once it is contiguous. */
-  unstored(seq: number): void {
-    if (seq > this.head.coveredTo) this.holes.add(seq);
-    // Bounded: without them the index only stops growing until it is refilled from disk.
-    if (this.holes.size > HEAD_CAP) this.holes.clear();
-    this.skipHoles();
-  }
-
-  /** Moves the head index's coverage over the unstored seqs just above it. */
-  skipHoles(): void {
-    for (let n = this.head.coveredTo + 1; this.holes.has(n); n++) {
-      this.head.skip(n, n);
-      this.holes.delete(n);
-    }
   }
 
   refreshHeadFigures(): void {

@@ -16,7 +16,7 @@
 //   gives the reservation back (META_RESERVED 0), as does a direct commit with nothing held: then
 //   the next start continues at the stored next seq, with nothing to explain.
 // - Accounting: a record acknowledged while held is counted committed and delivered at once (on
-//   disk with the next batch), never written, never deleted (store.ackHeld).
+//   disk with the next batch), never written, never deleted (deletes.ts).
 
 import type { Logger } from 'pino';
 import type { Clock, GapNotice, Reading } from '../types.js';
@@ -109,7 +109,7 @@ export class WriteBehind {
       } finally {
         store.held.delete(seq);
       }
-      if (kept !== seq) store.unstored(seq);
+      if (kept !== seq) store.held.unstored(seq, store.head);
     }
     // Committed beside acknowledged ones, the index may not cover them: load it from disk.
     if (store.db !== null && store.head.live === 0 && store.s.records > 0) {
