@@ -90,6 +90,23 @@ describe('queue/write-behind', () => {
     assert.deepEqual([queue.stats().held, queue.stats().records], [0, 1]);
   });
 
+  it('a held record the full policy refuses at its commit is given up and explained, never silent', async () => {
+    await append(2);
+    await queue.setLimits({ maxBytes: 1, whenFull: 'reject-new' });
+    await clock.advanceAsync(2 * FLUSH);
+    await waitFor(() => queue.stats().held === 0, 5000, 'the held record settled');
+    const s = queue.stats();
+    assert.equal(s.records, 0);
+    assert.equal(s.lostReadings, 2, 'its readings are counted lost');
+    assert.equal(s.pendingGaps, 1, 'a gap explains its seq');
+    // Given-up ranges are logged at once or, rate-limited, at the latest at stop.
+    await queue.stop();
+    assert.ok(
+      fx.logs.lines.some((l) => l.seqFrom === 1 && l.seqTo === 1 && l.reason === 'write-failed'),
+      'its seq is logged as given up',
+    );
+  });
+
   it('a clean stop commits what is held; the next start continues with no gap', async () => {
     await append(2);
     await append(2);
