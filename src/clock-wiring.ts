@@ -29,8 +29,8 @@ export interface ClockWiring {
   readonly stampClock: Clock;
   /** The sensors' observer: the guard, then the clock sync's marks, then `inner`. */
   observer(inner: SensorObserver): SensorObserver;
-  /** The batcher's commit. */
-  commit(readings: Reading[]): Promise<number | null>;
+  /** The batcher's commit; `durableBy` lets the queue hold it for its PUBACK (write-behind). */
+  commit(readings: Reading[], durableBy?: number): Promise<number | null>;
   clockIssue(): string | null;
   status(): Omit<ClockStatus, 'ok' | 'issue'>;
 }
@@ -71,10 +71,10 @@ export async function wireClock(opts: {
     stampClock: sync?.stampClock ?? clock,
     // The clock sync marks what the batcher gets (the guard may copy a reading), so it is inside.
     observer: (inner) => g.wrap(sync?.wrap(inner) ?? inner),
-    commit: (readings) => {
-      if (sync === null) return queue.append(readings);
+    commit: (readings, durableBy) => {
+      if (sync === null) return queue.append(readings, undefined, durableBy);
       const c = sync.commit(readings);
-      return queue.append(c.readings, c.stamp);
+      return queue.append(c.readings, c.stamp, durableBy);
     },
     clockIssue: () =>
       sync?.stamping === true

@@ -8,6 +8,7 @@ import type { SiteConfig } from './config/schema.js';
 import { describeChange, diffConfig, planReload, type ConfigChange } from './config/diff.js';
 import { assertPrivateFile } from './seal/keyfile.js';
 import { Keyring } from './seal/keyring.js';
+import { openedForm } from './seal/sealer.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
@@ -101,6 +102,10 @@ export class Daemon {
       whenFull: site.queue.whenFull,
       durability: site.queue.durability,
       seal: (seq, readings, ids) => keyring.seal(seq, readings, ids),
+      // Write-behind (queue/write-behind.ts): while the uplink is connected, up to its in-flight
+      // window of records wait in memory for their PUBACK and are written only if it is late.
+      opened: openedForm,
+      writeBehind: () => uplink?.writeBehindRoom() ?? 0,
       sealNotice: (seq, notice, t0) => keyring.sealNotice(seq, notice, t0),
       log: log.child({ stage: 'queue' }),
       minFreeBytes: site.queue.minFreeBytes,
@@ -133,7 +138,7 @@ export class Daemon {
       flushMs: site.queue.flush,
       maxReadings: site.queue.maxRecordReadings,
       clock: this.clock,
-      commit: (readings) => clock.commit(readings),
+      commit: (readings, durableBy) => clock.commit(readings, durableBy),
       onError: (err) =>
         log.error({ code: errorCode(err, 'EDGEGW_E_QUEUE_WRITE'), err: errorText(err) }, 'commit failed'),
     });

@@ -40,35 +40,45 @@ export class Appender {
    * readings were stamped while the wall clock was not known good (clock-ranges.ts).
    */
   async append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
-    this.store.appending = this.store.s.nextSeq;
+    const store = this.store;
+    store.open();
+    return this.place(store.opts.seal(store.s.nextSeq, readings, store.ids), stamp);
+  }
+
+  /**
+   * Commits a sealed record: one just sealed at the next seq, or one write-behind held in memory
+   * (its seq is below the next seq). Its seq, or null when the full policy refused it.
+   */
+  async place(rec: SealedRecord, stamp?: ClockStamp, held = false): Promise<number | null> {
+    this.store.appending = rec.seq;
     try {
-      return await this.appendAt(readings, stamp);
+      return await this.placeAt(rec, stamp, held);
     } finally {
       this.store.appending = null;
     }
   }
 
-  private async appendAt(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
+  private async placeAt(
+    rec: SealedRecord,
+    stamp: ClockStamp | undefined,
+    held: boolean,
+  ): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
     const db = store.open();
-    const seq = s.nextSeq;
-    const rec = opts.seal(seq, readings, store.ids);
+    const seq = rec.seq;
     const key = queueKey(KIND_RECORD, seq);
     const size = key.length + rec.bytes.length;
     const room = opts.maxBytes - store.quarantineBytes;
     if (size > room || (opts.whenFull === 'reject-new' && s.bytes + size > opts.maxBytes)) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
     if (s.bytes + size > opts.maxBytes) await this.dropOldest(db, s.bytes + size - opts.maxBytes);
     if (!(await this.diskRoom(db, size))) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
     if (!(await this.markAbove(seq))) {
-      this.full.refused(rec.count, s);
-      return null;
+      return this.refuse(rec, held);
     }
 
     let failure: unknown;
@@ -115,8 +125,24 @@ export class Appender {
     );
   }
 
+  /**
+   * The full policy refused `rec`. A held record (write-behind.ts) had its seq handed out, maybe
+   * published: its seq is given up like a burned one, logged and explained in the stream.
+   */
+  private refuse(rec: SealedRecord, held: boolean): null {
+    const s = this.store.s;
+    if (!held) {
+      this.full.refused(rec.count, s);
+      return null;
+    }
+    const { seq, count } = rec;
+    this.store.notices.add({ from: seq, to: seq, why: 'write-failed', readings: count });
+    this.full.gaveUp({ seqFrom: seq, seqTo: seq, records: 1, readings: count, reason: 'write-failed' }, s);
+    return null;
+  }
+
   /** Raises the seq mark before `seq` reaches it (seq-mark.ts); false when it cannot be written. */
-  private async markAbove(seq: number): Promise<boolean> {
+  async markAbove(seq: number): Promise<boolean> {
     const store = this.store;
     if (seq < store.seqCeiling) return true;
     const ceiling = seq + MARK_STEP;
@@ -165,6 +191,7 @@ export class Appender {
     s.readings += rec.count;
     s.bytes += size;
     store.head.appended({ seq, count: rec.count, t0: rec.t0, size });
+    store.held.skipHoles(store.head);
     // Notices sealed in this batch took the seqs after the record's: no record there.
     if (notices !== null) store.head.skip(notices.from, notices.to);
     // Kept only for a follower (the uplink): without one, holding records would only feed the GC.

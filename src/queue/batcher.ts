@@ -10,7 +10,11 @@ export interface BatcherOptions {
   flushMs: number;
   maxReadings: number;
   clock: Clock;
-  commit: (readings: Reading[]) => Promise<unknown>;
+  /**
+   * `durableBy` (monotonic): 2 × flushMs after the batch's first reading arrived, when its
+   * readings must be acknowledged or committed at the latest (DESIGN.md §2.1, write-behind).
+   */
+  commit: (readings: Reading[], durableBy: number) => Promise<unknown>;
   onError: (err: unknown) => void;
 }
 
@@ -129,7 +133,8 @@ export class Batcher implements Lifecycle {
     if (!this.due) this.clearTimer();
     if (batch.length === 0) return;
     this.taken += batch.length;
-    this.inFlight = this.run(batch).finally(() => {
+    const durableBy = (this.inFlightSince ?? this.opts.clock.monotonic()) + 2 * this.opts.flushMs;
+    this.inFlight = this.run(batch, durableBy).finally(() => {
       this.finished += batch.length;
       this.inFlight = null;
       this.inFlightSince = null;
@@ -137,9 +142,9 @@ export class Batcher implements Lifecycle {
     });
   }
 
-  private async run(batch: Reading[]): Promise<void> {
+  private async run(batch: Reading[], durableBy: number): Promise<void> {
     try {
-      await this.opts.commit(batch);
+      await this.opts.commit(batch, durableBy);
       this.counts.committedReadings += batch.length;
       this.counts.committedBatches++;
     } catch (err) {

@@ -68,6 +68,20 @@ export class AckDeletes {
           removed.push(true);
           continue;
         }
+        // Held in memory (write-behind): delivered before its commit, so never written; counted
+        // committed too (it became durable at the broker), on disk with the next batch.
+        const held = store.held.get(seq);
+        if (held !== undefined) {
+          store.held.delete(seq);
+          store.held.unstored(seq, store.head);
+          const t = store.s.totals;
+          t.committedRecords++;
+          t.committedReadings += held.rec.count;
+          t.deliveredRecords++;
+          t.deliveredReadings += held.rec.count;
+          removed.push(true);
+          continue;
+        }
         const e = await store.entryOf(db, seq);
         removed.push(e !== undefined);
         // Already gone (dropped by whenFull while in flight, quarantined, acked twice): it was

@@ -10,6 +10,9 @@
 //             ranges and counts); kept apart from other meta keys on purpose
 //   0x0c idx  the sensor-id dictionary (seal/sensor-ids.ts): entry `idx` (7 bytes big-endian),
 //             sealed with a queue key (no plaintext id); written before or with any record using it
+//   0x01..40  meta: the next sensor-id dictionary index (float64)
+//   0x01..41  meta: write-behind's reserved seq (float64, write-behind.ts)
+//   0x01..42  meta: write-behind's settled seq (float64, write-behind.ts)
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -29,6 +32,10 @@ export const META_KEYS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 4);
 export const META_CLOCK = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x30);
 /** The next sensor-id dictionary index (seal/sensor-ids.ts): never handed out twice, even if entries are lost. */
 export const META_SENSOR_ID_NEXT = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x40);
+/** Write-behind (write-behind.ts): every seq below it is stored, delivered or explained. */
+export const META_SETTLED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x42);
+/** Write-behind: no seq at or above it was handed out unwritten; 0 when none is reserved. */
+export const META_RESERVED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x41);
 /** All meta keys, for the test that they are distinct. */
 export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NEXT_SEQ,
@@ -40,6 +47,8 @@ export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_PENDING_GAPS,
   META_CLOCK,
   META_SENSOR_ID_NEXT,
+  META_SETTLED,
+  META_RESERVED,
 };
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);

@@ -42,6 +42,7 @@ import {
 import { readSeqMark } from './seq-mark.js';
 import { entryKeyId } from '../seal/sealer.js';
 import { loadNotices } from './notice-store.js';
+import { recoverReservation } from './write-behind.js';
 
 /**
  * Opens the database and recovers the store's figures and key ranges from it. Only an absent or
@@ -181,6 +182,24 @@ async function recover(db: Db, store: QueueStore): Promise<void> {
     readNumber(await db.get(META_SENSOR_ID_NEXT)),
   );
   s.nextSeq = Math.max(readNumber(await db.get(META_NEXT_SEQ)), lastSeq + 1, lastNotice + 1, 1);
+  // Write-behind's reservation (write-behind.ts): a start continues above what a crash may have
+  // handed out unwritten, and the stream explains what it cannot account for. A reopen after a
+  // failed write keeps what this process knows (the held records) instead.
+  const first = store.reservedOnDisk === -1;
+  const r = await recoverReservation(db, s.nextSeq, store.notices.pendingGaps);
+  s.nextSeq = r.nextSeq;
+  store.reserved = r.reserved;
+  store.reservedOnDisk = r.reserved;
+  store.settledOnDisk = r.settled;
+  if (store.opts.readOnly !== true && first) {
+    for (const gap of r.lost) store.notices.add(gap);
+    if (r.lost.length > 0) {
+      store.log.warn(
+        { seqs: r.lost.map((g) => `${g.from}-${g.to}`).slice(0, 8), ranges: r.lost.length },
+        'seqs held in memory when the process ended are explained as skipped',
+      );
+    }
+  }
   // The mark is checked, never trusted over the database: a queue from before marks has none.
   if (store.opts.readOnly !== true) store.seqCeiling = await readSeqMark(store.opts.dir);
   const covered = loaded.length < HEAD_CAP ? s.nextSeq - 1 : loaded[loaded.length - 1]!.seq;

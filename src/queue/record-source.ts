@@ -19,9 +19,10 @@ export class QueueRecordSource implements RecordSource {
       const out: OpenRecord[] = [];
       const clock = this.queue.clockRanges;
       for (const rec of sealed) {
-        let opened: OpenRecord;
+        // A record held in memory (write-behind) is published from what was sealed: never opened.
+        let opened: OpenRecord | undefined = this.queue.heldOpen(rec.seq);
         try {
-          opened = this.open(rec);
+          opened ??= this.open(rec);
         } catch (err) {
           if (!(err instanceof TamperedRecordError)) throw err;
           await this.queue.quarantine(rec.seq, 'authentication failed');

@@ -24,6 +24,7 @@ import {
   META_PENDING_GAPS,
   META_QUARANTINED,
   META_SENSOR_ID_NEXT,
+  META_RESERVED,
   QUARANTINE_END,
   NOTICE_END,
   RECORD_END,
@@ -287,6 +288,9 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
     .put(META_NEXT_SEQ, numberValue(s.nextSeq))
     .put(META_QUARANTINED, numberValue(quarantined + s.failed.length))
     .put(META_SENSOR_ID_NEXT, numberValue(s.nextSensorId))
+    // The skipped gap covers everything above what is stored up to the mark, which is above any
+    // write-behind reservation: the next start has nothing more to explain (write-behind.ts).
+    .put(META_RESERVED, numberValue(0))
     // The next open counts the figures again from what is stored (open.ts).
     .del(META_FIGURES);
   // What the stream will never carry, explained by notices the next start seals: the records

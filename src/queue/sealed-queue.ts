@@ -6,12 +6,13 @@
 // state they share (store.ts). A write that failed leaves the handle broken: the next mutation
 // reopens the database first; if it cannot, the queue is fatal (opts.onFatal).
 
-import type { Lifecycle, Reading, SealedRecord } from '../types.js';
+import type { Lifecycle, OpenRecord, Reading, SealedRecord } from '../types.js';
 import type { IdCrypto, SensorIds } from '../seal/sensor-ids.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { FullQueueReport } from './full-report.js';
 import { Appender, BurnedSeqError } from './append.js';
 import { AckDeletes } from './deletes.js';
+import { WriteBehind } from './write-behind.js';
 import { QueueDisk } from './disk.js';
 import { openQueue, removeCopy } from './open.js';
 import { sealedBy } from './key-ranges.js';
@@ -32,15 +33,16 @@ export type { NoticeTotals } from './notices.js';
 
 /**
  * `records` (≤ limit, and all there are from their first seq on when fewer) with the queued
- * notices among them, in seq order, at most `limit`: a notice past the last record read is left
- * for the next read only when `limit` records came back (records beyond them were not read).
+ * notices and held records among them, in seq order, at most `limit`: one past the last record
+ * read is left for the next read only when `limit` records came back (records beyond them were
+ * not read). A held record committed during the read may come both ways: once is kept.
  */
 function withNotices(records: SealedRecord[], notices: SealedRecord[], limit: number): SealedRecord[] {
   if (notices.length === 0) return records;
   const out = [...records, ...notices].sort((a, b) => a.seq - b.seq);
   const last = records[records.length - 1];
   const bound = records.length >= limit && last !== undefined ? last.seq : Infinity;
-  return out.filter((r) => r.seq <= bound).slice(0, limit);
+  return out.filter((r, i) => r.seq <= bound && out[i - 1]?.seq !== r.seq).slice(0, limit);
 }
 export type { QueueTotals } from './totals.js';
 
@@ -51,6 +53,7 @@ export class SealedQueue implements Lifecycle {
   private readonly disk: QueueDisk;
   private readonly appender: Appender;
   private readonly deletes: AckDeletes;
+  private readonly behind: WriteBehind;
   private tail: Promise<void> = Promise.resolve();
   /** The totals when this process first opened the queue: status counts from there. */
   private baseline: QueueTotals | null = null;
@@ -65,6 +68,12 @@ export class SealedQueue implements Lifecycle {
     );
     this.appender = new Appender(this.store, this.full, this.listeners, this.disk, () => this.reopen());
     this.deletes = new AckDeletes(this.store, (fn) => this.serial(fn));
+    this.behind = new WriteBehind(
+      this.store,
+      this.appender,
+      (fn) => this.serial(fn),
+      () => this.appended(),
+    );
   }
 
   async start(): Promise<void> {
@@ -78,6 +87,13 @@ export class SealedQueue implements Lifecycle {
 
   async stop(): Promise<void> {
     const store = this.store;
+    this.behind.stop();
+    // Clean stop: what is held and not acknowledged is committed; the reservation given back.
+    if (store.db !== null) {
+      await this.serial(() => this.behind.settle()).catch((err: unknown) => {
+        store.log.error({ code: 'EDGEGW_E_QUEUE_WRITE', err: causeText(err) }, 'commit at stop failed');
+      });
+    }
     await this.tail;
     const db = store.db;
     this.full.flush(store.s);
@@ -141,6 +157,7 @@ export class SealedQueue implements Lifecycle {
       notices: n.queuedCount,
       pendingGaps: n.pendingGaps.length,
       noticeTotals: { ...n.totals },
+      held: this.store.held.size,
     };
   }
 
@@ -173,13 +190,37 @@ export class SealedQueue implements Lifecycle {
    * Seals and commits one record; its seq, or null when the full policy refused it. `stamp`: its
    * readings were stamped while the wall clock was not known good (clock-ranges.ts).
    */
-  append(readings: readonly Reading[], stamp?: ClockStamp): Promise<number | null> {
-    return this.serial(() => this.appender.append(readings, stamp)).catch((err: unknown) => {
+  append(readings: readonly Reading[], stamp?: ClockStamp, durableBy?: number): Promise<number | null> {
+    return this.serial(() => this.appendNow(readings, stamp, durableBy)).catch((err: unknown) => {
       // Not written, whatever the reason (also a closed queue): count the readings, unless the
       // seq was burned, which counted them already.
       if (!(err instanceof BurnedSeqError)) this.store.s.lostReadings += readings.length;
       throw err;
     });
+  }
+
+  /**
+   * `durableBy` (monotonic): the record may wait in memory for its PUBACK until then
+   * (write-behind.ts). Records stamped without a good clock are always committed first.
+   */
+  private async appendNow(
+    readings: readonly Reading[],
+    stamp: ClockStamp | undefined,
+    durableBy: number | undefined,
+  ): Promise<number | null> {
+    if (stamp === undefined && durableBy !== undefined) {
+      const seq = await this.behind.hold(readings, durableBy);
+      if (seq !== null) return seq;
+    }
+    // Committed now: what is held goes first (the disk sees seqs in order).
+    await this.behind.commitThrough(Infinity);
+    this.behind.release();
+    return this.appender.append(readings, stamp);
+  }
+
+  /** The open form of a record held in memory (never written, never to be opened), if it is. */
+  heldOpen(seq: number): OpenRecord | undefined {
+    return this.store.held.get(seq)?.open;
   }
 
   /** The seq ranges stamped while the wall clock was not known good, and how reads correct them. */
@@ -238,7 +279,8 @@ export class SealedQueue implements Lifecycle {
     // which are kept in memory (notices.ts) and may be older than every record.
     const from = Math.max(afterSeq + 1, s.firstSeq ?? s.nextSeq);
     if (limit <= 0) return [];
-    const notices = store.notices.from(afterSeq + 1);
+    // Taken before the disk read: a held record committed meanwhile is then read at least once.
+    const notices = [...store.notices.from(afterSeq + 1), ...store.held.from(afterSeq + 1)];
     const records = from >= s.nextSeq ? [] : await this.readRecords(db, from, limit);
     return withNotices(records, notices, limit);
   }
@@ -344,7 +386,8 @@ export class SealedQueue implements Lifecycle {
     const s = store.s;
     const recovered = s.nextSeq;
     s.nextSeq = Math.max(recovered, nextSeq);
-    store.head.skip(recovered, s.nextSeq - 1);
+    // Held records (write-behind.ts) are not stored yet: the index must not cover their seqs.
+    store.head.skip(recovered, Math.min(s.nextSeq, store.held.lowest()) - 1);
     store.resetRecent(s.nextSeq);
     const reopened = store.open();
     for (const seq of acked) {

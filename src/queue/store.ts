@@ -9,7 +9,14 @@
 
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type GapNotice, type Reading, type SealedRecord } from '../types.js';
+import {
+  systemClock,
+  type Clock,
+  type GapNotice,
+  type OpenRecord,
+  type Reading,
+  type SealedRecord,
+} from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
@@ -19,6 +26,9 @@ import {
   KIND_SENSOR_ID,
   META_FIGURES,
   META_SENSOR_ID_NEXT,
+  META_NEXT_SEQ,
+  META_RESERVED,
+  META_SETTLED,
   META_TOTALS,
   RECORD_END,
   figuresValue,
@@ -32,6 +42,7 @@ import type { KeyRange, QueueKeys } from './key-ranges.js';
 import { ClockRanges } from './clock-ranges.js';
 import { NoticeBook, type NoticeTotals } from './notices.js';
 import { SensorIds } from '../seal/sensor-ids.js';
+import { HeldRecords } from './held.js';
 
 /** The queue's figures with its notice records (notices.ts). */
 export interface QueueStats extends StoreFigures {
@@ -41,6 +52,8 @@ export interface QueueStats extends StoreFigures {
   pendingGaps: number;
   /** Lifetime notice figures: committed = delivered + quarantined + queued. */
   noticeTotals: NoticeTotals;
+  /** Records waiting in memory for their PUBACK, not written (write-behind.ts); not in records. */
+  held: number;
 }
 
 export interface StoreFigures {
@@ -70,6 +83,16 @@ export interface SealedQueueOptions {
    * refers to its entries, which the queue writes before or with the record (sensor-ids.ts).
    */
   seal: (seq: number, readings: readonly Reading[], ids: SensorIds) => SealedRecord;
+  /**
+   * Write-behind (write-behind.ts): the record `open` would give for what `seal` sealed. Without
+   * it, or without `writeBehind`, every record is committed before it is handed to the uplink.
+   */
+  opened?: (seq: number, readings: readonly Reading[]) => OpenRecord;
+  /**
+   * How many records may wait in memory for their PUBACK now (the uplink's in-flight window
+   * while it is connected); 0 while it is not: then every record is committed at once.
+   */
+  writeBehind?: () => number;
   /** Seals a notice record made at `t0`; without it, gaps stay pending (kept in meta), never sealed. */
   sealNotice?: (seq: number, notice: GapNotice, t0: number) => SealedRecord;
   log: Logger;
@@ -144,6 +167,13 @@ export class QueueStore {
    * make room are written), or null: no notice may be sealed at it by those batches.
    */
   appending: number | null = null;
+  /** Records handed to the uplink and not yet written (write-behind.ts). */
+  readonly held = new HeldRecords();
+  /** Write-behind's reservation: seqs handed out unwritten are all below it; 0 when none. */
+  reserved = 0;
+  /** META_RESERVED and META_SETTLED as last written (-1: unknown); kept across a reopen. */
+  reservedOnDisk = -1;
+  settledOnDisk = -1;
   private deletesSinceCompact = 0;
   readonly s: StoreFigures = {
     records: 0,
@@ -247,6 +277,17 @@ export class QueueStore {
     const ids = this.ids.unwrittenEntries();
     for (const [i, e] of ids) b.put(queueKey(KIND_SENSOR_ID, i), e);
     if (ids.length > 0) b.put(META_SENSOR_ID_NEXT, numberValue(this.ids.nextIndex));
+    // Write-behind: what a restart needs to tell the seqs that may be missing (write-behind.ts).
+    const reserved = this.reserved;
+    if (reserved !== this.reservedOnDisk) {
+      b.put(META_RESERVED, numberValue(reserved));
+      // Given back: from now on the stored next seq alone says where a start continues.
+      const next = Math.max(this.s.nextSeq, base + nb.sealed.length);
+      if (reserved === 0) b.put(META_NEXT_SEQ, numberValue(next));
+    }
+    const settled = Math.min(this.held.lowest(), base);
+    const putSettled = reserved > 0 && settled !== this.settledOnDisk;
+    if (putSettled) b.put(META_SETTLED, numberValue(settled));
     try {
       await b.write({ sync });
     } catch (err) {
@@ -258,6 +299,8 @@ export class QueueStore {
     this.tombstones.settle(taken);
     book.settle(nb, now);
     this.ids.written(ids);
+    this.reservedOnDisk = reserved;
+    if (putSettled) this.settledOnDisk = settled;
     this.s.totals = after;
     const n = nb.sealed.length;
     if (n === 0) return null;
@@ -321,7 +364,9 @@ export class QueueStore {
   /** Reads the stored records after the index's end into it, as many as it has room for. */
   private async extendHead(db: Db): Promise<void> {
     const room = this.head.cap - this.head.live;
-    if (room <= 0 || this.head.coveredTo >= this.s.nextSeq - 1) return;
+    // Held records are not stored yet: the index must not claim to cover their seqs.
+    const stored = Math.min(this.s.nextSeq, this.held.lowest()) - 1;
+    if (room <= 0 || this.head.coveredTo >= stored) return;
     const from = this.head.coveredTo + 1;
     const rows = await db.iterator({ gte: queueKey(KIND_RECORD, from), lt: RECORD_END, limit: room }).all();
     const loaded = rows
@@ -331,7 +376,7 @@ export class QueueStore {
         return { seq: rec.seq, count: rec.count, t0: rec.t0, size: k.length + v.length };
       });
     const last = rows[rows.length - 1];
-    const upTo = rows.length < room || last === undefined ? this.s.nextSeq - 1 : seqOfKey(last[0]);
+    const upTo = Math.min(rows.length < room || last === undefined ? stored : seqOfKey(last[0]), stored);
     this.head.refill(loaded, upTo);
   }
 

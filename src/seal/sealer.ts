@@ -146,6 +146,21 @@ class NoncePool {
   }
 }
 
+/**
+ * What `open` gives back for a record `seal(seq, given)` sealed, without the round trip: the
+ * uplink publishes a record that never left memory from this (write-behind, issue 9). Beside
+ * seal() on purpose: it repeats what the codec changes (timestamps made encodable, a non-finite
+ * value carried as 0, quality bad), and a test checks the two against each other.
+ */
+export function openedForm(seq: number, given: readonly Reading[]): OpenRecord {
+  const readings = encodableReadings(given).map((r): Reading =>
+    typeof r.value === 'number' && !Number.isFinite(r.value)
+      ? { sensor: r.sensor, ts: r.ts, value: 0, quality: 'bad' }
+      : { sensor: r.sensor, ts: r.ts, value: r.value, quality: r.quality },
+  );
+  return { seq, readings };
+}
+
 export class Sealer {
   private readonly nonces = new NoncePool();
   private readonly nonce = new Uint8Array(24);

@@ -54,12 +54,15 @@ export interface QueueStatus {
   firstSeq?: number | null;
   /** Notice records waiting for their PUBACK (not in records/readings). */
   notices?: number;
+  /** Records handed to the uplink and waiting in memory for their PUBACK (write-behind; not in records). */
+  held?: number;
 }
 
 /** The snapshot's queue: the §5 fields, plus the backlog's age and drain estimate. */
 export interface QueueSnapshot extends QueueStatus {
   firstSeq: number | null;
   notices: number;
+  held: number;
   /** Seconds since the oldest queued reading was taken; null when empty. */
   ageS: number | null;
   /** Recent readings/s in and out (null under a second of history). */
@@ -308,6 +311,7 @@ export class StatusModel implements SensorObserver {
         nextSeq: q.nextSeq,
         firstSeq: q.firstSeq ?? null,
         notices: q.notices ?? 0,
+        held: q.held ?? 0,
         ageS: q.oldestTs === null ? null : ageSeconds(now, q.oldestTs),
         rates,
         drainS: drainSeconds(q.readings, rates),

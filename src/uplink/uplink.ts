@@ -174,6 +174,15 @@ export class Uplink implements Lifecycle {
     return best;
   }
 
+  /**
+   * How many records may wait in memory for their PUBACK before being written (write-behind,
+   * DESIGN.md §2.1): the in-flight window while connected; 0 while not, or stopping.
+   */
+  writeBehindRoom(): number {
+    if (!this.running || this.stopping !== null || !this.session.connected) return 0;
+    return Math.min(this.opts.limits.inflight, this.inflight.receiveMaximum);
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;

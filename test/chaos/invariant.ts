@@ -3,7 +3,8 @@
 // and the broker's acknowledged seq stream covers 1..nextSeq-1 except seqs still queued, ranges the
 // daemon logged as dropped and seqs it logged as quarantined; duplicates only after a crash or a
 // reconnect, at most one in-flight window (uplink.limits.inflight × records per message) each.
-// Notice records (accounting issue): every seq neither acknowledged nor queued must also be
+// Seqs in an acknowledged `skipped` notice (write-behind: held in memory at a crash) are explained
+// by the stream itself. Notice records (accounting issue): every seq neither acknowledged nor queued must also be
 // explained by an acknowledged notice (its range, or its own seq), unless notices are still
 // queued (not yet delivered: the stream has not caught up, which is no loss); the readings the
 // delivered notices say were dropped or quarantined never exceed the totals, and equal them once
@@ -195,6 +196,13 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
   // The seq stream: every seq is acknowledged, still queued, logged dropped or logged quarantined.
   const droppedSeqs = new Set<number>();
   for (const d of losses.dropped) for (let s = d.from; s <= d.to; s++) droppedSeqs.add(s);
+  // Write-behind (issue 9): seqs held in memory at a crash, delivered or never used, come back
+  // as an acknowledged `skipped` notice; the stream itself explains them.
+  const skippedSeqs = new Set<number>();
+  for (const g of gapsOf.values()) {
+    if (g.why === 'skipped') for (let s = g.from; s <= g.to; s++) skippedSeqs.add(s);
+  }
+  for (const s of skippedSeqs) droppedSeqs.add(s);
   for (const d of site.explained) for (let s = d.from; s <= d.to; s++) droppedSeqs.add(s);
   const queuedFrom = inspect.firstSeq ?? inspect.nextSeq;
   const gaps: number[] = [];
@@ -256,9 +264,13 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
     }
     // Notices take seqs of their own (they are not data records: counted apart).
     const notices = inspect.noticeTotals?.committed ?? 0;
-    if (!site.repaired && t.committedRecords + notices !== inspect.nextSeq - 1) {
+    // Skipped seqs (write-behind, after a crash) hold no record, or one acknowledged while held
+    // whose counts the crash took before a batch wrote them: between the two bounds.
+    const used = t.committedRecords + notices;
+    if (!site.repaired && (used > inspect.nextSeq - 1 || used + skippedSeqs.size < inspect.nextSeq - 1)) {
       problems.push(
-        `committed records ${t.committedRecords} + notices ${notices} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}`,
+        `committed records ${t.committedRecords} + notices ${notices} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}` +
+          (skippedSeqs.size > 0 ? ` (less ${skippedSeqs.size} skipped seqs)` : ''),
       );
     }
     const said = (why: string): number | null => {

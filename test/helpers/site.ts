@@ -143,6 +143,26 @@ export function decodeWire(
   );
 }
 
+/**
+ * The seqs in 1..upTo that `messages` neither carried (as a record or a notice) nor explained by
+ * a notice's gap: what a consumer that received them all would see missing, unexplained.
+ */
+export function unexplainedSeqs(messages: readonly WireMessage[], upTo: number): number[] {
+  const seen = new Set<number>();
+  const gaps: { from: number; to: number }[] = [];
+  for (const m of messages) {
+    for (const rec of m.recs) {
+      seen.add(rec.seq);
+      if (rec.gap !== undefined) gaps.push(rec.gap);
+    }
+  }
+  const out: number[] = [];
+  for (let seq = 1; seq <= upTo; seq++) {
+    if (!seen.has(seq) && !gaps.some((g) => g.from <= seq && seq <= g.to)) out.push(seq);
+  }
+  return out;
+}
+
 /** A fresh site per test with a subscriber on its telemetry topic (registers mocha hooks). */
 export interface SubscribedSite {
   readonly site: TestSite;

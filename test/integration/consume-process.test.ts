@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCli } from '../helpers/cli.js';
-import { waitFor, subscribedSite } from '../helpers/site.js';
+import { waitFor, subscribedSite, unexplainedSeqs } from '../helpers/site.js';
 import type { GapReport } from '../../src/consumer/dedupe.js';
 
 interface Row {
@@ -92,10 +92,11 @@ describe('edgegw consume (child process, real broker, real daemon)', function ()
 
     const seqs = [...seqsSeen()].sort((a, b) => a - b);
     const maxSeq = seqs.at(-1)!;
+    // Seqs held in memory at a kill (write-behind) come back as a `skipped` notice.
     assert.deepEqual(
-      seqs,
-      Array.from({ length: maxSeq }, (_, i) => i + 1),
-      'the daemon delivered 1..max',
+      unexplainedSeqs(fixture.messages, maxSeq),
+      [],
+      'the daemon delivered or explained 1..max',
     );
     assert.ok(deliveries() > seqs.length, 'the broker forwarded some records twice');
 

@@ -48,7 +48,11 @@ describe('notice records (child process, real broker)', function () {
     assert.equal(repair.code, 0, repair.stderr);
     const next = Number(/next seq (\d+)/.exec(repair.stdout)?.[1]);
     assert.ok(next > nextBefore, `repair continues at the seq mark (${next}), above ${nextBefore}`);
-    assert.match(repair.stdout, new RegExp(`seq ${nextBefore}\\.\\.${next - 1} skipped`));
+    // From what the database still holds: records held in memory at the kill (write-behind) may
+    // lie below the reservation the offline figures continue at.
+    const from = Number(/seq (\d+)\.\.\d+ skipped/.exec(repair.stdout)?.[1]);
+    assert.ok(from <= nextBefore, `the skipped range starts at ${from}, at or below ${nextBefore}`);
+    assert.match(repair.stdout, new RegExp(`seq ${from}\\.\\.${next - 1} skipped`));
 
     const second = startCli(['run', '-c', site.configFile]);
     await waitFor(
@@ -64,7 +68,7 @@ describe('notice records (child process, real broker)', function () {
     const skipped = notices().filter((n) => n.gap.why === 'skipped');
     assert.equal(new Set(skipped.map((n) => n.seq)).size, 1, 'one skipped notice (duplicates only resent)');
     const n = skipped[0]!;
-    assert.deepEqual(n.gap, { from: nextBefore, to: next - 1, why: 'skipped', readings: null });
+    assert.deepEqual(n.gap, { from, to: next - 1, why: 'skipped', readings: null });
     assert.deepEqual(n.r, [], 'a consumer that ignores notices decodes an empty record');
     assert.ok(n.seq >= next, 'the notice has a seq of its own, past the skipped ones');
     assert.ok(Math.abs(n.t0 - Date.now()) < 60_000, 't0 is when the notice was made');

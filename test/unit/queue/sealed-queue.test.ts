@@ -41,6 +41,7 @@ describe('queue/SealedQueue', () => {
       notices: 0,
       pendingGaps: 0,
       noticeTotals: { committed: 0, delivered: 0, quarantined: 0 },
+      held: 0,
     });
     assert.equal((await stat(fx.dir)).mode & 0o777, 0o700);
   });

@@ -84,6 +84,7 @@ describe('StatusModel', () => {
       nextSeq: 12,
       firstSeq: 10,
       notices: 0,
+      held: 0,
       ageS: 5,
       rates: null,
       drainS: null,
