@@ -18,6 +18,9 @@ export const AuditEvents = {
   'queue-full': 'Readings were dropped by the full policy or a failed write (counts, rate-limited).',
   'clock-correction':
     'The wall clock was found good; readings stamped before it are corrected (how, offset, seq ranges).',
+  'shadow-change': 'A remote change from the shadow was applied (shadow, its version, the key paths).',
+  'shadow-refused': 'A remote change from the shadow was refused (version, error count, restart-only keys).',
+  'shadow-reverted': 'A remote uplink change lost the broker and was reverted (version, key paths).',
   certificate: 'A certificate problem: expiring, expired, not yet valid, refused by the broker.',
 } as const;
 

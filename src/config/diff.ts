@@ -52,6 +52,8 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['log.level', 'log'],
   // The stamping mode is settled at start: a change mid-run would mix two bases in one boot.
   ['clock', 'restart'],
+  // The shadow, jobs and Defender topics are subscribed once, at start.
+  ['fleet', 'restart'],
 ];
 
 /** The rule for `path`, or undefined when no rule names it (reload treats that as `restart`). */
