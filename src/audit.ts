@@ -21,6 +21,7 @@ export const AuditEvents = {
   'shadow-change': 'A remote change from the shadow was applied (shadow, its version, the key paths).',
   'shadow-refused': 'A remote change from the shadow was refused (version, error count, restart-only keys).',
   'shadow-reverted': 'A remote uplink change lost the broker and was reverted (version, key paths).',
+  job: 'An IoT job ended (job id, operation, SUCCEEDED / FAILED / REJECTED, the reason).',
   certificate: 'A certificate problem: expiring, expired, not yet valid, refused by the broker.',
 } as const;
 

@@ -36,6 +36,7 @@ import {
 } from './reload-apply.js';
 import { bootOverlay, Fleet } from './fleet/fleet.js';
 import type { Overlay } from './fleet/settable.js';
+import type { Operation } from './fleet/operations.js';
 
 export { errorText };
 
@@ -57,6 +58,11 @@ export interface DaemonOptions {
    * the file; default: the loader, on the same file, with the overlay as its overrides.
    */
   load?: (overlay: Overlay) => Promise<LoadedConfig>;
+  /**
+   * Job operations (fleet.jobs) beyond the built-in ones of src/fleet/operations.ts: the identity
+   * work's `rotate-certificate` is passed in here.
+   */
+  jobOperations?: Record<string, Operation>;
   /** The clock sync's inputs (tests): sync source, boot id, ms since boot (clock-wiring.ts). */
   clockSync?: ClockInputs;
 }
@@ -232,6 +238,8 @@ export class Daemon {
       version: VERSION,
       snapshot: () => model.snapshot(),
       apply: (overlay) => this.reload(overlay),
+      reload: () => this.reload(),
+      operations: this.opts.jobOperations ?? {},
     });
     try {
       await fleet.start();

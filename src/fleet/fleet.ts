@@ -14,10 +14,14 @@ import { readOverlay, type StoredOverlay } from './overlay-store.js';
 import { splitDesired, type Overlay } from './settable.js';
 import { ShadowSync, type ShadowStatus } from './shadow-sync.js';
 import type { LinkProbe } from './uplink-proof.js';
+import { JobRunner, type JobsStatus } from './job-runner.js';
+import { operationRegistry, type Operation } from './operations.js';
+import { runDoctor } from '../doctor/doctor.js';
 
 /** `edgegw status` → fleet. */
 export interface FleetStatus {
   shadow: ShadowStatus | null;
+  jobs: JobsStatus | null;
 }
 
 export interface FleetDeps {
@@ -30,6 +34,10 @@ export interface FleetDeps {
   version: string;
   snapshot: () => StatusSnapshot;
   apply: (overlay: Overlay) => Promise<ReloadOutcome>;
+  /** A reload of the site file, keeping the running overlay (the `reload` job). */
+  reload: () => Promise<ReloadOutcome>;
+  /** Job operations that live elsewhere (the identity work's `rotate-certificate`). */
+  operations: Record<string, Operation>;
 }
 
 /** The configuration to start with: the site file plus the stored overlay, when it still validates. */
@@ -65,6 +73,7 @@ export async function bootOverlay(
 
 export class Fleet {
   private shadow: ShadowSync | null = null;
+  private jobs: JobRunner | null = null;
 
   constructor(private readonly deps: FleetDeps) {}
 
@@ -91,14 +100,37 @@ export class Fleet {
       });
       await this.shadow.start();
     }
+    if (site.fleet.jobs) {
+      this.jobs = new JobRunner({
+        control: d.control,
+        thing: site.gateway.id,
+        dataDir: site.gateway.dataDir,
+        log: d.log.child({ stage: 'fleet-jobs' }),
+        operations: operationRegistry(d.operations),
+        context: {
+          reload: d.reload,
+          setLogLevel: (level) => {
+            const previous = d.log.level;
+            d.log.level = level;
+            return previous;
+          },
+          diagnostics: async () => ({
+            ...redactedStatus(d.snapshot()),
+            doctor: (await runDoctor({ configFile: d.loaded().file })).map((l) => `${l.result} ${l.check}`),
+          }),
+        },
+      });
+      await this.jobs.start();
+    }
   }
 
   async stop(): Promise<void> {
+    await this.jobs?.stop();
     await this.shadow?.stop();
   }
 
   status(): FleetStatus {
-    return { shadow: this.shadow?.status() ?? null };
+    return { shadow: this.shadow?.status() ?? null, jobs: this.jobs?.status() ?? null };
   }
 }
 
@@ -112,6 +144,21 @@ function health(s: StatusSnapshot): Record<string, string | number | null> {
     quarantined: s.counters.quarantined,
     reconnects: s.uplink.reconnects,
     sensorsInError: s.sensors.filter((x) => x.lastError !== null).length,
+  };
+}
+
+/** The status for a diagnostics job: states, counts and codes; no sensor value, no secret. */
+function redactedStatus(s: StatusSnapshot): Record<string, unknown> {
+  return {
+    gateway: s.gateway,
+    version: s.version,
+    uptimeS: s.uptimeS,
+    config: s.config?.hash ?? null,
+    uplink: { state: s.uplink.state, reconnects: s.uplink.reconnects, lastError: s.uplink.lastError },
+    queue: { records: s.queue.records, readings: s.queue.readings, ageS: s.queue.ageS },
+    counters: s.counters,
+    clock: { ok: s.clock.ok, issue: s.clock.issue },
+    sensors: s.sensors.map((x) => ({ id: x.id, errors: x.errors, lastError: x.lastError })),
   };
 }
 

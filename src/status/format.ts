@@ -196,6 +196,18 @@ function pad(n: number): string {
 
 /** The fleet section: the shadow's version, its last change, the overlay keys and their source. */
 function fleetLines(s: StatusSnapshot): string[] {
+  const j = s.fleet?.jobs ?? null;
+  const jobs =
+    j === null
+      ? []
+      : [
+          `jobs     ${j.current === null ? 'idle' : `running ${j.current.jobId} (${j.current.operation})`}` +
+            (j.last === null ? '' : ` · last ${j.last.jobId} ${j.last.operation} ${j.last.status}`),
+        ];
+  return [...shadowLines(s), ...jobs];
+}
+
+function shadowLines(s: StatusSnapshot): string[] {
   const sh = s.fleet?.shadow ?? null;
   if (sh === null) return [];
   const c = sh.lastChange;
