@@ -71,6 +71,7 @@ export const ErrorCodes = {
     'The stored remote overlay (gateway.dataDir/fleet-overlay.json) is unusable (not private, damaged) or no longer validates; the site file alone runs.',
   EDGEGW_E_FLEET_JOB:
     'An IoT Jobs request (fleet.jobs) was rejected or could not be sent; the message names the job and the reply code.',
+  EDGEGW_E_FLEET_DEFENDER: 'A Device Defender metrics report (fleet.defender) could not be sent.',
   EDGEGW_E_FLEET_REVERTED:
     'A remote change to uplink.* did not prove the broker reachable within fleet.shadow.revertAfter; the previous configuration runs again.',
 } as const;

@@ -17,6 +17,7 @@ import type { LinkProbe } from './uplink-proof.js';
 import { JobRunner, type JobsStatus } from './job-runner.js';
 import { operationRegistry, type Operation } from './operations.js';
 import { runDoctor } from '../doctor/doctor.js';
+import { DefenderReporter } from './defender.js';
 
 /** `edgegw status` → fleet. */
 export interface FleetStatus {
@@ -74,6 +75,7 @@ export async function bootOverlay(
 export class Fleet {
   private shadow: ShadowSync | null = null;
   private jobs: JobRunner | null = null;
+  private defender: DefenderReporter | null = null;
 
   constructor(private readonly deps: FleetDeps) {}
 
@@ -122,9 +124,30 @@ export class Fleet {
       });
       await this.jobs.start();
     }
+    if (site.fleet.defender !== undefined) {
+      this.defender = new DefenderReporter({
+        control: d.control,
+        thing: site.gateway.id,
+        intervalMs: site.fleet.defender.interval,
+        clock: d.clock,
+        log: d.log.child({ stage: 'fleet-defender' }),
+        figures: () => {
+          const s = d.snapshot();
+          return {
+            backlogReadings: s.queue.readings,
+            backlogAgeS: s.queue.ageS,
+            droppedReadings: s.counters.dropped,
+            quarantinedRecords: s.counters.quarantined,
+            uplinkReconnects: s.uplink.reconnects,
+          };
+        },
+      });
+      await this.defender.start();
+    }
   }
 
   async stop(): Promise<void> {
+    await this.defender?.stop();
     await this.jobs?.stop();
     await this.shadow?.stop();
   }
