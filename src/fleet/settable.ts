@@ -88,12 +88,14 @@ export function settableView(plainSite: unknown, overlay: Overlay): Record<strin
 export function staleReported(reported: unknown, next: Record<string, unknown>): string[] {
   const stale: string[] = [];
   const walk = (v: unknown, path: string): void => {
-    if (path !== '' && getPath(next, path) === undefined) {
-      if (SETTABLE.some((s) => under(path, s) || under(s, path))) stale.push(path);
-      return;
+    if (path !== '') {
+      const inside = SETTABLE.some((s) => under(path, s));
+      // Keys beside the settable ones (edgegw, anything a person wrote) are not ours to delete.
+      if (!inside && !SETTABLE.some((s) => s.startsWith(`${path}.`))) return;
+      if (inside && getPath(next, path) === undefined) return void stale.push(path);
     }
     if (isPlainObject(v) && path !== 'sensors') {
-      for (const [k, x] of Object.entries(v)) if (k !== 'edgegw') walk(x, path === '' ? k : `${path}.${k}`);
+      for (const [k, x] of Object.entries(v)) walk(x, path === '' ? k : `${path}.${k}`);
     }
   };
   walk(reported, '');
