@@ -16,6 +16,9 @@ import { ShadowReporter, type ChangeReport } from './shadow-report.js';
 import { overlayHash, sameOverlay, splitDesired, touchesUplink, type Overlay } from './settable.js';
 import { UplinkProof, type LinkProbe } from './uplink-proof.js';
 
+const RETRY_MIN_MS = 5000;
+const RETRY_MAX_MS = 300_000;
+
 export interface ShadowSettings {
   name: string;
   localOnly: readonly string[];
@@ -68,6 +71,8 @@ export class ShadowSync {
   private work: Promise<void> = Promise.resolve();
   private removers: (() => void)[] = [];
   private stopped = false;
+  private retryMs = 0;
+  private retryTimer: unknown = null;
 
   constructor(private readonly host: ShadowHost) {
     this.prefix = `$aws/things/${host.thing}/shadow/name/${host.settings.name}`;
@@ -97,6 +102,7 @@ export class ShadowSync {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.removers.splice(0)) r();
+    if (this.retryTimer !== null) this.host.clock.clearTimeout(this.retryTimer);
     // A change still being proven is not stored: the next start runs the previous overlay.
     this.proof?.cancel();
     await this.work;
@@ -136,16 +142,30 @@ export class ShadowSync {
       if (!this.reporter.mine(body)) return;
       // 404: no shadow yet; the first report creates it.
       if (what === 'get/rejected' && body.code !== 404) {
+        this.retryLater(body.code);
         return this.fail(`get rejected: ${String(body.code)} ${String(body.message)}`);
       }
+      this.retryMs = 0;
+      this.lastError = null;
       const state = (what === 'get/accepted' ? body.state : {}) as Record<string, unknown> | undefined;
       const version = typeof body.version === 'number' ? body.version : 0;
       this.work = this.work.then(() => this.consider(state?.desired ?? {}, state?.reported ?? {}, version));
       return;
     }
     if (what === 'update/rejected' && this.reporter.mine(body)) {
+      this.retryLater(body.code);
       this.fail(`report rejected: ${String(body.code)} ${String(body.message)}`);
     }
+  }
+
+  /** 429 (too many requests) and 5xx pass: get again later, backing off; other codes will not. */
+  private retryLater(code: unknown): void {
+    if (typeof code !== 'number' || (code !== 429 && code < 500) || this.retryTimer !== null) return;
+    this.retryMs = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, this.retryMs * 2));
+    this.retryTimer = this.host.clock.setTimeout(() => {
+      this.retryTimer = null;
+      this.requestGet();
+    }, this.retryMs);
   }
 
   /** A whole desired document: apply its settable part unless it runs already or was refused. */

@@ -148,8 +148,12 @@ describe('remote configuration through a Device Shadow (child process)', functio
 
   it('an invalid delta is refused and reported with key paths; a non-settable key is refused as such', async () => {
     await setup({ extra: shadowSite() });
+    // The first get meets a throttled service: it is asked again later, not given up on.
+    shadow.failNext(429, 'Too Many Requests');
     start();
-    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    await waitFor(() => reported().edgegw !== undefined, 30_000, 'first report');
+    const gets = shadow.requests.filter((r) => r.topic.endsWith('/get'));
+    assert.ok(gets.length >= 2, 'the get was sent again after the 429');
     const v = shadow.setDesired(GW, SHADOW, {
       queue: { flush: 'soon' },
       sensors: [COUNTER1, { id: 'bad', sim: { wave: 'counter' }, every: '0ms' }],
@@ -176,15 +180,17 @@ describe('remote configuration through a Device Shadow (child process)', functio
   });
 
   it('an uplink change that breaks the connection is reverted and reported', async () => {
-    // The broker closes a connection on a payload over 3000 bytes; the site's messages stay under.
-    const sensors = [1, 2, 3, 4]
+    // The broker closes a connection on a payload over 2000 bytes; the site's messages stay under
+    // 1 KiB. Six sensors make ~600 readings/s, several times what a 2000-byte message holds, so a
+    // message a second is over the limit even on a loaded machine that skips polls.
+    const sensors = [1, 2, 3, 4, 5, 6]
       .map((i) => `  - { id: c${i}, sim: { wave: counter }, every: 10ms }`)
       .join('\n');
     await setup({
       sensors,
-      iotcore: { maxPayloadBytes: 3000 },
-      extraUplink: '  limits: { maxPayloadBytes: 2KiB }',
-      extraQueue: '  maxRecordReadings: 32',
+      iotcore: { maxPayloadBytes: 2000 },
+      extraUplink: '  limits: { maxPayloadBytes: 1KiB }',
+      extraQueue: '  maxRecordReadings: 10',
       extra: shadowSite(),
     });
     start();
