@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type LoadedConfig } from './config/load.js';
 import { describeChange, planReload } from './config/diff.js';
 import { assertPrivateFile } from './seal/keyfile.js';
-import { Keyring } from './seal/keyring.js';
+import { loadQueueKeyring } from './seal/rotated-keys.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
@@ -99,7 +99,7 @@ export class Daemon {
 
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
-    const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
+    const keyring = await loadQueueKeyring(site.queue);
     const tls = await loadTlsFiles(site.uplink);
 
     const queue = new SealedQueue({

@@ -37,6 +37,7 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['uplink.backoff', 'uplink'],
   ['queue.keyFile', 'restart'],
   ['queue.previousKeyFiles', 'restart'],
+  ['queue.rotatedKeysDir', 'restart'],
   // fsync or not is chosen when LevelDB is opened and every commit relies on it.
   ['queue.durability', 'restart'],
   ['queue.maxBytes', 'queue'],

@@ -154,6 +154,12 @@ const Queue = Strict(
         'Older queue keys after a rotation: they only open records sealed before it, until those are drained; mode 0600 or 0400.',
       secret: true,
     }),
+    rotatedKeysDir: Type.Optional(
+      Path({
+        description:
+          'Folder outside gateway.dataDir, writable by the daemon, where a rotate-queue-key job writes new queue keys (0600); the newest seals from the next start, the others open older records.',
+      }),
+    ),
     maxBytes: Size(
       '256MiB',
       'Largest size of the queue on disk, all its files counted (log, tables, tombstones).',

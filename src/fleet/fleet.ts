@@ -15,7 +15,9 @@ import { splitDesired, type Overlay } from './settable.js';
 import { ShadowSync, type ShadowStatus } from './shadow-sync.js';
 import type { LinkProbe } from './uplink-proof.js';
 import { JobRunner, type JobsStatus } from './job-runner.js';
-import { operationRegistry, type Operation } from './operations.js';
+import { JobFailure, operationRegistry, type Operation } from './operations.js';
+import { keyFileId, rotateKey } from '../seal/rotated-keys.js';
+import { resolve, sep } from 'node:path';
 import { runDoctor } from '../doctor/doctor.js';
 import { DefenderReporter } from './defender.js';
 
@@ -115,6 +117,21 @@ export class Fleet {
             const previous = d.log.level;
             d.log.level = level;
             return previous;
+          },
+          rotateQueueKey: async () => {
+            const { queue, gateway } = d.loaded().config;
+            const dir = queue.rotatedKeysDir;
+            if (dir === undefined) {
+              throw new JobFailure(
+                'queue.rotatedKeysDir is not set: there is no folder to write the new key to',
+              );
+            }
+            if (`${resolve(dir)}${sep}`.startsWith(`${resolve(gateway.dataDir)}${sep}`)) {
+              throw new JobFailure(
+                'queue.rotatedKeysDir is inside gateway.dataDir: keys never live beside the queue',
+              );
+            }
+            return rotateKey(dir, await keyFileId(queue.keyFile));
           },
           diagnostics: async () => ({
             ...redactedStatus(d.snapshot()),

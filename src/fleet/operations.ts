@@ -15,6 +15,8 @@ export interface OperationContext {
   reload(): Promise<ReloadOutcome>;
   /** Sets the running log level (until the next reload or restart); returns the previous one. */
   setLogLevel(level: string): string;
+  /** Writes a new queue key (queue.rotatedKeysDir) that seals from the next start; its key id. */
+  rotateQueueKey(): Promise<string>;
   /** A redacted status and doctor report: counts, states and codes, never values or secrets. */
   diagnostics(): Promise<Record<string, unknown>>;
 }
@@ -40,6 +42,11 @@ const BUILT_IN: Record<string, Operation> = {
     }
     return Promise.resolve({ level, previous: ctx.setLogLevel(level) });
   },
+  'rotate-queue-key': async (_params, ctx) => ({
+    keyId: await ctx.rotateQueueKey(),
+    // The queue switches keys only at a start: the key ranges it keeps are settled there.
+    sealsFrom: 'the next start of the daemon',
+  }),
   diagnostics: async (_params, ctx) => {
     const report = await ctx.diagnostics();
     // Split across values of at most 1,024 characters each: the report stays whole and in order.

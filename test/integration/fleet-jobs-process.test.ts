@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { JobsService, type Execution } from '../../src/demo/iotcore-sim/jobs.js';
-import { startCli, type CliResult } from '../helpers/cli.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
 
 const GW = 'jobs-gw1';
@@ -22,7 +24,12 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
 
   beforeEach(async () => {
     out = '';
-    site = await makeSite({ gatewayId: GW, logLevel: 'info', extra: 'fleet:\n  jobs: true' });
+    site = await makeSite({
+      gatewayId: GW,
+      logLevel: 'info',
+      extra: 'fleet:\n  jobs: true',
+      extraQueue: '  rotatedKeysDir: ./keys',
+    });
     jobs = new JobsService(site.broker.aedes);
   });
   afterEach(async () => {
@@ -120,6 +127,58 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
     assert.equal(exec('j-1').status, 'FAILED');
     assert.match(exec('j-1').statusDetails.reason!, /the daemon stopped while this job ran/);
     assert.equal(exec('j-2').status, 'SUCCEEDED');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('rotate-queue-key: a new key seals from the next start; records sealed before still open and are delivered', async () => {
+    const queued = async (): Promise<number> => {
+      // Records queued now (-1 while the daemon does not answer yet).
+      const r = await runCli(['status', '--json', '-c', site.configFile]);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { queue: { records: number } }).queue.records : -1;
+    };
+    start();
+    jobs.createJob(GW, 'j-rotate', { operation: 'rotate-queue-key' });
+    await waitFor(() => ended('j-rotate'), 20_000, 'the rotation job ended');
+    const rot = exec('j-rotate');
+    assert.equal(rot.status, 'SUCCEEDED', JSON.stringify(rot.statusDetails));
+    const keyId = rot.statusDetails.keyId!;
+    assert.match(keyId, /^[0-9a-f]{32}$/);
+    assert.equal((await stat(join(site.dir, 'keys', `${keyId}.key`))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(site.dir, 'keys'))).mode & 0o777, 0o700);
+
+    // A backlog under the old key, then one under the new key after a restart, the broker cut.
+    site.broker.cut();
+    await waitFor(async () => (await queued()) >= 3, 20_000, 'records under the old key', 200);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    start();
+    await waitFor(async () => (await queued()) >= 6, 20_000, 'records under the new key', 200);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+
+    const v = await runCli(['queue', 'verify', '-c', site.configFile]);
+    assert.equal(v.code, 0, v.stderr);
+    const ranges = [...v.stdout.matchAll(/^key id ([0-9a-f]{32}) sealed from seq (\d+)$/gm)];
+    assert.equal(ranges.length, 2, v.stdout);
+    assert.equal(ranges[1]![1], keyId);
+    assert.match(v.stdout, /all \d+ records authenticate/);
+
+    // Delivered: the queue's first seq moves past every record of both keys.
+    const next = Number(/ next (\d+) /.exec(v.stdout)![1]);
+    site.broker.restore();
+    start();
+    await waitFor(
+      async () => {
+        const r = await runCli(['status', '--json', '-c', site.configFile]);
+        if (r.code !== 0) return false;
+        const q = (JSON.parse(r.stdout) as { queue: { firstSeq: number | null } }).queue;
+        return q.firstSeq === null || q.firstSeq >= next;
+      },
+      30_000,
+      'the whole backlog delivered',
+      200,
+    );
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
   });
