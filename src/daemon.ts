@@ -4,15 +4,14 @@
 
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type LoadedConfig } from './config/load.js';
-import type { SiteConfig } from './config/schema.js';
-import { describeChange, diffConfig, planReload, type ConfigChange } from './config/diff.js';
+import { describeChange, planReload } from './config/diff.js';
 import { assertPrivateFile } from './seal/keyfile.js';
-import { Keyring } from './seal/keyring.js';
 import { openedForm } from './seal/sealer.js';
+import { loadQueueKeyring } from './seal/rotated-keys.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
-import { DEFAULT_DRAIN_MS, Uplink, type UplinkSettings } from './uplink/uplink.js';
+import { DEFAULT_DRAIN_MS, Uplink } from './uplink/uplink.js';
 import { loadTlsFiles, type TlsMaterial } from './uplink/tls-files.js';
 import { StatusModel } from './status/model.js';
 import { StatusServer } from './status/server.js';
@@ -27,6 +26,20 @@ import { EdgegwError, Exit } from './errors.js';
 import { audit } from './audit.js';
 import type { ConfigStatus, ReloadOutcome } from './reload.js';
 import { dropPreviousWhenConnected, settleIdentity } from './identity/at-start.js';
+import {
+  applyLive,
+  configChanges,
+  errorCode,
+  errorText,
+  refused,
+  uplinkSettings,
+  type Running,
+} from './reload-apply.js';
+import { bootOverlay, Fleet } from './fleet/fleet.js';
+import type { Overlay } from './fleet/settable.js';
+import { JobFailure, type Operation } from './fleet/operations.js';
+
+export { errorText };
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -41,22 +54,18 @@ export interface DaemonOptions {
    * non-zero (EX_IOERR) so systemd restarts the daemon.
    */
   onFatal?: () => void;
-  /** How a reload reads the configuration again; default: the loader, on the same file. */
-  load?: () => Promise<LoadedConfig>;
+  /**
+   * How a reload reads the configuration again, with the remote overlay (fleet.shadow) set over
+   * the file; default: the loader, on the same file, with the overlay as its overrides.
+   */
+  load?: (overlay: Overlay) => Promise<LoadedConfig>;
+  /**
+   * Job operations (fleet.jobs) beyond the built-in ones of src/fleet/operations.ts: the identity
+   * work's `rotate-certificate` is passed in here.
+   */
+  jobOperations?: Record<string, Operation>;
   /** The clock sync's inputs (tests): sync source, boot id, ms since boot (clock-wiring.ts). */
   clockSync?: ClockInputs;
-}
-
-/** The stages a reload changes, and what they run on. */
-interface Running {
-  loaded: LoadedConfig;
-  loadedAt: number;
-  tls: TlsMaterial;
-  queue: SealedQueue;
-  batcher: Batcher;
-  uplink: Uplink;
-  sensors: SensorSet;
-  model: StatusModel;
 }
 
 export class Daemon {
@@ -65,6 +74,7 @@ export class Daemon {
   private started: { name: string; stage: Lifecycle }[] = [];
   private model: StatusModel | null = null;
   private notify: SdNotify | null = null;
+  private fleet: Fleet | null = null;
   private running: Running | null = null;
   private stopping: Promise<void> | null = null;
   /** Reloads run one at a time, in the order asked. */
@@ -84,16 +94,18 @@ export class Daemon {
 
   /** Checks key files, then starts every stage; on failure, stops what had started. */
   async start(): Promise<void> {
-    const loaded = this.opts.loaded;
-    const site = loaded.config;
     const log = this.opts.log;
+    // A remote overlay stored by fleet.shadow applies from the start, even with no broker in reach.
+    const boot = await bootOverlay(this.opts.loaded, (o) => this.load(this.opts.loaded.file, o), log);
+    const loaded = boot.loaded;
+    const site = loaded.config;
 
     // A rotation or provision cut by a crash is settled before the TLS files are read.
     const identity = { cert: site.uplink.cert, key: site.uplink.key };
     await settleIdentity(identity, log);
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
-    const keyring = await Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
+    const keyring = await loadQueueKeyring(site.queue);
     const tls = await loadTlsFiles(site.uplink);
 
     const queue = new SealedQueue({
@@ -129,6 +141,7 @@ export class Daemon {
       clockIssue: () => clock.clockIssue(),
       clockSync: () => clock.status(),
       config: () => this.configStatus(),
+      fleet: () => this.fleet?.status() ?? null,
     });
     model.registerSensors(site.sensors.map((s) => s.id));
     this.model = model;
@@ -222,7 +235,50 @@ export class Daemon {
       throw err;
     }
     // Only now may a reload change the stages (a SIGHUP during the start is refused).
-    this.running = { loaded, loadedAt: this.clock.now(), tls, queue, batcher, uplink, sensors, model };
+    const run: Running = {
+      loaded,
+      loadedAt: this.clock.now(),
+      overlay: boot.overlay,
+      tls,
+      queue,
+      batcher,
+      uplink,
+      sensors,
+      model,
+    };
+    this.running = run;
+    // The fleet acts through the reload path, so it starts once a reload may run.
+    const fleet = new Fleet({
+      loaded: () => run.loaded,
+      overlay: () => run.overlay,
+      stored: boot.stored,
+      control: uplink.control,
+      clock: this.clock,
+      log,
+      version: VERSION,
+      snapshot: () => model.snapshot(),
+      apply: (overlay) => this.reload(overlay),
+      reload: () => this.reload(),
+      operations: {
+        // The identity work's rotation, on the live connection; a failure (rolled back) is FAILED.
+        'rotate-certificate': async () => {
+          try {
+            return await this.rotateCertificate();
+          } catch (err) {
+            throw new JobFailure(errorText(err));
+          }
+        },
+        ...this.opts.jobOperations,
+      },
+    });
+    try {
+      await fleet.start();
+      this.fleet = fleet;
+      this.started.push({ name: 'fleet', stage: fleet });
+    } catch (err) {
+      await this.stopStages('start failed');
+      throw err;
+    }
     notify.ready(notify.statusNow() ?? `${site.sensors.length} sensors`);
     log.info({ sensors: site.sensors.length, version: VERSION }, 'edgegw started');
     audit(
@@ -235,24 +291,32 @@ export class Daemon {
 
   /**
    * SIGHUP and `edgegw reload`: reads the configuration again and applies it live, or refuses all
-   * of it (invalid, or a key only a restart can apply) and keeps the running one.
+   * of it (invalid, or a key only a restart can apply) and keeps the running one. A remote change
+   * (fleet.shadow) comes the same way with its `overlay`; a file change keeps the running overlay.
    */
-  reload(): Promise<ReloadOutcome> {
-    const next = this.reloads.then(() => this.rotation?.done).then(() => this.reloadOnce());
+  reload(overlay?: Overlay): Promise<ReloadOutcome> {
+    const next = this.reloads.then(() => this.rotation?.done).then(() => this.reloadOnce(overlay));
     this.reloads = next.catch(() => undefined);
     return next;
   }
 
-  private async reloadOnce(): Promise<ReloadOutcome> {
+  private load(file: string, overlay: Overlay): Promise<LoadedConfig> {
+    return this.opts.load !== undefined
+      ? this.opts.load(overlay)
+      : loadConfig(file, { overrides: { ...overlay } });
+  }
+
+  private async reloadOnce(wanted?: Overlay): Promise<ReloadOutcome> {
     const run = this.running;
     const log = this.opts.log;
     if (run === null || this.stopping !== null) {
       return refused(run, [], [], 'the daemon is not running (starting or stopping)');
     }
+    const overlay = wanted ?? run.overlay;
     let next: LoadedConfig;
     let tls: TlsMaterial;
     try {
-      next = await (this.opts.load ?? (() => loadConfig(run.loaded.file)))();
+      next = await this.load(run.loaded.file, overlay);
       // Certificates renewed in place keep their paths: the files are read again every time.
       await assertPrivateFile(next.config.uplink.key, 'uplink.key');
       tls = await loadTlsFiles(next.config.uplink);
@@ -276,29 +340,8 @@ export class Daemon {
       return refused(run, [...plan.restartNeeded], [], `reload refused: ${why}; nothing of it was applied`);
     }
 
-    const site = next.config;
-    const by = plan.live;
-    if (by.has('log')) log.level = site.log.level;
-    if (by.has('sensors')) {
-      const change = await run.sensors.apply(site, next.profile, () => run.batcher.settle());
-      run.model.registerSensors(site.sensors.map((s) => s.id));
-      log.info(
-        { stopped: change.stopped, started: change.started, failed: change.failed },
-        'sensors reloaded',
-      );
-    }
-    if (by.has('batcher')) {
-      run.batcher.setFlush({ flushMs: site.queue.flush, maxReadings: site.queue.maxRecordReadings });
-    }
-    if (by.has('queue')) {
-      await run.queue.setLimits({
-        maxBytes: site.queue.maxBytes,
-        whenFull: site.queue.whenFull,
-        minFreeBytes: site.queue.minFreeBytes,
-      });
-    }
-    if (by.has('uplink') || by.has('uplink-connection')) run.uplink.reconfigure(uplinkSettings(site, tls));
-    Object.assign(run, { loaded: next, loadedAt: this.clock.now(), tls });
+    await applyLive(run, plan, next, tls, log);
+    Object.assign(run, { loaded: next, loadedAt: this.clock.now(), tls, overlay });
 
     const changed = changes.map(describeChange);
     const message =
@@ -391,67 +434,6 @@ export class Daemon {
     this.opts.log.info('edgegw stopped');
     audit(this.opts.log, 'stop', { why }, 'edgegw stopped');
   }
-}
-
-function uplinkSettings(site: SiteConfig, tls: TlsMaterial): UplinkSettings {
-  return {
-    url: site.uplink.url,
-    ...(site.uplink.alpn === undefined ? {} : { alpn: site.uplink.alpn }),
-    topic: site.uplink.topic,
-    keepaliveMs: site.uplink.keepalive,
-    protocol: site.uplink.protocol,
-    ackTimeoutMs: site.uplink.ackTimeout,
-    limits: site.uplink.limits,
-    compression: site.uplink.compression,
-    backoff: { minMs: site.uplink.backoff.min, maxMs: site.uplink.backoff.max },
-    tls,
-  };
-}
-
-/**
- * The key paths a reload changes: the file's, plus the board profile and the TLS files, whose
- * contents may change under the same name (a certificate renewed in place).
- */
-function configChanges(run: Running, next: LoadedConfig, tls: TlsMaterial): ConfigChange[] {
-  const changes = diffConfig(run.loaded.config, next.config);
-  const has = (path: string) => changes.some((c) => c.path === path);
-  const extra = (path: string, differs: boolean) => {
-    if (differs && !has(path)) changes.push({ path, kind: 'changed' });
-  };
-  extra('gateway.profile', JSON.stringify(run.loaded.profile) !== JSON.stringify(next.profile));
-  extra('uplink.ca', !run.tls.ca.equals(tls.ca));
-  extra('uplink.cert', !run.tls.cert.equals(tls.cert));
-  extra('uplink.key', !run.tls.key.equals(tls.key));
-  return changes;
-}
-
-function refused(
-  run: Running | null,
-  restartNeeded: string[],
-  errors: string[],
-  message: string,
-): ReloadOutcome {
-  return {
-    applied: false,
-    file: run?.loaded.file ?? '',
-    changed: [],
-    restartNeeded,
-    errors,
-    message,
-    hash: run?.loaded.hash ?? '',
-  };
-}
-
-/** The stable code of an EdgegwError, else `fallback`. */
-function errorCode(err: unknown, fallback: string): string {
-  return err instanceof EdgegwError ? err.code : fallback;
-}
-
-export function errorText(err: unknown): string {
-  // Our own messages name seqs, files and counts, never values: more use than the bare code.
-  if (err instanceof EdgegwError) return err.message;
-  if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
-  return String(err);
 }
 
 /** prom-client (~7 MiB of RSS) is loaded only by a site that asks for the endpoint. */

@@ -73,6 +73,15 @@ export const ErrorCodes = {
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',
+  EDGEGW_E_FLEET_SHADOW:
+    'The Device Shadow (fleet.shadow) rejected a request or could not be reached; the message names the shadow and the reply code.',
+  EDGEGW_E_FLEET_OVERLAY:
+    'The stored remote overlay (gateway.dataDir/fleet-overlay.json) is unusable (not private, damaged) or no longer validates; the site file alone runs.',
+  EDGEGW_E_FLEET_JOB:
+    'An IoT Jobs request (fleet.jobs) was rejected or could not be sent; the message names the job and the reply code.',
+  EDGEGW_E_FLEET_DEFENDER: 'A Device Defender metrics report (fleet.defender) could not be sent.',
+  EDGEGW_E_FLEET_REVERTED:
+    'A remote change to uplink.* did not prove the broker reachable within fleet.shadow.revertAfter; the previous configuration runs again.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

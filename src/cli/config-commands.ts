@@ -3,14 +3,31 @@ import { renderResolvedConfig } from '../config/redact.js';
 import { createLogger } from '../log.js';
 import { writeNewKeyFile } from '../seal/keyfile.js';
 import { loadFromArg } from './config-arg.js';
+import { bootOverlay } from '../fleet/fleet.js';
+import { loadConfig } from '../config/load.js';
+import { overlayPath } from '../fleet/overlay-store.js';
 
 /** `edgegw check-config`: validate, print warnings to stderr and the resolved config to stdout. */
 export async function checkConfigCommand(configOpt: string | undefined): Promise<void> {
-  const loaded = await loadFromArg(configOpt);
+  const base = await loadFromArg(configOpt);
+  // With fleet.shadow, what runs is the file plus the stored remote overlay: shown with its source.
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  const boot = await bootOverlay(base, (o) => loadConfig(base.file, { overrides: { ...o } }), log);
+  const loaded = boot.loaded;
   for (const w of loaded.warnings) {
     process.stderr.write(`${w.file}:${w.line}:${w.col}: ${w.path}: warning: ${w.message}\n`);
   }
   process.stdout.write(renderResolvedConfig(loaded));
+  const shadow = base.config.fleet.shadow;
+  if (shadow !== undefined) {
+    const keys = Object.keys(boot.overlay).sort();
+    const from = `shadow ${shadow.name} v${boot.stored?.shadowVersion ?? 0} (${overlayPath(base.config.gateway.dataDir)})`;
+    process.stdout.write(`# sources: the site file, except: ${keys.length === 0 ? 'none' : ''}\n`);
+    for (const k of keys) process.stdout.write(`#   ${k}: from ${from}\n`);
+    if (shadow.localOnly.length > 0) {
+      process.stdout.write(`# local-only (the site file always wins): ${shadow.localOnly.join(', ')}\n`);
+    }
+  }
   process.stderr.write(`${loaded.file}: configuration OK\n`);
 }
 

@@ -1,7 +1,8 @@
 import { audit } from '../audit.js';
 import { SealedQueue } from '../queue/sealed-queue.js';
 import { repairQueue } from '../queue/repair.js';
-import { Keyring } from '../seal/keyring.js';
+import type { Keyring } from '../seal/keyring.js';
+import { loadQueueKeyring } from '../seal/rotated-keys.js';
 import { createLogger } from '../log.js';
 import { Exit } from '../errors.js';
 import type { SiteConfig } from '../config/schema.js';
@@ -19,7 +20,7 @@ function queueKeys(keyring: Keyring): QueueKeys {
 }
 
 function loadKeys(site: SiteConfig): Promise<Keyring> {
-  return Keyring.load(site.queue.keyFile, site.queue.previousKeyFiles);
+  return loadQueueKeyring(site.queue);
 }
 
 /**

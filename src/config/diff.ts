@@ -38,6 +38,7 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['uplink.backoff', 'uplink'],
   ['queue.keyFile', 'restart'],
   ['queue.previousKeyFiles', 'restart'],
+  ['queue.rotatedKeysDir', 'restart'],
   // fsync or not is chosen when LevelDB is opened and every commit relies on it.
   ['queue.durability', 'restart'],
   ['queue.maxBytes', 'queue'],
@@ -55,6 +56,8 @@ const RULES: readonly (readonly [string, ApplyBy])[] = [
   ['clock', 'restart'],
   // Read when a provision or a rotation runs: nothing to apply in place.
   ['identity', 'identity'],
+  // The shadow, jobs and Defender topics are subscribed once, at start.
+  ['fleet', 'restart'],
 ];
 
 /** The rule for `path`, or undefined when no rule names it (reload treats that as `restart`). */

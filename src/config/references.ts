@@ -98,6 +98,7 @@ const FILE_KEYS: readonly KeyPath[] = [
 /** Keys that are paths but need not exist yet. */
 const PATH_KEYS: readonly KeyPath[] = [
   ['gateway', 'dataDir'],
+  ['queue', 'rotatedKeysDir'],
   ['status', 'socket'],
   ['clock', 'syncFile'],
 ];

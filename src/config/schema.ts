@@ -154,6 +154,12 @@ const Queue = Strict(
         'Older queue keys after a rotation: they only open records sealed before it, until those are drained; mode 0600 or 0400.',
       secret: true,
     }),
+    rotatedKeysDir: Type.Optional(
+      Path({
+        description:
+          'Folder outside gateway.dataDir, writable by the daemon, where a rotate-queue-key job writes new queue keys (0600); the newest seals from the next start, the others open older records.',
+      }),
+    ),
     maxBytes: Size(
       '256MiB',
       'Largest size of the queue on disk, all its files counted (log, tables, tombstones).',
@@ -427,6 +433,54 @@ const Log = Strict(
   { default: {} },
 );
 
+/** Key paths (or their parents) a remote change may set: see src/fleet/settable.ts. */
+const LOCAL_ONLY_PATTERN =
+  '^(sensors|buses|uplink\\.limits|uplink\\.backoff|queue\\.flush|queue\\.whenFull|log\\.level)(\\.[A-Za-z0-9_.:-]+)?$';
+
+const FleetShadow = Strict(
+  {
+    name: Type.String({
+      pattern: '^[A-Za-z0-9:_-]{1,64}$',
+      description: 'Named shadow of the thing gateway.id that holds the remote configuration.',
+    }),
+    localOnly: Type.Array(Type.String({ pattern: LOCAL_ONLY_PATTERN, maxLength: 200 }), {
+      default: [],
+      maxItems: 64,
+      description:
+        'Remotely settable key paths the site file keeps (e.g. log.level, buses.plc): a desired value for them is refused.',
+    }),
+    revertAfter: Duration(
+      '60s',
+      'A remote change to uplink.* that has not proven the broker reachable within this is reverted.',
+      ['5s', '30m'],
+    ),
+  },
+  'Remote configuration through an AWS IoT named Device Shadow.',
+);
+
+const FleetDefender = Strict(
+  {
+    interval: Duration('5m', 'How often the Device Defender custom metrics are sent (AWS: at least 5m).', [
+      '5m',
+      '24h',
+    ]),
+  },
+  'Device Defender custom metrics (backlog, drops, quarantined, reconnects).',
+);
+
+const Fleet = Strict(
+  {
+    shadow: Type.Optional(FleetShadow),
+    jobs: Type.Boolean({
+      default: false,
+      description: 'Follow AWS IoT Jobs (notify-next, start-next) and run their operations.',
+    }),
+    defender: Type.Optional(FleetDefender),
+  },
+  'Fleet features through AWS IoT Core (all off by default).',
+  { default: {} },
+);
+
 export const SiteSchema = Type.Object(
   {
     gateway: Gateway,
@@ -441,6 +495,7 @@ export const SiteSchema = Type.Object(
     clock: ClockSettings,
     identity: Identity,
     log: Log,
+    fleet: Fleet,
   },
   {
     additionalProperties: false,

@@ -43,6 +43,7 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
     lines.push(
       `config   ${s.config.file} · hash ${s.config.hash} · loaded ${duration(now - s.config.loadedAt)} ago`,
     );
+  lines.push(...fleetLines(s));
   if (c.dropped > 0)
     lines.push(`warning  ${c.dropped} readings dropped because the queue was full (EDGEGW_E_QUEUE_FULL)`);
   if (c.quarantined > 0)
@@ -191,4 +192,32 @@ export function bytes(n: number): string {
 
 function pad(n: number): string {
   return String(n).padStart(2, '0');
+}
+
+/** The fleet section: the shadow's version, its last change, the overlay keys and their source. */
+function fleetLines(s: StatusSnapshot): string[] {
+  const j = s.fleet?.jobs ?? null;
+  const jobs =
+    j === null
+      ? []
+      : [
+          `jobs     ${j.current === null ? 'idle' : `running ${j.current.jobId} (${j.current.operation})`}` +
+            (j.last === null ? '' : ` · last ${j.last.jobId} ${j.last.operation} ${j.last.status}`),
+        ];
+  return [...shadowLines(s), ...jobs];
+}
+
+function shadowLines(s: StatusSnapshot): string[] {
+  const sh = s.fleet?.shadow ?? null;
+  if (sh === null) return [];
+  const c = sh.lastChange;
+  const change = c === null ? 'no remote change yet' : `last change v${c.shadowVersion} ${c.result}`;
+  const lines = [
+    `shadow   ${sh.name} · version ${sh.version ?? '-'} · ${change}${sh.proving ? ' (proving)' : ''}`,
+  ];
+  if (c?.reason !== undefined) lines.push(`shadow   ${c.reason}`);
+  for (const o of sh.overlay) lines.push(`overlay  ${o.path} from shadow ${sh.name} v${o.shadowVersion}`);
+  if (sh.localOnly.length > 0) lines.push(`local    ${sh.localOnly.join(', ')} (site file only)`);
+  if (sh.lastError !== null) lines.push(`warning  shadow: ${sh.lastError} (EDGEGW_E_FLEET_SHADOW)`);
+  return lines;
 }

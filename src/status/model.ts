@@ -8,6 +8,7 @@ import { DrainEstimate, drainSeconds, type QueueRates } from './drain.js';
 /** `edgegw status` and `edgegw doctor` warn while fewer days are left on the device certificate. */
 export const CERTIFICATE_WARN_DAYS = 30;
 import type { ConfigStatus } from '../reload.js';
+import type { FleetStatus } from '../fleet/fleet.js';
 
 export type UplinkStateName = 'connected' | 'connecting' | 'backoff' | 'offline';
 
@@ -141,6 +142,8 @@ export interface StatusSnapshot {
   certificate: (CertificateStatus & { warning: boolean }) | null;
   /** The configuration running: its file, since when (a start or a reload), its hash. */
   config: ConfigStatus | null;
+  /** The fleet features (fleet.*): null when the daemon runs none or does not say. */
+  fleet: FleetStatus | null;
 }
 
 /** The snapshot's uplink: the §5 fields, plus reconnects, bytes sent and the rates. */
@@ -173,6 +176,7 @@ export interface StatusModelOptions {
   clockIssue?: () => string | null;
   clockSync?: () => Omit<ClockStatus, 'ok' | 'issue'>;
   config?: () => ConfigStatus | null;
+  fleet?: () => FleetStatus | null;
 }
 
 /** What the queue counted since start (readings, except quarantined: records). */
@@ -347,6 +351,7 @@ export class StatusModel implements SensorObserver {
               warning: cert.state !== 'valid' || cert.daysLeft < CERTIFICATE_WARN_DAYS,
             },
       config: this.opts.config?.() ?? null,
+      fleet: this.opts.fleet?.() ?? null,
     };
   }
 

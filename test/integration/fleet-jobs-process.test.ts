@@ -1,0 +1,185 @@
+// Remote actions through AWS IoT Jobs (issue 11), on the real `edgegw run` in a child process, a
+// real TLS broker and the in-repo Jobs simulator attached to it: each operation runs and reports
+// its status and statusDetails; an unknown operation is rejected with a reason; a job in progress
+// when the daemon is SIGKILLed is reported FAILED after the restart (never run twice, never
+// forgotten), and the jobs queued behind it run.
+
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { JobsService, type Execution } from '../../src/demo/iotcore-sim/jobs.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
+
+const GW = 'jobs-gw1';
+
+describe('remote actions through AWS IoT Jobs (child process)', function () {
+  this.timeout(90_000);
+  let site: TestSite;
+  let jobs: JobsService;
+  let child: ChildProcess | null = null;
+  let done: Promise<CliResult> = Promise.resolve({ code: 0, stdout: '', stderr: '' } as CliResult);
+  let out = '';
+
+  beforeEach(async () => {
+    out = '';
+    site = await makeSite({
+      gatewayId: GW,
+      logLevel: 'info',
+      extra: 'fleet:\n  jobs: true',
+      extraQueue: '  rotatedKeysDir: ./keys',
+    });
+    jobs = new JobsService(site.broker.aedes);
+  });
+  afterEach(async () => {
+    if (child !== null && child.exitCode === null) child.kill('SIGKILL');
+    await done;
+    child = null;
+    jobs.close();
+    await site.cleanup();
+  });
+  function start(): void {
+    ({ child, done } = startCli(['run', '-c', site.configFile]));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  }
+  const ended = (id: string) =>
+    ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(jobs.execution(GW, id)?.status ?? '');
+  const exec = (id: string): Execution => jobs.execution(GW, id)!;
+  const audits = () => out.split('\n').filter((l) => l.includes('"audit":"job"'));
+
+  it('runs each operation and reports its status; an unknown operation is rejected', async () => {
+    start();
+    jobs.createJob(GW, 'j-reload', { operation: 'reload' });
+    jobs.createJob(GW, 'j-level', { operation: 'set-log-level', level: 'debug' });
+    jobs.createJob(GW, 'j-level-bad', { operation: 'set-log-level', level: 'loud' });
+    jobs.createJob(GW, 'j-diag', { operation: 'diagnostics' });
+    jobs.createJob(GW, 'j-shell', { operation: 'sh -c reboot' });
+    await waitFor(
+      () => ['j-reload', 'j-level', 'j-level-bad', 'j-diag', 'j-shell'].every(ended),
+      40_000,
+      'every job ended',
+    );
+
+    const reload = exec('j-reload');
+    assert.equal(reload.status, 'SUCCEEDED');
+    assert.deepEqual(reload.history, ['QUEUED', 'IN_PROGRESS', 'IN_PROGRESS', 'SUCCEEDED']);
+    assert.equal(reload.statusDetails.operation, 'reload');
+    assert.equal(reload.statusDetails.changed, '0');
+    assert.match(reload.statusDetails.configHash!, /^[0-9a-f]{12}$/);
+
+    const level = exec('j-level');
+    assert.equal(level.status, 'SUCCEEDED');
+    assert.equal(level.statusDetails.previous, 'info');
+    assert.equal(level.statusDetails.level, 'debug');
+    // The level stays set: the next job finds it.
+    jobs.createJob(GW, 'j-level-back', { operation: 'set-log-level', level: 'info' });
+    await waitFor(() => ended('j-level-back'), 20_000, 'the level set back');
+    assert.equal(exec('j-level-back').statusDetails.previous, 'debug');
+
+    const bad = exec('j-level-bad');
+    assert.equal(bad.status, 'FAILED');
+    assert.match(bad.statusDetails.reason!, /level must be one of fatal, error/);
+
+    const diag = exec('j-diag');
+    assert.equal(diag.status, 'SUCCEEDED');
+    const parts = Number(diag.statusDetails.parts);
+    assert.ok(parts >= 1);
+    for (const v of Object.values(diag.statusDetails)) assert.ok(v.length <= 1024);
+    const report = JSON.parse(
+      Array.from({ length: parts }, (_, i) => diag.statusDetails[`report${i}`]).join(''),
+    ) as { gateway: string; doctor: string[]; sensors: Record<string, unknown>[] };
+    assert.equal(report.gateway, GW);
+    assert.ok(
+      report.doctor.some((l) => l.endsWith(' config')),
+      report.doctor.join('\n'),
+    );
+    assert.ok(
+      report.sensors.every((s) => !('value' in s)),
+      'no reading value in the report',
+    );
+
+    const shell = exec('j-shell');
+    assert.equal(shell.status, 'REJECTED');
+    assert.match(
+      shell.statusDetails.reason!,
+      /unknown operation "sh -c reboot"; one of: reload, set-log-level/,
+    );
+    await waitFor(() => audits().length === 6, 5000, 'an audit entry per job');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('a job in progress when the daemon is SIGKILLed is reported FAILED after the restart; the next one runs', async () => {
+    start();
+    await waitFor(() => site.broker.clients().some((c) => c.clientId === GW), 20_000, 'the daemon connected');
+    // Held PUBACKs keep the daemon inside the job, after its IN_PROGRESS update reached the service.
+    site.broker.pauseAcks();
+    jobs.createJob(GW, 'j-1', { operation: 'diagnostics' });
+    jobs.createJob(GW, 'j-2', { operation: 'reload' });
+    await waitFor(() => exec('j-1').history.length === 3, 20_000, 'the IN_PROGRESS update of j-1');
+    child!.kill('SIGKILL');
+    await done;
+    site.broker.resumeAcks();
+    assert.equal(exec('j-1').status, 'IN_PROGRESS');
+    start();
+    await waitFor(() => ended('j-1') && ended('j-2'), 30_000, 'both jobs ended');
+    assert.equal(exec('j-1').status, 'FAILED');
+    assert.match(exec('j-1').statusDetails.reason!, /the daemon stopped while this job ran/);
+    assert.equal(exec('j-2').status, 'SUCCEEDED');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('rotate-queue-key: a new key seals from the next start; records sealed before still open and are delivered', async () => {
+    const queued = async (): Promise<number> => {
+      // Records queued now (-1 while the daemon does not answer yet).
+      const r = await runCli(['status', '--json', '-c', site.configFile]);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { queue: { records: number } }).queue.records : -1;
+    };
+    start();
+    jobs.createJob(GW, 'j-rotate', { operation: 'rotate-queue-key' });
+    await waitFor(() => ended('j-rotate'), 20_000, 'the rotation job ended');
+    const rot = exec('j-rotate');
+    assert.equal(rot.status, 'SUCCEEDED', JSON.stringify(rot.statusDetails));
+    const keyId = rot.statusDetails.keyId!;
+    assert.match(keyId, /^[0-9a-f]{32}$/);
+    assert.equal((await stat(join(site.dir, 'keys', `${keyId}.key`))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(site.dir, 'keys'))).mode & 0o777, 0o700);
+
+    // A backlog under the old key, then one under the new key after a restart, the broker cut.
+    site.broker.cut();
+    await waitFor(async () => (await queued()) >= 3, 20_000, 'records under the old key', 200);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    start();
+    await waitFor(async () => (await queued()) >= 6, 20_000, 'records under the new key', 200);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+
+    const v = await runCli(['queue', 'verify', '-c', site.configFile]);
+    assert.equal(v.code, 0, v.stderr);
+    const ranges = [...v.stdout.matchAll(/^key id ([0-9a-f]{32}) sealed from seq (\d+)$/gm)];
+    assert.equal(ranges.length, 2, v.stdout);
+    assert.equal(ranges[1]![1], keyId);
+    assert.match(v.stdout, /all \d+ records authenticate/);
+
+    // Delivered: the queue's first seq moves past every record of both keys.
+    const next = Number(/ next (\d+) /.exec(v.stdout)![1]);
+    site.broker.restore();
+    start();
+    await waitFor(
+      async () => {
+        const r = await runCli(['status', '--json', '-c', site.configFile]);
+        if (r.code !== 0) return false;
+        const q = (JSON.parse(r.stdout) as { queue: { firstSeq: number | null } }).queue;
+        return q.firstSeq === null || q.firstSeq >= next;
+      },
+      30_000,
+      'the whole backlog delivered',
+      200,
+    );
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+});

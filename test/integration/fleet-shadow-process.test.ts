@@ -1,0 +1,219 @@
+// Remote configuration through a named Device Shadow (issue 11), on the real `edgegw run` in a
+// child process, a real TLS broker and the in-repo Device Shadow simulator attached to it: a delta
+// adds a sensor and its readings arrive; an invalid delta is refused and reported with key paths
+// (and the non-settable key as such); an uplink change that breaks the connection is reverted;
+// the overlay survives a restart while the broker is unreachable, and check-config names its source.
+
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { ShadowService } from '../../src/demo/iotcore-sim/shadow.js';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import {
+  decodeWire,
+  makeSite,
+  waitFor,
+  type SiteOptions,
+  type TestSite,
+  type WireMessage,
+} from '../helpers/site.js';
+
+const GW = 'fleet-gw1';
+const SHADOW = 'edgegw';
+const COUNTER1 = { id: 'counter-1', sim: { wave: 'counter' }, every: '50ms' };
+const COUNTER2 = { id: 'counter-2', sim: { wave: 'counter' }, every: '50ms' };
+
+interface Change {
+  shadowVersion: number;
+  result: string;
+  keys: string[];
+  errors: string[] | null;
+  refused: string[] | null;
+  reason: string | null;
+}
+
+describe('remote configuration through a Device Shadow (child process)', function () {
+  this.timeout(120_000);
+  let site: TestSite;
+  let shadow: ShadowService;
+  const messages: WireMessage[] = [];
+  let unsubscribe: () => Promise<void>;
+  let child: ChildProcess | null = null;
+  let done: Promise<CliResult> = Promise.resolve({ code: 0, stdout: '', stderr: '' } as CliResult);
+  let out = '';
+
+  async function setup(opts: SiteOptions): Promise<void> {
+    messages.length = 0;
+    out = '';
+    site = await makeSite({ gatewayId: GW, logLevel: 'info', ...opts });
+    shadow = new ShadowService(site.broker.aedes);
+    unsubscribe = await site.broker.subscribe(site.topic, (p: Buffer) => {
+      messages.push(JSON.parse(p.toString('utf8')) as WireMessage);
+    });
+  }
+  function start(): void {
+    ({ child, done } = startCli(['run', '-c', site.configFile]));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  }
+  async function stop(): Promise<void> {
+    child!.kill('SIGTERM');
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr);
+  }
+  afterEach(async () => {
+    if (child !== null && child.exitCode === null) child.kill('SIGKILL');
+    await done;
+    child = null;
+    shadow.close();
+    await unsubscribe();
+    await site.cleanup();
+  });
+
+  const bySensor = (id: string) => messages.flatMap(decodeWire).filter((r) => r.sensor === id);
+  const reported = () => shadow.document(GW, SHADOW)?.reported ?? {};
+  const change = () => (reported().edgegw as { change?: Change } | undefined)?.change ?? null;
+  const audits = (event: string) => out.split('\n').filter((l) => l.includes(`"audit":"${event}"`));
+  const status = async () => {
+    const r = await runCli(['status', '--json', '-c', site.configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as {
+      sensors: { id: string }[];
+      fleet: {
+        shadow: { version: number; overlay: { path: string; source: string }[]; lastChange: Change | null };
+      };
+    };
+  };
+  const shadowSite = (extra = '') => `fleet:\n  shadow: { name: ${SHADOW}, revertAfter: 8s${extra} }`;
+
+  it('a delta adds a sensor: applied live, reported, audited; it survives a restart with the broker unreachable', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(
+      () => bySensor('counter-1').length >= 5 && reported().edgegw !== undefined,
+      20_000,
+      'first report',
+    );
+    const first = reported();
+    assert.deepEqual(first.sensors, [COUNTER1]);
+    assert.equal((first.edgegw as { version: string }).version.length > 0, true);
+
+    const v = shadow.setDesired(GW, SHADOW, { sensors: [COUNTER1, COUNTER2] });
+    await waitFor(() => bySensor('counter-2').length >= 5, 20_000, 'readings of the sensor added remotely');
+    await waitFor(() => change()?.result === 'applied', 10_000, 'the change reported');
+    assert.equal(change()!.shadowVersion, v);
+    assert.deepEqual(change()!.keys, ['sensors.counter-2 (added)']);
+    assert.deepEqual(reported().sensors, [COUNTER1, COUNTER2]);
+    // desired and reported agree: no delta left.
+    const doc = shadow.document(GW, SHADOW)!;
+    assert.deepEqual(doc.reported.sensors, doc.desired.sensors);
+    assert.equal(audits('shadow-change').length, 1);
+    const s = await status();
+    assert.deepEqual(
+      s.fleet.shadow.overlay.map((o) => [o.path, o.source]),
+      [['sensors', 'shadow']],
+    );
+    const file = await stat(join(site.dir, 'data', 'fleet-overlay.json'));
+    assert.equal(file.mode & 0o777, 0o600);
+    await stop();
+
+    // Offline restart: the stored overlay runs at once, before any broker is in reach.
+    site.broker.cut();
+    const checked = await runCli(['check-config', '-c', site.configFile]);
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.match(checked.stdout, /id: counter-2/);
+    assert.match(checked.stdout, /# {3}sensors: from shadow edgegw v\d+/);
+    out = '';
+    start();
+    await waitFor(
+      async () => {
+        const r = await runCli(['status', '--json', '-c', site.configFile]);
+        if (r.code !== 0) return false;
+        const st = JSON.parse(r.stdout) as { sensors: { id: string; readings?: number }[] };
+        return st.sensors.some((x) => x.id === 'counter-2');
+      },
+      20_000,
+      'counter-2 polled while offline',
+      200,
+    );
+    const before = bySensor('counter-2').length;
+    site.broker.restore();
+    await waitFor(
+      () => bySensor('counter-2').length > before + 5,
+      30_000,
+      'counter-2 readings after restore',
+    );
+    await stop();
+  });
+
+  it('an invalid delta is refused and reported with key paths; a non-settable key is refused as such', async () => {
+    await setup({ extra: shadowSite() });
+    // The first get meets a throttled service: it is asked again later, not given up on.
+    shadow.failNext(429, 'Too Many Requests');
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 30_000, 'first report');
+    const gets = shadow.requests.filter((r) => r.topic.endsWith('/get'));
+    assert.ok(gets.length >= 2, 'the get was sent again after the 429');
+    const v = shadow.setDesired(GW, SHADOW, {
+      queue: { flush: 'soon' },
+      sensors: [COUNTER1, { id: 'bad', sim: { wave: 'counter' }, every: '0ms' }],
+      uplink: { url: 'mqtts://elsewhere.example:8883' },
+    });
+    await waitFor(() => change()?.result === 'refused', 20_000, 'the refusal reported');
+    const c = change()!;
+    assert.equal(c.shadowVersion, v);
+    assert.ok(
+      c.errors!.some((e) => e.startsWith('queue.flush: ')),
+      c.errors!.join('\n'),
+    );
+    assert.ok(
+      c.errors!.some((e) => e.startsWith('sensors[1].every: ')),
+      c.errors!.join('\n'),
+    );
+    assert.deepEqual(c.refused, ['uplink.url (not-settable)']);
+    assert.deepEqual(reported().sensors, [COUNTER1]);
+    assert.equal(audits('shadow-refused').length, 1);
+    // The running configuration goes on delivering.
+    const n = bySensor('counter-1').length;
+    await waitFor(() => bySensor('counter-1').length > n + 5, 10_000, 'readings go on');
+    await stop();
+  });
+
+  it('an uplink change that breaks the connection is reverted and reported', async () => {
+    // The broker closes a connection on a payload over 2000 bytes; the site's messages stay under
+    // 1 KiB. Six sensors make ~600 readings/s, several times what a 2000-byte message holds, so a
+    // message a second is over the limit even on a loaded machine that skips polls.
+    const sensors = [1, 2, 3, 4, 5, 6]
+      .map((i) => `  - { id: c${i}, sim: { wave: counter }, every: 10ms }`)
+      .join('\n');
+    await setup({
+      sensors,
+      iotcore: { maxPayloadBytes: 2000 },
+      extraUplink: '  limits: { maxPayloadBytes: 1KiB }',
+      extraQueue: '  maxRecordReadings: 10',
+      extra: shadowSite(),
+    });
+    start();
+    await waitFor(
+      () => bySensor('c1').length >= 20 && reported().edgegw !== undefined,
+      20_000,
+      'first report',
+    );
+    // One publish a second of up to 64 KiB: every message is over the broker's limit.
+    shadow.setDesired(GW, SHADOW, {
+      uplink: { limits: { maxPayloadBytes: '64KiB', publishesPerSecond: 1 } },
+    });
+    await waitFor(() => change()?.result === 'reverted', 40_000, 'the revert reported');
+    assert.match(change()!.reason!, /not reached within 8s/);
+    assert.ok(site.broker.rules.refusedPayload > 0, 'the change did break the connection');
+    assert.equal(audits('shadow-reverted').length, 1);
+    const s = await status();
+    assert.deepEqual(s.fleet.shadow.overlay, []);
+    assert.equal(s.fleet.shadow.lastChange?.result, 'reverted');
+    // Delivering again under the site's limits, and the refused desired state is not tried again.
+    const n = bySensor('c1').length;
+    await waitFor(() => bySensor('c1').length > n + 50, 20_000, 'readings after the revert');
+    assert.equal(audits('shadow-change').length, 0);
+    await stop();
+  });
+});
