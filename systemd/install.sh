@@ -41,6 +41,9 @@ done
 PROGRAM=$ROOT/opt/edgegw
 CONF=$ROOT/etc/edgegw
 STATE=$ROOT/var/lib/edgegw
+# Queue keys a rotate-queue-key job writes (queue.rotatedKeysDir of the example config): apart
+# from the queue they protect, writable by the service (the unit's ReadWritePaths= names it).
+KEYS=$ROOT/var/lib/edgegw-keys
 UNIT=$ROOT/etc/systemd/system/edgegw.service
 WANTS=$ROOT/etc/systemd/system/multi-user.target.wants
 LINK=$ROOT/usr/local/bin/edgegw
@@ -239,6 +242,7 @@ do_install() {
   chmod 0600 "$CONF/tls/queue.key"
   # The sealed queue (systemd's StateDirectory= would create it too, with the same mode).
   folder "$STATE" "$svc" 0700
+  folder "$KEYS" "$svc" 0700
 
   mkdir -p "$(dirname "$UNIT")"
   if ! cmp -s "$SRC/systemd/edgegw.service" "$UNIT"; then
@@ -283,11 +287,11 @@ do_uninstall() {
   host && systemctl daemon-reload
   say "unit and program removed"
   if [ "$MODE" = purge ]; then
-    rm -rf "$CONF" "$STATE"
+    rm -rf "$CONF" "$STATE" "$KEYS"
     remove_user
     say "config, keys, the queue (readings not yet delivered are gone) and user $USER_NAME removed"
   else
-    say "kept: /etc/edgegw (config and keys) and /var/lib/edgegw (the queue); --purge removes them"
+    say "kept: /etc/edgegw (config and keys), /var/lib/edgegw (the queue) and /var/lib/edgegw-keys (rotated queue keys); --purge removes them"
   fi
 }
 

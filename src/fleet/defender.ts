@@ -54,6 +54,9 @@ export class DefenderReporter {
     const n = (v: number) => [{ number: v }];
     return {
       header: { report_id: this.lastId, version: '1.0' },
+      // AWS's device metrics document requires the metrics block; edgegw reports none of the
+      // standard network metrics (a gateway's OS agent does), so it is empty.
+      metrics: {},
       custom_metrics: {
         edgegw_backlog_readings: n(f.backlogReadings),
         edgegw_backlog_age_s: n(f.backlogAgeS ?? 0),

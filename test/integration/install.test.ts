@@ -93,6 +93,8 @@ describe('systemd/install.sh --root (child process)', function () {
     );
     assert.match(entry('/etc/edgegw/tls/queue.key'), new RegExp(`^file 600 ${uid}:${gid} `));
     assert.match(entry('/var/lib/edgegw'), new RegExp(`^dir 700 ${uid}:${gid}$`));
+    // Where the example config's rotate-queue-key jobs write (and the unit lets the service write).
+    assert.match(entry('/var/lib/edgegw-keys'), new RegExp(`^dir 700 ${uid}:${gid}$`));
     assert.match(entry('/etc/systemd/system/edgegw.service'), /^file 644 0:0 /);
     assert.equal(
       await readFile(join(root, 'etc/systemd/system/edgegw.service'), 'utf8'),
@@ -155,7 +157,7 @@ describe('systemd/install.sh --root (child process)', function () {
     const purged = await install(root, '--purge');
     assert.match(purged, /removed/);
     const left = await listing(root);
-    assert.ok(!left.has('/etc/edgegw') && !left.has('/var/lib/edgegw'));
+    assert.ok(!left.has('/etc/edgegw') && !left.has('/var/lib/edgegw') && !left.has('/var/lib/edgegw-keys'));
     assert.equal(await idIn(root, 'passwd', 'edgegw'), null);
     assert.equal(await idIn(root, 'group', 'edgegw'), null);
     assert.notEqual(await idIn(root, 'group', 'dialout'), null, 'shared groups stay');

@@ -7,12 +7,14 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
 import { SiteSchema } from '../../src/config/schema.js';
 import { Exit } from '../../src/errors.js';
 import { UNIT_NODE_ARGS } from '../../bench/daemon-footprint.js';
 
 const unitPath = fileURLToPath(new URL('../../../systemd/edgegw.service', import.meta.url));
 const unit = readFileSync(unitPath, 'utf8');
+const examplePath = fileURLToPath(new URL('../../../config/example.yaml', import.meta.url));
 /** The ceiling issue 7 sets for `systemd-analyze security` (also checked by .ci/run). */
 const MAX_EXPOSURE = 1.5;
 const directive = (name: string): string[] =>
@@ -46,15 +48,17 @@ describe('systemd/edgegw.service', () => {
     for (const code of [Exit.USAGE, Exit.NOPERM, Exit.CONFIG]) assert.ok(codes.includes(code), String(code));
   });
 
-  it('makes the default dataDir and status socket folder writable and nothing else', () => {
+  it('makes the default dataDir, status socket folder and example rotated-keys folder writable, nothing else', () => {
     const defaults = Value.Default(SiteSchema, { gateway: {}, status: {} }) as {
       gateway: { dataDir: string };
       status: { socket: string };
     };
     const [ours, sysfs, ...more] = directive('ReadWritePaths');
+    // The installed site.yaml is config/example.yaml: its rotate-queue-key folder (optional: "-").
+    const example = parseYaml(readFileSync(examplePath, 'utf8')) as { queue: { rotatedKeysDir: string } };
     assert.deepEqual(
       (ours ?? '').split(/\s+/).sort(),
-      [defaults.gateway.dataDir, dirname(defaults.status.socket)].sort(),
+      [defaults.gateway.dataDir, dirname(defaults.status.socket), `-${example.queue.rotatedKeysDir}`].sort(),
     );
     // Below a read-only /sys (ProtectKernelTunables), only what sysfs GPIO writes; optional ("-").
     assert.deepEqual((sysfs ?? '').split(/\s+/), ['-/sys/class/gpio', '-/sys/devices']);

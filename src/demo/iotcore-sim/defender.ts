@@ -4,7 +4,7 @@
 // "Custom metrics"): reports on `$aws/things/<thing>/defender/metrics/json`, answered on
 // `/accepted` ({thingName, reportId, status: ACCEPTED, timestamp}) or `/rejected` (status REJECTED
 // with statusDetails {ErrorCode, ErrorMessage}); a report needs `header.report_id` (a number above
-// the thing's last) and `header.version` "1.0", and custom metrics as lists of one {number},
+// the thing's last) and `header.version` "1.0", a `metrics` object (required, may be empty), and custom metrics as lists of one {number},
 // {number_list}, {string_list} or {ip_list}. Not simulated: the standard `metrics` block's
 // contents, security profiles and alarms, the cbor format, and the exact error codes AWS uses
 // (this simulator names them InvalidPayload and Throttled).
@@ -54,6 +54,9 @@ export class DefenderService {
         'InvalidPayload',
         'header.report_id and header.version "1.0" are required',
       );
+    }
+    if (typeof body.metrics !== 'object' || body.metrics === null || Array.isArray(body.metrics)) {
+      return this.reject(topic, thing, id, 'InvalidPayload', 'the metrics block is required');
     }
     if (id <= (this.lastId.get(thing) ?? 0)) {
       return this.reject(topic, thing, id, 'InvalidPayload', 'report_id must grow');
