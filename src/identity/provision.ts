@@ -19,6 +19,7 @@ import { parseBrokerUrl } from '../uplink/broker-url.js';
 import { clientOptions, endClient, CONNECT_TIMEOUT_MS } from '../uplink/client.js';
 import { ControlChannel } from '../uplink/control.js';
 import { classifyError } from '../uplink/errors.js';
+import { readKeyMaterial } from '../uplink/tls-files.js';
 import { createCertificate, registerThing } from './fleet.js';
 import { commitNext, discardNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
 
@@ -64,8 +65,8 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
   await assertPrivateFile(o.claimKey, '--claim-key');
   const tls = {
     ca: await readFile(site.uplink.ca),
-    cert: await readClaim(o.claimCert, '--claim-cert'),
-    key: await readClaim(o.claimKey, '--claim-key'),
+    cert: await readKeyMaterial(o.claimCert, '--claim-cert'),
+    key: await readKeyMaterial(o.claimKey, '--claim-key'),
   };
   const client = await connectWithClaim(o.loaded, tls, clock);
   const control = new ControlChannel(o.log);
@@ -126,15 +127,6 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
   } finally {
     control.detach();
     await endClient(client, clock);
-  }
-}
-
-async function readClaim(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new EdgegwError('EDGEGW_E_KEY_READ', `${what} ${file} cannot be read (${code})`, Exit.CONFIG);
   }
 }
 

@@ -344,7 +344,15 @@ export class QueueStore {
 
   /** Writes the pending tombstones in a batch of their own (not synced: a lost delete is a resend). */
   async writeTombstones(db: Db): Promise<void> {
-    await this.write(db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)), false);
+    await this.writeFigures(db, false);
+  }
+
+  /**
+   * A batch of the figures alone, and with them what write() adds to every batch (tombstones,
+   * sensor-id entries, the write-behind reservation).
+   */
+  async writeFigures(db: Db, sync: boolean): Promise<void> {
+    await this.write(db.batch().put(META_FIGURES, this.figuresAfter(0, 0, 0)), sync);
   }
 
   /** The entry of a stored record: from the head index, or read from disk beyond it. */

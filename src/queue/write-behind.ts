@@ -26,7 +26,6 @@ import {
   KIND_NOTICE,
   KIND_QUARANTINE,
   KIND_RECORD,
-  META_FIGURES,
   META_RESERVED,
   META_SETTLED,
   causeText,
@@ -128,13 +127,7 @@ export class WriteBehind {
     await this.commitThrough(Infinity);
     if (store.reserved === 0 && store.reservedOnDisk <= 0) return;
     store.reserved = 0;
-    await store.write(
-      store
-        .open()
-        .batch()
-        .put(META_FIGURES, store.figuresAfter(0, 0, 0)),
-      true,
-    );
+    await store.writeFigures(store.open(), true);
   }
 
   /** The next direct commit, with nothing held, gives the reservation back (written with it). */
@@ -154,13 +147,7 @@ export class WriteBehind {
     const was = store.reserved;
     store.reserved = next;
     try {
-      await store.write(
-        store
-          .open()
-          .batch()
-          .put(META_FIGURES, store.figuresAfter(0, 0, 0)),
-        true,
-      );
+      await store.writeFigures(store.open(), true);
       return true;
     } catch (err) {
       // Held seqs must stay below what the disk says; a higher one on disk only widens a gap.

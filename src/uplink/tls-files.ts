@@ -12,9 +12,9 @@ export interface TlsMaterial {
 }
 
 export async function loadTlsFiles(paths: { ca: string; cert: string; key: string }): Promise<TlsMaterial> {
-  const ca = await read(paths.ca, 'uplink.ca');
-  const cert = await read(paths.cert, 'uplink.cert');
-  const key = await read(paths.key, 'uplink.key');
+  const ca = await readKeyMaterial(paths.ca, 'uplink.ca');
+  const cert = await readKeyMaterial(paths.cert, 'uplink.cert');
+  const key = await readKeyMaterial(paths.key, 'uplink.key');
 
   const caCerts =
     ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
@@ -34,7 +34,8 @@ export async function loadTlsFiles(paths: { ca: string; cert: string; key: strin
   return { ca, cert, key };
 }
 
-async function read(file: string, what: string): Promise<Buffer> {
+/** A certificate or key file's bytes; a read failure names the file and what it is for, never its contents. */
+export async function readKeyMaterial(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
