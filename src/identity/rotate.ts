@@ -42,6 +42,8 @@ export interface RotationDeps {
 }
 
 /** How often the proof looks at the uplink's state for a refused connection. */
+/** IoT Core: at most one CONNECT per second per client id (../shared/IOTCORE-APIS.md), with a margin. */
+const CONNECT_SPACING_MS = 1100;
 const POLL_MS = 50;
 
 /** Rotates the device certificate; resolves with job statusDetails, or throws after rolling back. */
@@ -149,8 +151,15 @@ function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
       }
       poll = clock.setTimeout(check, POLL_MS);
     };
-    uplink.reconfigure({ ...deps.settings, tls });
-    check();
+    // IoT Core refuses a second CONNECT for a client id within a second of the last (CONNACK 3):
+    // the new certificate's connection waits until the running one is that old.
+    const s = uplink.state();
+    const wait = s.state === 'connected' ? Math.max(0, s.since + CONNECT_SPACING_MS - clock.now()) : 0;
+    poll = clock.setTimeout(() => {
+      if (done) return;
+      uplink.reconfigure({ ...deps.settings, tls });
+      check();
+    }, wait);
   });
 }
 

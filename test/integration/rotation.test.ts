@@ -49,7 +49,12 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     assert.deepEqual(unexplainedSeqs(messages, maxSeq()), [], 'every seq from 1 arrived or is explained');
   };
 
-  async function setup(template: string, proofTimeout = '8s', extra = ''): Promise<void> {
+  async function setup(
+    template: string,
+    proofTimeout = '8s',
+    extra = '',
+    beforeStart: () => void = () => undefined,
+  ): Promise<void> {
     messages.length = 0;
     id = await makeIdentitySite(TEMPLATES, {
       freshIdentity: false,
@@ -57,6 +62,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
       extra: `identity: { replyTimeout: 1s, rotation: { template: ${template}, proofTimeout: ${proofTimeout} } }${extra}`,
     });
     unsubscribe = await id.site.broker.subscribe(id.site.topic, (p: Buffer) => messages.push(parseWire(p)));
+    beforeStart();
     start();
     await waitFor(() => maxSeq() >= 5, 20_000, 'first records');
   }
@@ -108,14 +114,22 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
   });
 
   it('an IoT job rotates: SUCCEEDED with the new certificate id; a throttled one is FAILED with the reason', async () => {
-    await setup('rotate', '8s', '\nfleet:\n  jobs: true');
-    const jobs = new JobsService(id.site.broker.aedes);
+    let jobs: JobsService | null = null;
+    // Queued before the daemon starts: it runs right after the first CONNACK, so the new
+    // certificate's CONNECT would come within IoT Core's one-per-second limit unless spaced.
+    await setup('rotate', '8s', '\nfleet:\n  jobs: true', () => {
+      const made = new JobsService(id.site.broker.aedes);
+      made.createJob('test-gw1', 'j-rotate', { operation: 'rotate-certificate' });
+      jobs = made;
+    });
+    assert.ok(jobs !== null);
+    const svc: JobsService = jobs;
     try {
       const ended = (jobId: string) =>
-        ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(jobs.execution('test-gw1', jobId)?.status ?? '');
-      jobs.createJob('test-gw1', 'j-rotate', { operation: 'rotate-certificate' });
+        ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(svc.execution('test-gw1', jobId)?.status ?? '');
       await waitFor(() => ended('j-rotate'), 40_000, 'the rotation job ended');
-      const done1 = jobs.execution('test-gw1', 'j-rotate')!;
+      assert.equal(id.site.broker.rules.refusedConnects, 0, 'no CONNECT within a second of the last');
+      const done1 = svc.execution('test-gw1', 'j-rotate')!;
       assert.equal(done1.status, 'SUCCEEDED', JSON.stringify(done1.statusDetails));
       const made = id.sim.certificates.at(-1)!;
       assert.equal(done1.statusDetails.certificateId, made.certificateId);
@@ -123,9 +137,9 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
       // A throttled request: the job fails and says why.
       id.sim.mode = 'throttle';
       const before = await readFile(id.cert);
-      jobs.createJob('test-gw1', 'j-rotate-refused', { operation: 'rotate-certificate' });
+      svc.createJob('test-gw1', 'j-rotate-refused', { operation: 'rotate-certificate' });
       await waitFor(() => ended('j-rotate-refused'), 40_000, 'the second rotation job ended');
-      const done2 = jobs.execution('test-gw1', 'j-rotate-refused')!;
+      const done2 = svc.execution('test-gw1', 'j-rotate-refused')!;
       assert.equal(done2.status, 'FAILED');
       assert.match(done2.statusDetails.reason ?? '', /ThrottlingException 429/);
       id.sim.mode = 'normal';
@@ -136,7 +150,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
       assert.equal((await done).code, 0);
       assertNoGap();
     } finally {
-      jobs.close();
+      svc.close();
     }
   });
 
