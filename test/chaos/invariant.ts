@@ -281,10 +281,19 @@ export function judge(site: ChaosSite, inspect: Inspect, problems: string[]): Fi
     const notices = inspect.noticeTotals?.committed ?? 0;
     // Skipped seqs (write-behind, after a crash) hold no record, or one acknowledged while held
     // whose counts the crash took before a batch wrote them: between the two bounds.
-    const used = t.committedRecords + notices;
+    // A seq burned by a failed write (or a held record the full disk refused) holds neither a
+    // record nor a notice: the log names it (reason write-failed) and a notice explains it.
+    const burned = new Set<number>();
+    for (const d of losses.dropped) {
+      if (d.reason !== 'write-failed') continue;
+      for (let s = d.from; s <= d.to; s++) if (!skippedSeqs.has(s)) burned.add(s);
+    }
+    const used = t.committedRecords + notices + burned.size;
     if (!site.repaired && (used > inspect.nextSeq - 1 || used + skippedSeqs.size < inspect.nextSeq - 1)) {
       problems.push(
-        `committed records ${t.committedRecords} + notices ${notices} ≠ nextSeq - 1 = ${inspect.nextSeq - 1}` +
+        `committed records ${t.committedRecords} + notices ${notices}` +
+          (burned.size > 0 ? ` + burned seqs ${burned.size}` : '') +
+          ` ≠ nextSeq - 1 = ${inspect.nextSeq - 1}` +
           (skippedSeqs.size > 0 ? ` (less ${skippedSeqs.size} skipped seqs)` : ''),
       );
     }
