@@ -27,14 +27,28 @@ function worstSecond(at: readonly number[], bytes: readonly number[]): { count: 
 }
 
 /** A sender that publishes `sizes()` frames as soon as the pacer allows, its timers firing late by 0-3 ms. */
-function drive(pacer: QuotaPacer, clock: FakeClock, seconds: number, size: () => number) {
+function drive(
+  pacer: QuotaPacer,
+  clock: FakeClock,
+  seconds: number,
+  size: () => number,
+  /** Every this many ms the sender pauses (a GC, a slow read)… */
+  pauseEvery = Infinity,
+  /** …for this long. */
+  pauseMs = 0,
+) {
   const at: number[] = [];
   const bytes: number[] = [];
   let seed = 7;
   const rnd = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const end = clock.now() + seconds * 1000;
   let n = size();
+  let nextPause = clock.now() + pauseEvery;
   while (clock.now() < end) {
+    if (clock.now() >= nextPause) {
+      clock.advance(pauseMs);
+      nextPause += pauseEvery;
+    }
     const wait = pacer.waitMs(n);
     if (wait > 0) {
       clock.advance(wait + Math.floor(rnd() * 4));
@@ -86,6 +100,16 @@ describe('QuotaPacer', () => {
     assert.ok(r.bytes <= limits.bytes, `worst second ${r.bytes} B > ${limits.bytes}`);
     assert.ok(r.bytes <= IOT.bytesPerSecond - frame, 'one frame stays free for jitter at the broker');
     assert.ok(r.count <= IOT.publishesPerSecond * (1 - WINDOW_MARGIN) - 1);
+    assert.ok(r.rate >= 0.95 * IOT.bytesPerSecond, `rate ${Math.round(r.rate)} B/s`);
+  });
+
+  it('a sender that pauses 120 ms every 1.5 s (GC, a slow read) catches up: still ≥ 95%, never above', () => {
+    const clock = new FakeClock();
+    const frame = messageBytes(IOT) + FRAME_OVERHEAD;
+    const pacer = new QuotaPacer(IOT, frame, clock);
+    const r = drive(pacer, clock, 60, () => frame - (clock.now() % 300), 1500, 120);
+    const limits = windowLimits(IOT, frame);
+    assert.ok(r.bytes <= limits.bytes, `worst second ${r.bytes} B > ${limits.bytes}`);
     assert.ok(r.rate >= 0.95 * IOT.bytesPerSecond, `rate ${Math.round(r.rate)} B/s`);
   });
 
