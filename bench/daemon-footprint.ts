@@ -34,7 +34,9 @@ export interface DaemonFootprint {
 }
 
 /** The node flags of systemd/edgegw.service's ExecStart: the daemon is measured as shipped. */
-export const UNIT_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
+export const UNIT_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+/** The memory settings among systemd/edgegw.service's Environment= lines. */
+export const UNIT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 const BIN = fileURLToPath(new URL('../../bin/edgegw.js', import.meta.url));
 const CLK_TCK = 100; // USER_HZ on Linux

@@ -14,7 +14,7 @@ import { measureBytes } from './bytes.js';
 import { measureDrain } from './drain.js';
 import { runEdgegwE2e } from './e2e.js';
 import { measureFloors } from './floors.js';
-import { measureDaemon, UNIT_NODE_ARGS } from './daemon-footprint.js';
+import { measureDaemon, UNIT_ENV, UNIT_NODE_ARGS } from './daemon-footprint.js';
 import { runFootprint } from './footprint.js';
 import { runPeer } from './peer.js';
 import { fmt, Report, type Machine } from './report.js';
@@ -355,6 +355,7 @@ async function main(): Promise<void> {
         backlog: { dir, key: Buffer.from(keyHex, 'hex') },
         offline: true,
         nodeArgs: UNIT_NODE_ARGS,
+        env: UNIT_ENV,
       });
       report.check(
         s,
@@ -371,6 +372,7 @@ async function main(): Promise<void> {
         warmupSeconds: 20,
         offline: false,
         nodeArgs: UNIT_NODE_ARGS,
+        env: UNIT_ENV,
       });
       report.check(
         s,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { packagePath } from './package-root.js';
 
-// dist/src/version.js → ../../package.json
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as {
   version: string;
 };
 

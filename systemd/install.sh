@@ -148,7 +148,7 @@ program_files() {
   echo bin/edgegw.js
   echo package.json
   echo README.md
-  find dist/src -type f -name '*.js' | sort
+  find dist/src dist/bundle -type f -name '*.js' | sort
   find config hw-profiles systemd -type f | sort
 }
 

@@ -7,7 +7,6 @@
 import { mkdtemp, copyFile, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { pino } from 'pino';
 import { createDemoPki, writeDemoPki } from '../demo/pki.js';
@@ -17,10 +16,11 @@ import { writeNewKeyFile } from '../seal/keyfile.js';
 import { loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
+import { packagePath } from '../package-root.js';
 import { runUntilSignal, logWarnings } from './run.js';
 import { DEMO_KEYS_HELP, listenForDemoKeys } from './demo-keys.js';
 
-const DEMO_YAML = fileURLToPath(new URL('../../../config/demo.yaml', import.meta.url));
+const DEMO_YAML = packagePath('config', 'demo.yaml');
 
 interface WireMessage {
   ids: string[];

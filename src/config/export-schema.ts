@@ -4,14 +4,14 @@
 //   node dist/src/config/export-schema.js [--check]
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
+import { packagePath } from '../package-root.js';
 import { SiteSchema } from './schema.js';
 import { DURATION_PATTERN, SIZE_PATTERN, rangeOf } from './units.js';
 
-const ROOT = new URL('../../../', import.meta.url);
-export const SCHEMA_FILE = fileURLToPath(new URL('config/site.schema.json', ROOT));
-export const README_FILE = fileURLToPath(new URL('README.md', ROOT));
+export const SCHEMA_FILE = packagePath('config', 'site.schema.json');
+export const README_FILE = packagePath('README.md');
 
 const BEGIN = /^<!-- BEGIN config-reference.*-->$/m;
 const END = /^<!-- END config-reference -->$/m;

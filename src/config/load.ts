@@ -4,10 +4,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
+import { packagePath } from '../package-root.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
 import { checkStructure } from './structure.js';
@@ -44,8 +44,8 @@ export function defaultConfigPath(): string {
   return process.env.EDGEGW_CONFIG ?? DEFAULT_CONFIG_PATH;
 }
 
-/** The repository's hw-profiles/ folder (this module is dist/src/config/load.js). */
-export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../../hw-profiles', import.meta.url));
+/** The package's hw-profiles/ folder. */
+export const DEFAULT_PROFILES_DIR = packagePath('hw-profiles');
 
 export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<LoadedConfig> {
   const abs = resolve(file);

@@ -27,6 +27,7 @@ describe('edgegw run footprint (child process)', function () {
   it('publishes without building mqtt-packet’s 65,536-Buffer number cache', async () => {
     const { child, done } = startCli(['run', '-c', site.configFile], {
       NODE_OPTIONS: `--import=data:text/javascript;base64,${PRELOAD}`,
+      EDGEGW_UNBUNDLED: '1', // mqtt-packet as its own module, so the preload can find it
     });
     await waitFor(() => fixture.readings().length >= 20, 20_000, 'readings at the broker');
     child.kill('SIGTERM');

@@ -107,6 +107,7 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(entry('/usr/local/bin/edgegw'), / -> \/opt\/edgegw\/bin\/edgegw\.js$/);
     assert.match(entry('/opt/edgegw/bin/edgegw.js'), /^file 755 0:0 /);
     assert.match(entry('/opt/edgegw/dist/src/cli/main.js'), /^file 644 0:0 /);
+    assert.match(entry('/opt/edgegw/dist/bundle/main.js'), /^file 644 0:0 /); // what bin/edgegw.js runs
     assert.ok(l.has('/opt/edgegw/node_modules/level/package.json'), 'production dependencies');
     assert.ok(!l.has('/opt/edgegw/node_modules/mocha'), 'no development dependencies');
     assert.ok(![...l.keys()].some((p) => p.startsWith('/opt/edgegw/dist/test')), 'no tests');

@@ -19,7 +19,11 @@ describe('npm run check', () => {
       build >= 0 && build < firstDist,
       `no build before "${steps[firstDist]}" in: ${pkg.scripts.check}`,
     );
-    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.json', 'the build writes dist/');
+    assert.equal(
+      pkg.scripts.build,
+      'tsc -p tsconfig.json && node scripts/bundle.mjs',
+      'the build writes dist/src/, then the bundle from it',
+    );
   });
 
   it('still type-checks, lints, checks formatting and the generated schema', () => {

@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { SiteSchema } from '../../src/config/schema.js';
 import { Exit } from '../../src/errors.js';
-import { UNIT_NODE_ARGS } from '../../bench/daemon-footprint.js';
+import { UNIT_ENV, UNIT_NODE_ARGS } from '../../bench/daemon-footprint.js';
 
 const unitPath = fileURLToPath(new URL('../../../systemd/edgegw.service', import.meta.url));
 const unit = readFileSync(unitPath, 'utf8');
@@ -41,6 +41,9 @@ describe('systemd/edgegw.service', () => {
     const exec = directive('ExecStart')[0] ?? '';
     const flags = exec.split(/\s+/).filter((w) => w.startsWith('--'));
     assert.deepEqual(flags, [...UNIT_NODE_ARGS]);
+    for (const [name, value] of Object.entries(UNIT_ENV)) {
+      assert.ok(directive('Environment').includes(`${name}=${value}`), `Environment=${name}=${value}`);
+    }
   });
 
   it('does not restart on usage, insecure-key or configuration errors', () => {

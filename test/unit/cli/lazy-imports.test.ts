@@ -3,6 +3,7 @@
 // aedes, node-forge and prom-client go through the CommonJS loader too) when it exits.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { runCli } from '../../helpers/cli.js';
 
 const PRELOAD = Buffer.from(
@@ -12,7 +13,10 @@ process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(Object.
 ).toString('base64');
 
 async function loadedBy(args: string[]): Promise<string[]> {
-  const r = await runCli(args, { NODE_OPTIONS: `--import=data:text/javascript;base64,${PRELOAD}` });
+  const r = await runCli(args, {
+    NODE_OPTIONS: `--import=data:text/javascript;base64,${PRELOAD}`,
+    EDGEGW_UNBUNDLED: '1', // packages as their own modules; the bundle is checked from its metafile
+  });
   const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
   assert.ok(line !== undefined, `no module list in stderr: ${r.stderr}`);
   return JSON.parse(line.slice('LOADED '.length)) as string[];
@@ -30,6 +34,41 @@ describe('lazy imports', function () {
     assert.ok(loaded.has('modbus-serial'), `daemon graph not loaded: ${[...loaded].join(', ')}`);
     for (const p of ['aedes', 'node-forge', 'prom-client', 'ajv']) {
       assert.ok(!loaded.has(p), `edgegw run loaded ${p}`);
+    }
+  });
+
+  it('the bundle keeps it so: run’s chunks hold none of aedes, node-forge, prom-client or ajv', () => {
+    // scripts/bundle.mjs writes esbuild's metafile: every output chunk, its inputs and imports.
+    const meta = JSON.parse(readFileSync(new URL('../../../bundle/meta.json', import.meta.url), 'utf8')) as {
+      outputs: Record<string, { imports: { path: string; kind: string }[]; inputs: Record<string, unknown> }>;
+    };
+    const outputs = meta.outputs;
+    const name = (p: string): string => p.replace(/^.*dist\/bundle\//, '');
+    const byName = new Map(Object.entries(outputs).map(([p, o]) => [name(p), o]));
+    /** A chunk and everything it imports statically. */
+    const closure = (start: string): Set<string> => {
+      const seen = new Set<string>();
+      const todo = [start];
+      while (todo.length > 0) {
+        const c = todo.pop()!;
+        if (seen.has(c) || !byName.has(c)) continue;
+        seen.add(c);
+        for (const i of byName.get(c)!.imports) if (i.kind === 'import-statement') todo.push(name(i.path));
+      }
+      return seen;
+    };
+    const runChunk = [...byName].find(([, o]) =>
+      Object.keys(o.inputs).some((i) => i.endsWith('dist/src/cli/run.js')),
+    );
+    assert.ok(runChunk !== undefined, 'a chunk holds dist/src/cli/run.js');
+    const loaded = new Set([...closure('main.js'), ...closure(runChunk[0])]);
+    const inputs = [...loaded].flatMap((c) => Object.keys(byName.get(c)!.inputs));
+    assert.ok(
+      inputs.some((i) => i.includes('node_modules/mqtt/')),
+      'the daemon graph is in run’s chunks',
+    );
+    for (const p of ['aedes', 'node-forge', 'prom-client', 'ajv']) {
+      assert.ok(!inputs.some((i) => i.includes(`node_modules/${p}/`)), `run’s chunks bundle ${p}`);
     }
   });
 

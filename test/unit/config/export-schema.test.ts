@@ -38,6 +38,8 @@ describe('schema export', () => {
       await mkdir(distDir, { recursive: true });
       for (const f of ['export-schema.js', 'schema.js', 'units.js'])
         await copyFile(join(dirname(SCRIPT), f), join(distDir, f));
+      await copyFile(join(dirname(SCRIPT), '../package-root.js'), join(tmp, 'dist/src/package-root.js'));
+      await writeFile(join(tmp, 'package.json'), '{}\n'); // the scratch tree's root (package-root.ts)
       await symlink(join(dirname(SCRIPT), '../../../node_modules'), join(tmp, 'node_modules'));
       await mkdir(join(tmp, 'config'));
       const readme =
