@@ -1,6 +1,6 @@
 // Bundles the compiled CLI (dist/src/cli/main.js) into dist/bundle/: one minified module per
 // command (esbuild code splitting keeps the CLI's lazy imports lazy). `edgegw run` then loads a
-// few large files instead of ~1,500 small ES modules, which saves ~14 MiB of the daemon's RSS
+// few large files instead of ~1,500 small ES modules, which saves ~8 MiB of the daemon's RSS
 // (module records, sources, the loader's resolution caches): BENCHMARKS.md, section 5.
 // Native addons stay in node_modules (external) and are loaded from there at run time.
 //

@@ -41,9 +41,9 @@ export interface RotationDeps {
   committed?: (tls: UplinkSettings['tls']) => void;
 }
 
-/** How often the proof looks at the uplink's state for a refused connection. */
 /** IoT Core: at most one CONNECT per second per client id (../shared/IOTCORE-APIS.md), with a margin. */
 const CONNECT_SPACING_MS = 1100;
+/** How often the proof looks at the uplink's state for a refused connection. */
 const POLL_MS = 50;
 
 /** Rotates the device certificate; resolves with job statusDetails, or throws after rolling back. */
