@@ -2,11 +2,14 @@
 // shipped limits, while 20 live sensors at 10 Hz keep arriving. The broker (its own process)
 // timestamps every PUBLISH it receives, so the quota figures are what the broker saw.
 
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { DemoPki } from '../src/demo/pki.js';
 import type { Reading } from '../src/types.js';
 import type { Compression } from '../src/uplink/wire.js';
 import type { BrokerProcess } from './broker.js';
+import type { DrainRequest } from './drain-child.js';
 import { makeSensors, nextValue, takeReadings } from './readings.js';
 import { IOT_CORE, sleep, startPipeline } from './pipeline.js';
 
@@ -48,26 +51,20 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 }
 
-export async function measureDrain(o: {
-  dir: string;
-  pki: DemoPki;
-  broker: BrokerProcess;
-  backlogReadings: number;
-  maxSeconds: number;
-  compression?: Compression;
-}): Promise<DrainResult> {
-  // A backlog left by an outage: the typical site (20 sensors at 1 Hz) in 200 ms records.
-  const backSensors = makeSensors(20);
-  const backlog = takeReadings(
-    backSensors,
-    Date.now() - o.backlogReadings * 50 - 60_000,
-    1000,
-    o.backlogReadings,
-  );
-  const key = randomBytes(32);
+/**
+ * A backlog left by an outage: the typical site (20 sensors at 1 Hz) in 200 ms records. The
+ * readings are generated here and left behind when it returns, so the drain's heap holds what the
+ * daemon's would, not a million readings kept for the bench.
+ */
+async function fillBacklog(
+  dir: string,
+  key: Buffer,
+  readings: number,
+): Promise<{ lastBacklogSeq: number; backlogRecords: number }> {
+  const backlog = takeReadings(makeSensors(20), Date.now() - readings * 50 - 60_000, 1000, readings);
   const fill = await startPipeline({
     key,
-    dir: o.dir,
+    dir,
     broker: null,
     limits: IOT_CORE,
     flushMs: 200,
@@ -83,9 +80,38 @@ export async function measureDrain(o: {
     record.push(r);
   }
   if (record.length > 0) await fill.queue.append(record);
-  const lastBacklogSeq = fill.queue.stats().nextSeq - 1;
-  const backlogRecords = fill.queue.stats().records;
+  const stats = fill.queue.stats();
   await fill.stop();
+  return { lastBacklogSeq: stats.nextSeq - 1, backlogRecords: stats.records };
+}
+
+/** measureDrain in a fresh process with a fresh broker (drain-child.ts). */
+export function runDrain(req: DrainRequest): Promise<DrainResult> {
+  const child = fork(fileURLToPath(new URL('./drain-child.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced', // NaN (not drained) stays NaN
+  });
+  return new Promise((resolve, reject) => {
+    let reply: DrainResult | null = null;
+    child.once('message', (m: DrainResult) => (reply = m));
+    child.once('exit', (code) => {
+      if (reply !== null) resolve(reply);
+      else reject(new Error(`bench drain child (${req.compression}) exited with ${String(code)}`));
+    });
+    child.send(req);
+  });
+}
+
+export async function measureDrain(o: {
+  dir: string;
+  pki: DemoPki;
+  broker: BrokerProcess;
+  backlogReadings: number;
+  maxSeconds: number;
+  compression?: Compression;
+}): Promise<DrainResult> {
+  const key = randomBytes(32);
+  const { lastBacklogSeq, backlogRecords } = await fillBacklog(o.dir, key, o.backlogReadings);
 
   const liveTs = new Map<number, number[]>();
   const latencies: number[] = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createDemoPki } from '../src/demo/pki.js';
 import { BrokerProcess } from './broker.js';
 import { measureBytes } from './bytes.js';
-import { measureDrain } from './drain.js';
+import { runDrain } from './drain.js';
 import { runEdgegwE2e } from './e2e.js';
 import { measureFloors } from './floors.js';
 import { measureDaemon, UNIT_ENV, UNIT_NODE_ARGS } from './daemon-footprint.js';
@@ -268,11 +268,10 @@ async function main(): Promise<void> {
         log(
           `4: drain ${fmt.int(backlogReadings)} backlog readings under IoT Core quotas (compression ${compression}), live 20 sensors at 10 Hz`,
         );
-        const d = await measureDrain({
+        const d = await runDrain({
           dir: join(work, `drain-${compression}`),
           compression,
           pki,
-          broker,
           backlogReadings,
           maxSeconds: o.DRAIN_MAX_SECONDS,
         });
