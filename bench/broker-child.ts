@@ -1,16 +1,22 @@
 // The benchmark's broker runs in its own process, so `process.cpuUsage()` in the bench process
 // counts the gateway side only, and the broker gets its own core. It is the demo's TLS broker
-// (aedes, client certificates required). It records, when asked, the time and PUBLISH frame size
+// (aedes, client certificates required), with IoT Core's per-connection rules in front of it when
+// asked (section 4: src/demo/iotcore-rules.ts, counting what they discarded or delayed). It records, when asked, the time and PUBLISH frame size
 // of every client publish, so quotas can be checked on what the broker actually received.
 
 import type { DemoPki } from '../src/demo/pki.js';
-import { startTlsBroker, type TlsBroker } from '../src/demo/broker.js';
+import { startTlsBroker, type RuleCounts, type TlsBroker } from '../src/demo/broker.js';
 
 export type BrokerRequest =
-  { cmd: 'start'; pki: DemoPki } | { cmd: 'record'; on: boolean } | { cmd: 'events' } | { cmd: 'close' };
+  | { cmd: 'start'; pki: DemoPki; iotcore?: boolean }
+  | { cmd: 'record'; on: boolean }
+  | { cmd: 'events' }
+  | { cmd: 'close' };
 
 export type BrokerReply =
-  { cmd: 'started'; url: string } | { cmd: 'events'; at: number[]; bytes: number[] } | { cmd: 'ok' };
+  | { cmd: 'started'; url: string }
+  | { cmd: 'events'; at: number[]; bytes: number[]; rules: RuleCounts }
+  | { cmd: 'ok' };
 
 /** Bytes of an MQTT 3.1.1 QoS 1 PUBLISH frame: fixed header, remaining length, topic, packet id, payload. */
 export function publishFrameBytes(topicBytes: number, payloadBytes: number): number {
@@ -32,7 +38,11 @@ function reply(msg: BrokerReply): void {
 async function handle(req: BrokerRequest): Promise<void> {
   switch (req.cmd) {
     case 'start':
-      broker = await startTlsBroker({ pki: req.pki, host: '127.0.0.1' });
+      broker = await startTlsBroker({
+        pki: req.pki,
+        host: '127.0.0.1',
+        ...(req.iotcore === true ? { iotcore: true } : {}),
+      });
       broker.aedes.on('publish', (packet, client) => {
         if (!recording || client === null || client === undefined) return;
         at.push(Date.now());
@@ -49,7 +59,7 @@ async function handle(req: BrokerRequest): Promise<void> {
       reply({ cmd: 'ok' });
       return;
     case 'events':
-      reply({ cmd: 'events', at, bytes });
+      reply({ cmd: 'events', at, bytes, rules: { ...broker!.rules } });
       return;
     case 'close':
       await broker?.close();

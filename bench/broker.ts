@@ -2,6 +2,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { RuleCounts } from '../src/demo/broker.js';
 import type { DemoPki } from '../src/demo/pki.js';
 import type { BrokerReply, BrokerRequest } from './broker-child.js';
 
@@ -9,12 +10,13 @@ export class BrokerProcess {
   private child: ChildProcess | null = null;
   url = '';
 
-  async start(pki: DemoPki): Promise<void> {
+  /** `iotcore`: IoT Core's per-connection rules in front of the broker (src/demo/iotcore-rules.ts). */
+  async start(pki: DemoPki, iotcore = false): Promise<void> {
     const child = fork(fileURLToPath(new URL('./broker-child.js', import.meta.url)), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;
-    const r = await this.ask({ cmd: 'start', pki });
+    const r = await this.ask({ cmd: 'start', pki, iotcore });
     if (r.cmd !== 'started') throw new Error('bench broker did not start');
     this.url = r.url;
   }
@@ -24,10 +26,10 @@ export class BrokerProcess {
   }
 
   /** Time (ms) and PUBLISH frame bytes of each client publish since record(true). */
-  async events(): Promise<{ at: number[]; bytes: number[] }> {
+  async events(): Promise<{ at: number[]; bytes: number[]; rules: RuleCounts }> {
     const r = await this.ask({ cmd: 'events' });
     if (r.cmd !== 'events') throw new Error('bench broker: unexpected reply');
-    return { at: r.at, bytes: r.bytes };
+    return { at: r.at, bytes: r.bytes, rules: r.rules };
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,7 @@ export interface DrainRequest {
 
 async function drain(req: DrainRequest): Promise<DrainResult> {
   const broker = new BrokerProcess();
-  await broker.start(req.pki);
+  await broker.start(req.pki, true); // IoT Core's per-connection rules enforced
   try {
     return await measureDrain({ ...req, broker });
   } finally {

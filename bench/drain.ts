@@ -1,10 +1,13 @@
 // Section 4: draining a backlog under IoT Core's quotas (100 publishes/s, 512 KiB/s) with the
 // shipped limits, while 20 live sensors at 10 Hz keep arriving. The broker (its own process)
-// timestamps every PUBLISH it receives, so the quota figures are what the broker saw.
+// enforces IoT Core's per-connection rules (publishes over 100/s discarded, bytes over 512 KiB/s
+// delayed: src/demo/iotcore-rules.ts) and timestamps every PUBLISH it receives, so the quota figures
+// are what the broker saw.
 
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { RuleCounts } from '../src/demo/broker.js';
 import type { DemoPki } from '../src/demo/pki.js';
 import type { Reading } from '../src/types.js';
 import type { Compression } from '../src/uplink/wire.js';
@@ -23,6 +26,8 @@ export interface DrainResult {
   byteQuotaUsed: number;
   maxPublishesPerSecond: number;
   maxBytesPerSecond: number;
+  /** What the broker's IoT Core rules discarded, delayed or refused during the drain. */
+  brokerRules: RuleCounts;
   liveReadings: number;
   liveUndelivered: number;
   p50Ms: number;
@@ -188,6 +193,7 @@ export async function measureDrain(o: {
     byteQuotaUsed: bytes / span / IOT_CORE.bytesPerSecond,
     maxPublishesPerSecond: peak.count,
     maxBytesPerSecond: peak.bytes,
+    brokerRules: ev.rules,
     liveReadings: liveCount,
     liveUndelivered: undelivered,
     p50Ms: percentile(latencies, 0.5),

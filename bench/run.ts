@@ -308,6 +308,19 @@ async function main(): Promise<void> {
           `≤ ${fmt.int(IOT_CORE.bytesPerSecond)} B`,
           d.maxBytesPerSecond <= IOT_CORE.bytesPerSecond,
         );
+        const rules = d.brokerRules;
+        report.check(
+          s,
+          "publishes the broker's IoT Core rules discarded",
+          fmt.int(rules.discarded),
+          '0',
+          rules.discarded === 0 && rules.refusedPayload + rules.refusedTopic + rules.refusedConnects === 0,
+        );
+        report.info(
+          s,
+          'broker reads held back by the byte rate / the in-flight limit',
+          `${fmt.int(rules.delayedBytes)} (${fmt.ms(rules.delayedBytesMs)}) / ${fmt.int(rules.delayedInflight)}`,
+        );
         report.info(
           s,
           'live readings (p50 / max latency)',
