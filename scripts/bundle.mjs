@@ -25,6 +25,18 @@ const NATIVE = [
   'utf-8-validate',
 ];
 
+/** modbus-serial's `require('serialport')` gets lazy-serialport.cjs (see there): loaded by RTU buses only. */
+const lazySerialport = {
+  name: 'lazy-serialport',
+  setup(b) {
+    b.onResolve({ filter: /^serialport$/ }, (args) =>
+      /[\\/]node_modules[\\/]modbus-serial[\\/]/.test(args.importer)
+        ? { path: `${root}scripts/lazy-serialport.cjs` }
+        : undefined,
+    );
+  },
+};
+
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints: { main: `${root}dist/src/cli/main.js` },
@@ -37,6 +49,7 @@ const result = await build({
   minify: true,
   sourcemap: 'linked',
   external: NATIVE,
+  plugins: [lazySerialport],
   // CommonJS dependencies call require() for Node's own modules: give each chunk one.
   banner: {
     js: "import{createRequire as __edgegwRequire}from'node:module';const require=__edgegwRequire(import.meta.url);",

@@ -9,7 +9,9 @@ import { createModbusGroups } from '../../src/sensors/modbus/index.js';
 import { encodeValue } from '../../src/sensors/modbus/decode.js';
 import type { SensorGroup } from '../../src/sensors/types.js';
 import { captureLog, modbusContext, modbusSensor, rtuBus, waitFor } from '../helpers/modbus.js';
+import { runCli } from '../helpers/cli.js';
 import { RtuSlave, crc16, startPtyPair, type PtyPair } from '../helpers/modbus-rtu.js';
+import { makeSite } from '../helpers/site.js';
 
 const FAST_TUNING = { unitBackoffMin: 200, unitBackoffMax: 400, reconnectMin: 100, reconnectMax: 300 };
 
@@ -48,6 +50,32 @@ describe('modbus over RTU (socat pty pair)', function () {
     await slave.close();
     await pty.stop();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('edgegw sensors read over RTU from the bundled CLI (serialport loaded on first use)', async () => {
+    // The bundle stands in for serialport until a serial port is opened (scripts/lazy-serialport.cjs).
+    const site = await makeSite({
+      buses: `  rs485:
+    rtu: { port: ${pty.driverPath}, baudRate: 115200, parity: none, dataBits: 8, stopBits: 1 }
+    timeout: 200ms
+    retries: 1`,
+      sensors: `  - { id: speed, bus: rs485, table: holding, address: 2, type: uint16, every: 1s }
+  - { id: u2-level, bus: rs485, unitId: 2, table: input, address: 5, type: int16, scale: 0.1, every: 1s }`,
+    });
+    try {
+      const r = await runCli(['sensors', 'read', '--json', '-c', site.configFile], { EDGEGW_UNBUNDLED: '' });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const rows = JSON.parse(r.stdout) as { id: string; value: unknown; quality: string }[];
+      assert.deepEqual(
+        rows.map((x) => [x.id, x.value, x.quality]),
+        [
+          ['speed', 1450, 'good'],
+          ['u2-level', -30, 'good'],
+        ],
+      );
+    } finally {
+      await site.cleanup();
+    }
   });
 
   it('computes the Modbus CRC16 of a known frame', () => {

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { runCli } from '../../helpers/cli.js';
 
 const PRELOAD = Buffer.from(
@@ -12,10 +13,12 @@ const cache = createRequire(process.cwd() + '/').cache;
 process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(Object.keys(cache)) + '\\n'));`,
 ).toString('base64');
 
-async function loadedBy(args: string[]): Promise<string[]> {
+async function loadedBy(args: string[], bundled = false): Promise<string[]> {
   const r = await runCli(args, {
     NODE_OPTIONS: `--import=data:text/javascript;base64,${PRELOAD}`,
-    EDGEGW_UNBUNDLED: '1', // packages as their own modules; the bundle is checked from its metafile
+    // Unbundled: packages as their own modules (the bundle is checked from its metafile). Bundled,
+    // only the externals (native addons) go through the CommonJS loader.
+    EDGEGW_UNBUNDLED: bundled ? '' : '1',
   });
   const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
   assert.ok(line !== undefined, `no module list in stderr: ${r.stderr}`);
@@ -70,6 +73,28 @@ describe('lazy imports', function () {
     for (const p of ['aedes', 'node-forge', 'prom-client', 'ajv']) {
       assert.ok(!inputs.some((i) => i.includes(`node_modules/${p}/`)), `run’s chunks bundle ${p}`);
     }
+  });
+
+  it('the bundled daemon loads serialport only for a Modbus RTU bus, not as modbus-serial loads', async () => {
+    // scripts/lazy-serialport.cjs stands in for it inside the bundle; the real one is loaded on first use.
+    const loaded = packages(await loadedBy(['run', '-c', '/nonexistent/site.yaml'], true));
+    assert.ok(
+      loaded.has('classic-level'),
+      `the bundled daemon graph was not loaded: ${[...loaded].join(', ')}`,
+    );
+    for (const p of ['serialport', '@serialport/bindings-cpp', '@serialport/stream']) {
+      assert.ok(!loaded.has(p), `the bundled edgegw run loaded ${p}`);
+    }
+  });
+
+  it('lazy-serialport.cjs opens the real serialport on first use', () => {
+    const require = createRequire(import.meta.url);
+    const lazy = require('../../../../scripts/lazy-serialport.cjs') as {
+      SerialPort: new (o: object) => object;
+    };
+    const real = require('serialport') as { SerialPort: new (o: object) => object };
+    const port = new lazy.SerialPort({ path: '/dev/edgegw-no-such-port', baudRate: 9600, autoOpen: false });
+    assert.ok(port instanceof real.SerialPort, 'the stand-in returns a real SerialPort');
   });
 
   it('edgegw --version loads neither the daemon nor a command', async () => {
