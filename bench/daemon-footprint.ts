@@ -1,10 +1,11 @@
 // RSS and CPU of the real daemon (`edgegw run`, its own process) with 20 Modbus TCP float32 sensors
 // at 1 Hz, the Modbus simulator and the TLS broker in this process. Figures come from the daemon's
 // /proc/<pid> counters, so nothing this process does counts.
-//   node dist/bench/daemon-footprint.js [--seconds=60] [--warmup=15] [--backlog=N] [--offline]
+//   node dist/bench/daemon-footprint.js [--seconds=60] [--warmup=15] [--backlog=N] [--offline] [--flash]
 //                                       [--node=--max-semi-space-size=1,--max-old-space-size=48]
 // --backlog=N fills the queue with N readings first (typical-site records, as section 5's fill),
-// --offline points the uplink at a closed port (the backlog stays waiting).
+// --offline points the uplink at a closed port (the backlog stays waiting); --flash puts the site on
+// an ext4 loop device of its own and counts what reaches it (root only: loop-fs.ts).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { writeNewKeyFile } from '../src/seal/keyfile.js';
 import { makeSensors, pollStream } from './readings.js';
 import { startPipeline, IOT_CORE, sleep } from './pipeline.js';
 import type { Reading } from '../src/types.js';
+import { makeLoopFs, type LoopFs } from './loop-fs.js';
 
 export interface DaemonFootprint {
   /** RSS samples (bytes), one a second after the warm-up. */
@@ -30,7 +32,17 @@ export interface DaemonFootprint {
   cpuPercent: number;
   seconds: number;
   /** From `edgegw status --json` at the end: readings read and delivered, sensor errors. */
-  status: { readings: number; delivered: number; sensorErrors: number; queued: number };
+  status: DaemonStatus;
+  /** With `fs`: what reached its block device over the measured seconds. */
+  flash?: { bytes: number; readings: number; delivered: number; commits: number };
+}
+
+interface DaemonStatus {
+  readings: number;
+  delivered: number;
+  sensorErrors: number;
+  queued: number;
+  nextSeq: number;
 }
 
 /** The node flags of systemd/edgegw.service's ExecStart: the daemon is measured as shipped. */
@@ -80,12 +92,12 @@ function dumpMaps(pid: number): void {
   );
 }
 
-function statusOf(socket: string): DaemonFootprint['status'] {
+function statusOf(socket: string): DaemonStatus {
   const r = spawnSync(process.execPath, [BIN, 'status', '--json', '--socket', socket], { encoding: 'utf8' });
   if (process.env.FOOTPRINT_STATUS !== undefined) console.error(r.stdout);
   const s = JSON.parse(r.stdout) as {
     counters: { readings: number; delivered: number };
-    queue: { readings: number };
+    queue: { readings: number; nextSeq: number };
     sensors: { errors: number }[];
   };
   return {
@@ -93,6 +105,7 @@ function statusOf(socket: string): DaemonFootprint['status'] {
     delivered: s.counters.delivered,
     sensorErrors: s.sensors.reduce((a, x) => a + x.errors, 0),
     queued: s.queue.readings,
+    nextSeq: s.queue.nextSeq,
   };
 }
 
@@ -138,8 +151,10 @@ export async function measureDaemon(o: {
   nodeArgs: readonly string[];
   /** Extra environment of the daemon (e.g. MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
+  /** The site folder (dataDir with it) goes on this filesystem, and its device's writes are counted. */
+  fs?: LoopFs;
 }): Promise<DaemonFootprint> {
-  const dir = await mkdtemp(join(tmpdir(), 'edgegw-footprint-'));
+  const dir = await mkdtemp(join(o.fs?.mount ?? tmpdir(), 'edgegw-footprint-'));
   const pki = createDemoPki('fp-gw1');
   await mkdir(join(dir, 'pki'), { mode: 0o700 });
   await writeDemoPki(join(dir, 'pki'), pki);
@@ -192,6 +207,10 @@ log: { level: warn }
   const pid = child.pid ?? 0;
   try {
     await sleep(o.warmupSeconds * 1000);
+    // What the start wrote (LevelDB's files, the first records) is written back before the count.
+    o.fs?.sync();
+    const before =
+      o.fs === undefined ? null : { bytes: o.fs.bytesWritten(), status: statusOf(join(dir, 'status.sock')) };
     const rss: number[] = [];
     const c0 = procCpuTicks(pid);
     const t0 = performance.now();
@@ -203,7 +222,18 @@ log: { level: warn }
     if (process.env.FOOTPRINT_SMAPS !== undefined) dumpMaps(pid);
     const status = statusOf(join(dir, 'status.sock'));
     const wall = (performance.now() - t0) / 1000;
+    o.fs?.sync(); // what the window left dirty counts too
+    const flash =
+      o.fs === undefined || before === null
+        ? undefined
+        : {
+            bytes: o.fs.bytesWritten() - before.bytes,
+            readings: status.readings - before.status.readings,
+            delivered: status.delivered - before.status.delivered,
+            commits: status.nextSeq - before.status.nextSeq,
+          };
     return {
+      ...(flash === undefined ? {} : { flash }),
       rss,
       rssMax: Math.max(...rss),
       cpuPercent: (ticks / CLK_TCK / wall) * 100,
@@ -229,7 +259,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     backlog = { dir: await mkdtemp(join(tmpdir(), 'edgegw-backlog-')), key: randomBytes(32) };
     await fillQueue(backlog.dir, backlog.key, readings);
   }
+  const fs = process.argv.includes('--flash')
+    ? await makeLoopFs(await mkdtemp(join(tmpdir(), 'edgegw-flash-')), 512)
+    : undefined;
   const r = await measureDaemon({
+    ...(fs === undefined ? {} : { fs }),
     seconds: Number(arg('seconds', '60')),
     warmupSeconds: Number(arg('warmup', '15')),
     ...(backlog === undefined ? {} : { backlog }),
@@ -241,7 +275,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         .filter((kv) => kv.includes('='))
         .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
     ),
-  });
+  }).finally(() => fs?.close());
   const mib = (b: number): string => (b / 1024 ** 2).toFixed(1);
   const sorted = [...r.rss].sort((a, b) => a - b);
   console.log(
@@ -251,6 +285,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       cpuPercent: r.cpuPercent.toFixed(3),
       seconds: r.seconds.toFixed(1),
       ...r.status,
+      ...(r.flash === undefined ? {} : { flash: r.flash }),
       nodeArgs,
       env: arg('env', ''),
     }),

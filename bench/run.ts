@@ -16,6 +16,7 @@ import { runEdgegwE2e } from './e2e.js';
 import { measureFloors } from './floors.js';
 import { measureDaemon, UNIT_ENV, UNIT_NODE_ARGS } from './daemon-footprint.js';
 import { runFootprint } from './footprint.js';
+import { loopFsUnavailable, makeLoopFs } from './loop-fs.js';
 import { runPeer } from './peer.js';
 import { fmt, Report, type Machine } from './report.js';
 import { makeSensors, takeReadings } from './readings.js';
@@ -42,8 +43,10 @@ const OPTIONS = {
   BACKLOG_READINGS: 1_000_000,
   /** Seconds the daemon's steady RSS and idle CPU are measured in section 5 (CPU ticks are 10 ms). */
   IDLE_SECONDS: 30,
+  /** Seconds each flash figure (online, offline) is counted over in section 6. */
+  FLASH_SECONDS: 30,
   /** Which sections to run, e.g. "1,3". */
-  SECTIONS: '1,2,3,4,5',
+  SECTIONS: '1,2,3,4,5,6',
 };
 type Options = { -readonly [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K] };
 
@@ -400,6 +403,53 @@ async function main(): Promise<void> {
         '≤ 0.5%',
         steady.cpuPercent <= 0.5,
       );
+    }
+
+    if (sections.has('6')) {
+      const s = '6 flash';
+      const unavailable = loopFsUnavailable();
+      if (unavailable !== null) report.info(s, 'not measured', unavailable);
+      else {
+        for (const offline of [false, true]) {
+          const how = offline ? 'offline' : 'online';
+          log(
+            `6: the daemon on an ext4 loop device of its own, ${how}, ${o.FLASH_SECONDS} s after a 20 s warm-up`,
+          );
+          const fs = await makeLoopFs(join(work, `flash-${how}`), 256);
+          const d = await measureDaemon({
+            seconds: o.FLASH_SECONDS,
+            warmupSeconds: 20,
+            offline,
+            nodeArgs: UNIT_NODE_ARGS,
+            env: UNIT_ENV,
+            fs,
+          }).finally(() => fs.close());
+          const f = d.flash!;
+          const perReading = f.bytes / f.readings;
+          const perDay = perReading * 20 * 86_400;
+          const what = `${fmt.int(f.readings)} readings, ${fmt.int(f.commits)} commits in ${fmt.num(d.seconds)} s`;
+          if (offline) {
+            const perCommit = f.bytes / f.commits;
+            report.check(
+              s,
+              `offline: bytes at the device per commit (${what})`,
+              `${fmt.int(perCommit)} B`,
+              '≤ 768 B (1.5 × 512)',
+              perCommit <= 768,
+            );
+            report.info(s, 'offline: bytes at the device per reading', `${fmt.num(perReading, 1)} B`);
+          } else {
+            report.check(
+              s,
+              `online: bytes at the device per reading (${what}, ${fmt.int(f.delivered)} delivered)`,
+              `${fmt.num(perReading, 1)} B`,
+              '≤ 20 B',
+              perReading <= 20,
+            );
+          }
+          report.info(s, `${how}: a day of 20 sensors at 1 Hz writes`, `${fmt.num(perDay / 1e6, 1)} MB`);
+        }
+      }
     }
   } finally {
     await broker.close();
