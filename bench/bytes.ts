@@ -74,6 +74,9 @@ export interface BytesResult {
   fullMessages: number;
   deflateBytesPerReading: number;
   deflateFullMessages: number;
+  /** Live traffic of a caught-up uplink: each record in a message of its own, plain and deflated. */
+  liveBytesPerReading: number;
+  liveDeflateBytesPerReading: number;
   /** CPU of packing with deflate less packing plain, per reading. */
   deflateUsPerReading: number;
   /** Times a payload was compressed per message. */
@@ -144,7 +147,21 @@ export async function measureBytes(
   const dBytes = dFull.reduce((s, m) => s + m.payload.length, 0);
   const dReadings = dFull.reduce((s, m) => s + m.readings, 0);
   const packed = records.reduce((s, r) => s + r.readings.length, 0);
+  // Caught up, the live cursor sends each commit as it comes: one record per message.
+  let live = 0;
+  let liveDeflated = 0;
+  for (const rec of records) {
+    live += packMessages(GATEWAY_ID, [rec], paced).reduce((s, m) => s + m.payload.length, 0);
+    const packer = new MessagePacker(GATEWAY_ID, paced, 'deflate');
+    const closed = packer.add(rec);
+    liveDeflated += [...(closed === null ? [] : [closed]), ...packer.flushAll()].reduce(
+      (s, m) => s + m.payload.length,
+      0,
+    );
+  }
   return {
+    liveBytesPerReading: live / packed,
+    liveDeflateBytesPerReading: liveDeflated / packed,
     flushMs,
     readings: stats.readings,
     records: stats.records,

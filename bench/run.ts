@@ -244,6 +244,22 @@ async function main(): Promise<void> {
           report.info(s, dWhat, `${fmt.num(deflated, 2)} B`);
         }
         if (flushMs === 200) {
+          // The daemon's sensors started together poll on one grid: its live messages are "aligned".
+          const live = `live, one record per message, ${what}`;
+          if (phases === 'aligned') {
+            report.check(
+              s,
+              live,
+              `${fmt.num(b.liveBytesPerReading, 2)} B`,
+              '≤ 15 B',
+              b.liveBytesPerReading <= 15,
+            );
+          } else report.info(s, live, `${fmt.num(b.liveBytesPerReading, 2)} B`);
+          report.info(
+            s,
+            `live deflate, one record per message, ${what}`,
+            `${fmt.num(b.liveDeflateBytesPerReading, 2)} B`,
+          );
           if (phases === 'spread') wirePerReading = wire;
           report.check(s, `disk, ${what}`, `${fmt.num(disk, 2)} B`, '≤ 12 B', disk <= 12);
           report.check(
