@@ -8,6 +8,8 @@ export class MemorySource implements RecordSource {
   readonly records = new Map<number, OpenRecord>();
   readonly acked: number[] = [];
   readonly quarantined: number[] = [];
+  /** Records next() has returned, in all. */
+  served = 0;
   private readonly tampered = new Set<number>();
   private nextSeq = 1;
   private readonly listeners = new Set<() => void>();
@@ -57,6 +59,7 @@ export class MemorySource implements RecordSource {
     // All of them quarantined: look further, as the queue's source does (empty means nothing there).
     const last = read[read.length - 1];
     if (out.length === 0 && last !== undefined) return this.next(last.seq, limit);
+    this.served += out.length;
     return Promise.resolve(out);
   }
 

@@ -5,6 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import { PULL_RECORDS } from '../../../src/uplink/feed.js';
+import { PACKED_AHEAD } from '../../../src/uplink/pump.js';
 import { Uplink, type UplinkOptions } from '../../../src/uplink/uplink.js';
 import { FakeClock } from './fake-clock.js';
 import { fakeConnect, type FakeMqtt } from './fake-mqtt.js';
@@ -102,6 +104,38 @@ describe('Uplink behind the client seam (fake clock)', () => {
       [...seqs].sort((a, b) => a - b),
       [1, 2, 3, 4],
       'the pace timer published the rest, each once',
+    );
+    await uplink.stop(0);
+  });
+
+  it('while the pacer holds a backlog message, the next PACKED_AHEAD are packed, and go as the pace allows', async () => {
+    // 2 publishes/s: the pacer holds the backlog after the first publish.
+    const { clock, source, uplink, client } = setup({
+      limits: { publishesPerSecond: 2, bytesPerSecond: 512 * 1024, maxPayloadBytes: 1024, inflight: 100 },
+    });
+    source.append(400);
+    await uplink.start();
+    client().connack();
+    await flush();
+    const sent = client().published.flatMap((p) => seqsOf(p.payload));
+    assert.ok(sent.length > 0 && sent.length < 400, `the pacer held the backlog (${sent.length} sent)`);
+    const perMessage = sent.length / client().published.length;
+    const packed = source.served - sent.length;
+    assert.ok(
+      // At least five whole messages (there were two before, and a pause of the sender was caught up
+      // only as fast as packing went).
+      packed >= 5 * perMessage && PACKED_AHEAD >= 6,
+      `${packed} records pulled beyond those sent: ${PACKED_AHEAD} messages of ~${Math.round(perMessage)} packed`,
+    );
+    assert.ok(packed <= (PACKED_AHEAD + 1) * perMessage + PULL_RECORDS, `no more than that (${packed})`);
+    await clock.advanceAsync(5000);
+    await flush();
+    const later = client().published.flatMap((p) => seqsOf(p.payload));
+    assert.ok(later.length > sent.length, 'the packed messages went as the pace allowed');
+    assert.deepEqual(
+      later,
+      Array.from({ length: later.length }, (_, i) => i + 1),
+      'in seq order, each once',
     );
     await uplink.stop(0);
   });
