@@ -6,6 +6,7 @@
 import type { DemoPki } from '../src/demo/pki.js';
 import type { Compression } from '../src/uplink/wire.js';
 import { BrokerProcess } from './broker.js';
+import { answerOnce } from './child.js';
 import { measureDrain, type DrainResult } from './drain.js';
 
 export interface DrainRequest {
@@ -26,14 +27,4 @@ async function drain(req: DrainRequest): Promise<DrainResult> {
   }
 }
 
-process.once('message', (req: DrainRequest) => {
-  drain(req).then(
-    (reply) => {
-      process.send?.(reply, () => process.exit(0));
-    },
-    (err: unknown) => {
-      console.error('bench drain:', err instanceof Error ? err.message : String(err));
-      process.exit(1);
-    },
-  );
-});
+answerOnce('drain', drain);

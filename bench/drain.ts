@@ -4,14 +4,13 @@
 // delayed: src/demo/iotcore-rules.ts) and timestamps every PUBLISH it receives, so the quota figures
 // are what the broker saw.
 
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { RuleCounts } from '../src/demo/broker.js';
 import type { DemoPki } from '../src/demo/pki.js';
 import type { Reading } from '../src/types.js';
 import type { Compression } from '../src/uplink/wire.js';
 import type { BrokerProcess } from './broker.js';
+import { askChild } from './child.js';
 import type { DrainRequest } from './drain-child.js';
 import { makeSensors, nextValue, takeReadings } from './readings.js';
 import { IOT_CORE, sleep, startPipeline } from './pipeline.js';
@@ -92,19 +91,7 @@ async function fillBacklog(
 
 /** measureDrain in a fresh process with a fresh broker (drain-child.ts). */
 export function runDrain(req: DrainRequest): Promise<DrainResult> {
-  const child = fork(fileURLToPath(new URL('./drain-child.js', import.meta.url)), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced', // NaN (not drained) stays NaN
-  });
-  return new Promise((resolve, reject) => {
-    let reply: DrainResult | null = null;
-    child.once('message', (m: DrainResult) => (reply = m));
-    child.once('exit', (code) => {
-      if (reply !== null) resolve(reply);
-      else reject(new Error(`bench drain child (${req.compression}) exited with ${String(code)}`));
-    });
-    child.send(req);
-  });
+  return askChild(new URL('./drain-child.js', import.meta.url), req, `drain (${req.compression})`);
 }
 
 export async function measureDrain(o: {

@@ -5,6 +5,7 @@
 // The parent sends one request over IPC and gets one result back.
 
 import type { Reading } from '../src/types.js';
+import { answerOnce } from './child.js';
 import { makeSensors, pollStream } from './readings.js';
 import { IOT_CORE, startPipeline } from './pipeline.js';
 
@@ -61,14 +62,4 @@ async function fill(req: FootprintRequest): Promise<FootprintReply> {
   return { mode: 'fill', records, readings, seconds, rss };
 }
 
-process.once('message', (req: FootprintRequest) => {
-  fill(req).then(
-    (reply) => {
-      process.send?.(reply, () => process.exit(0));
-    },
-    (err: unknown) => {
-      console.error('bench footprint:', err instanceof Error ? err.message : String(err));
-      process.exit(1);
-    },
-  );
-});
+answerOnce('footprint', fill);
