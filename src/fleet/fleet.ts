@@ -19,12 +19,13 @@ import { JobFailure, operationRegistry, type Operation } from './operations.js';
 import { keyFileId, rotateKey } from '../seal/rotated-keys.js';
 import { resolve, sep } from 'node:path';
 import { runDoctor } from '../doctor/doctor.js';
-import { DefenderReporter } from './defender.js';
+import { DefenderReporter, type DefenderStatus } from './defender.js';
 
 /** `edgegw status` → fleet. */
 export interface FleetStatus {
   shadow: ShadowStatus | null;
   jobs: JobsStatus | null;
+  defender: DefenderStatus | null;
 }
 
 export interface FleetDeps {
@@ -170,7 +171,11 @@ export class Fleet {
   }
 
   status(): FleetStatus {
-    return { shadow: this.shadow?.status() ?? null, jobs: this.jobs?.status() ?? null };
+    return {
+      shadow: this.shadow?.status() ?? null,
+      jobs: this.jobs?.status() ?? null,
+      defender: this.defender?.status() ?? null,
+    };
   }
 }
 

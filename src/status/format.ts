@@ -204,7 +204,15 @@ function fleetLines(s: StatusSnapshot): string[] {
           `jobs     ${j.current === null ? 'idle' : `running ${j.current.jobId} (${j.current.operation})`}` +
             (j.last === null ? '' : ` · last ${j.last.jobId} ${j.last.operation} ${j.last.status}`),
         ];
-  return [...shadowLines(s), ...jobs];
+  const d = s.fleet?.defender ?? null;
+  const defender =
+    d === null
+      ? []
+      : [
+          `defender ${d.accepted} reports accepted · ${d.rejected} rejected` +
+            (d.lastRejection === null ? '' : ` (last: ${d.lastRejection.code}: ${d.lastRejection.message})`),
+        ];
+  return [...shadowLines(s), ...jobs, ...defender];
 }
 
 function shadowLines(s: StatusSnapshot): string[] {

@@ -73,6 +73,7 @@ describe('Device Defender custom metrics', function () {
     reconnects = 2;
     clock.advance(300_000);
     await waitFor(() => service.accepted.length === 2, 5000, 'the second report');
+    await waitFor(() => reporter.status().accepted === 2, 5000, 'the second answer');
     assert.ok(service.accepted[1]!.reportId > r.reportId);
     assert.deepEqual(service.accepted[1]!.customMetrics.edgegw_uplink_reconnects, [{ number: 2 }]);
 
@@ -82,5 +83,46 @@ describe('Device Defender custom metrics', function () {
     await reporter.stop();
     assert.equal(service.accepted.length, 2);
     assert.deepEqual(service.rejected, []);
+    assert.deepEqual(reporter.status(), { accepted: 2, rejected: 0, lastRejection: null });
+  });
+
+  it("logs and counts a report Defender rejects, with AWS's code and message", async () => {
+    const lines: { code?: string; awsCode?: string; msg: string }[] = [];
+    const log = pino(
+      { level: 'warn' },
+      { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[0]) },
+    );
+    const figures = () => ({
+      backlogReadings: 0,
+      backlogAgeS: null,
+      droppedReadings: 0,
+      quarantinedRecords: 0,
+      uplinkReconnects: 0,
+    });
+    const make = (clock: FakeClock) =>
+      new DefenderReporter({ control: uplink.control, thing: GW, intervalMs: 300_000, clock, log, figures });
+    await uplink.start();
+    await waitFor(() => uplink.control.connected, 10_000, 'connected');
+    const before = new FakeClock();
+    const first = make(before);
+    await first.start();
+    before.advance(300_000);
+    await waitFor(() => first.status().accepted === 1, 5000, 'the first report accepted');
+    await first.stop();
+    // A restart after the clock stepped back an hour: the report id is below Defender's last one.
+    const after = new FakeClock(before.now() - 3_600_000);
+    const second = make(after);
+    await second.start();
+    after.advance(300_000);
+    await waitFor(() => second.status().rejected === 1, 5000, 'the rejection counted');
+    await second.stop();
+    const s = second.status();
+    assert.equal(s.accepted, 0);
+    assert.equal(s.lastRejection?.code, 'InvalidPayload');
+    assert.match(s.lastRejection?.message ?? '', /report_id must grow/);
+    const warned = lines.find((l) => l.code === 'EDGEGW_E_FLEET_DEFENDER');
+    assert.ok(warned, 'a warning names the rejection');
+    assert.equal(warned.awsCode, 'InvalidPayload');
+    assert.match(warned.msg, /rejected report \d+: InvalidPayload: report_id must grow/);
   });
 });

@@ -110,4 +110,30 @@ describe('watchFrame', () => {
     assert.equal(out, `${a}\n${a}`);
     assert.ok(!out.includes('\x1b'));
   });
+
+  it("shows Device Defender's answers, with the last rejection's code and message", () => {
+    const text = formatStatus(
+      snapshot((s) => {
+        s.fleet = {
+          shadow: null,
+          jobs: null,
+          defender: {
+            accepted: 12,
+            rejected: 1,
+            lastRejection: {
+              reportId: 1_764_380_000,
+              code: 'InvalidPayload',
+              message: 'report_id must grow',
+            },
+          },
+        };
+      }),
+      T0,
+    );
+    assert.match(
+      text,
+      /^defender 12 reports accepted · 1 rejected \(last: InvalidPayload: report_id must grow\)$/m,
+    );
+    assert.doesNotMatch(formatStatus(snapshot(), T0), /^defender/m);
+  });
 });
