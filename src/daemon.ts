@@ -8,6 +8,7 @@ import { describeChange, planReload } from './config/diff.js';
 import { assertPrivateFile } from './seal/keyfile.js';
 import { openedForm } from './seal/sealer.js';
 import { loadQueueKeyring } from './seal/rotated-keys.js';
+import { QueueKeyRotation, queueKeysOf } from './queue-key-rotation.js';
 import { SealedQueue } from './queue/sealed-queue.js';
 import { QueueRecordSource } from './queue/record-source.js';
 import { Batcher } from './queue/batcher.js';
@@ -124,7 +125,16 @@ export class Daemon {
       // Nothing the queue can do keeps more data: exit non-zero so systemd restarts the daemon.
       onFatal: (err) => this.fatal(err),
       // A start whose keys cannot open every stored record is refused (EDGEGW_E_QUEUE_KEY).
-      keys: { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) },
+      keys: queueKeysOf(keyring),
+      // An old key's records all delivered: its rotated key file is retired.
+      keysRetired: (ids) => queueKeys.retired(ids),
+    });
+    // The rotate-queue-key job, live (queue-key-rotation.ts); the site file's keys apply from a start.
+    const queueKeys = new QueueKeyRotation({
+      keyring,
+      queue,
+      site: () => this.running?.loaded.config ?? site,
+      log: log.child({ stage: 'queue' }),
     });
 
     let uplink: Uplink | null = null;
@@ -136,7 +146,7 @@ export class Daemon {
       clock: this.clock,
       uplink: () =>
         uplink?.state() ?? { state: 'offline', broker: '', since: 0, inflight: 0, lastError: null },
-      queue: () => queue.stats(),
+      queue: () => ({ ...queue.stats(), keys: queue.keyStatus() }),
       queueCounters: () => queue.sinceStart(),
       clockIssue: () => clock.clockIssue(),
       clockSync: () => clock.status(),
@@ -229,6 +239,8 @@ export class Daemon {
       for (const s of stages) {
         await s.stage.start();
         this.started.push(s);
+        // The key ranges are settled: rotated keys no stored record needs are retired.
+        if (s.stage === queue) await queueKeys.retireUnused();
       }
     } catch (err) {
       await this.stopStages('start failed');
@@ -259,6 +271,7 @@ export class Daemon {
       snapshot: () => model.snapshot(),
       apply: (overlay) => this.reload(overlay),
       reload: () => this.reload(),
+      rotateQueueKey: () => queueKeys.rotate(),
       operations: {
         // The identity work's rotation, on the live connection; a failure (rolled back) is FAILED.
         'rotate-certificate': async () => {

@@ -157,7 +157,7 @@ const Queue = Strict(
     rotatedKeysDir: Type.Optional(
       Path({
         description:
-          'Folder outside gateway.dataDir, writable by the daemon, where a rotate-queue-key job writes new queue keys (0600); the newest seals from the next start, the others open older records.',
+          'Folder outside gateway.dataDir, writable by the daemon, where a rotate-queue-key job writes new queue keys (0600); the newest seals at once and after every start, the others open older records; keys no queued record needs any more are moved to its retired/ folder.',
       }),
     ),
     maxBytes: Size(

@@ -38,7 +38,9 @@ export interface BrokerCounts {
   refusedWhileCut: number;
 }
 
-export type AckMode = 'pass' | 'hold' | 'drop' | { dropEvery: number };
+/** `holdTopics`: hold only the PUBACKs of publishes to the topics it accepts (the data, not jobs). */
+export type AckMode =
+  'pass' | 'hold' | 'drop' | { dropEvery: number } | { holdTopics: (topic: string) => boolean };
 type AckedHook = (topic: string, payload: Buffer) => void;
 
 export interface GateContext {
@@ -66,6 +68,8 @@ export class Gate {
   private bridge: Mqtt5Bridge | null = null;
   /** QoS 1 publishes by packet id, until their PUBACK passes (only kept with an onAcked hook). */
   private readonly unacked = new Map<number, { topic: string; payload: Buffer }>();
+  /** Topics of QoS 1 publishes by packet id, while a holdTopics mode is on. */
+  private readonly topics = new Map<number, string>();
   /** PUBACKs aedes produced on this connection (for dropEvery). */
   private acks = 0;
   private readonly inbound = new FrameSplitter();
@@ -180,7 +184,9 @@ export class Gate {
   private admitPublish(f: Buffer): Admit {
     const qos = publishQos(f);
     const { rules, ruleCounts: rc, counts, onAcked } = this.ctx;
-    const hdr = rules !== null || onAcked !== undefined ? parsePublishHeader(f) : null;
+    const m = this.ctx.mode();
+    const byTopic = typeof m === 'object' && 'holdTopics' in m;
+    const hdr = rules !== null || onAcked !== undefined || byTopic ? parsePublishHeader(f) : null;
     const payloadAt = hdr === null ? 0 : hdr.rest + (this.protocol === 5 ? propertiesLength(f, hdr.rest) : 0);
     if (rules !== null && hdr !== null) {
       const broken = publishViolation(rules, hdr.topic, f.length - payloadAt);
@@ -224,6 +230,7 @@ export class Gate {
     if (qos > 0) {
       this.outstanding++;
       counts.maxOutstanding = Math.max(counts.maxOutstanding, this.outstanding);
+      if (byTopic && hdr !== null) this.topics.set(hdr.id, hdr.topic.toString('utf8'));
       if (onAcked !== undefined && hdr !== null) {
         const payload = Buffer.from(f.subarray(payloadAt));
         this.unacked.set(hdr.id, { topic: hdr.topic.toString('utf8'), payload });
@@ -246,11 +253,16 @@ export class Gate {
       if (frameType(f) === PUBACK) {
         const m = this.ctx.mode();
         this.acks++;
-        if (m === 'drop' || (typeof m === 'object' && this.acks % m.dropEvery === 0)) {
+        if (m === 'drop' || (typeof m === 'object' && 'dropEvery' in m && this.acks % m.dropEvery === 0)) {
           this.unacked.delete(pubackId(f));
           continue;
         }
-        if (m === 'hold') {
+        const topic = this.topics.get(pubackId(f));
+        this.topics.delete(pubackId(f));
+        if (
+          m === 'hold' ||
+          (typeof m === 'object' && 'holdTopics' in m && topic !== undefined && m.holdTopics(topic))
+        ) {
           this.held.push(f);
           continue;
         }

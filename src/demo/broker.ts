@@ -67,8 +67,11 @@ export interface TlsBroker {
   /** Unacknowledged QoS 1 publishes per open connection, now. */
   outstanding(): number[];
   clients(): BrokerClient[];
-  /** Hold PUBACKs (they are sent on resumeAcks) or drop them for good. */
-  pauseAcks(): void;
+  /**
+   * Hold PUBACKs (they are sent on resumeAcks) or drop them for good. With `topics`, only those of
+   * publishes to a topic it accepts (e.g. the data while jobs go on); from publishes after the call.
+   */
+  pauseAcks(topics?: (topic: string) => boolean): void;
   dropAcks(): void;
   /** Drop one PUBACK in `n` for good (every n-th on each connection); resumeAcks ends it. */
   dropEveryNthAck(n: number): void;
@@ -188,8 +191,8 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     outstanding: () => [...gates].map((g) => g.outstanding),
     clients: () =>
       [...gates].map((g) => ({ clientId: g.clientId, protocol: g.protocol, outstanding: g.outstanding })),
-    pauseAcks: () => {
-      ackMode = 'hold';
+    pauseAcks: (topics) => {
+      ackMode = topics === undefined ? 'hold' : { holdTopics: topics };
     },
     dropAcks: () => {
       ackMode = 'drop';

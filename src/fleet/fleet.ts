@@ -15,9 +15,7 @@ import { splitDesired, type Overlay } from './settable.js';
 import { ShadowSync, type ShadowStatus } from './shadow-sync.js';
 import type { LinkProbe } from './uplink-proof.js';
 import { JobRunner, type JobsStatus } from './job-runner.js';
-import { JobFailure, operationRegistry, type Operation } from './operations.js';
-import { keyFileId, rotateKey } from '../seal/rotated-keys.js';
-import { resolve, sep } from 'node:path';
+import { operationRegistry, type Operation } from './operations.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { DefenderReporter, type DefenderStatus } from './defender.js';
 
@@ -42,6 +40,8 @@ export interface FleetDeps {
   reload: () => Promise<ReloadOutcome>;
   /** Job operations that live elsewhere (the identity work's `rotate-certificate`). */
   operations: Record<string, Operation>;
+  /** The rotate-queue-key job: a new queue key sealing from the next record (queue-key-rotation.ts). */
+  rotateQueueKey: () => Promise<{ keyId: string; fromSeq: number }>;
 }
 
 /** The configuration to start with: the site file plus the stored overlay, when it still validates. */
@@ -119,21 +119,7 @@ export class Fleet {
             d.log.level = level;
             return previous;
           },
-          rotateQueueKey: async () => {
-            const { queue, gateway } = d.loaded().config;
-            const dir = queue.rotatedKeysDir;
-            if (dir === undefined) {
-              throw new JobFailure(
-                'queue.rotatedKeysDir is not set: there is no folder to write the new key to',
-              );
-            }
-            if (`${resolve(dir)}${sep}`.startsWith(`${resolve(gateway.dataDir)}${sep}`)) {
-              throw new JobFailure(
-                'queue.rotatedKeysDir is inside gateway.dataDir: keys never live beside the queue',
-              );
-            }
-            return rotateKey(dir, await keyFileId(queue.keyFile));
-          },
+          rotateQueueKey: d.rotateQueueKey,
           diagnostics: async () => ({
             ...redactedStatus(d.snapshot()),
             doctor: (await runDoctor({ configFile: d.loaded().file })).map((l) => `${l.result} ${l.check}`),

@@ -15,8 +15,11 @@ export interface OperationContext {
   reload(): Promise<ReloadOutcome>;
   /** Sets the running log level (until the next reload or restart); returns the previous one. */
   setLogLevel(level: string): string;
-  /** Writes a new queue key (queue.rotatedKeysDir) that seals from the next start; its key id. */
-  rotateQueueKey(): Promise<string>;
+  /**
+   * Writes a new queue key (queue.rotatedKeysDir) and makes the running queue seal with it: its
+   * key id and the first seq it seals.
+   */
+  rotateQueueKey(): Promise<{ keyId: string; fromSeq: number }>;
   /** A redacted status and doctor report: counts, states and codes, never values or secrets. */
   diagnostics(): Promise<Record<string, unknown>>;
 }
@@ -42,11 +45,11 @@ const BUILT_IN: Record<string, Operation> = {
     }
     return Promise.resolve({ level, previous: ctx.setLogLevel(level) });
   },
-  'rotate-queue-key': async (_params, ctx) => ({
-    keyId: await ctx.rotateQueueKey(),
-    // The queue switches keys only at a start: the key ranges it keeps are settled there.
-    sealsFrom: 'the next start of the daemon',
-  }),
+  'rotate-queue-key': async (_params, ctx) => {
+    // Sealing at once: older records keep opening with their own key until they drain.
+    const { keyId, fromSeq } = await ctx.rotateQueueKey();
+    return { keyId, sealsFromSeq: String(fromSeq) };
+  },
   diagnostics: async (_params, ctx) => {
     const report = await ctx.diagnostics();
     // Split across values of at most 1,024 characters each: the report stays whole and in order.

@@ -1,14 +1,17 @@
 // Which key sealed which records. The queue stores, in its meta, the ranges {keyId, fromSeq}: a
-// record with seq s was sealed by the range with the largest fromSeq ≤ s. A start with a new
-// current key adds a range at nextSeq; a range whose records are all gone is forgotten at the
-// next start. So opening a record needs no trial decryption, and a start whose keys cannot open
-// some stored record is refused before anything is touched (issue 6, break 3).
+// record (or notice record) with seq s was sealed by the range with the largest fromSeq ≤ s. A
+// start with a new current key adds a range at nextSeq, and so does a live switch (a
+// rotate-queue-key job: SealedQueue.switchKey) before anything is sealed with the new key. A range
+// whose records and notices are all gone is forgotten: at the next start, or at once when the
+// oldest ranges drain (drainedRanges). So opening a record needs no trial decryption, and a start
+// whose keys cannot open some stored record is refused before anything is touched (issue 6,
+// break 3).
 //
 // Value of META_KEYS: per range, the 16-byte key id then fromSeq as a float64.
 
 import { EdgegwError, Exit } from '../errors.js';
 import type { SealedRecord } from '../types.js';
-import { KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
+import { KIND_NOTICE, KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
 import type { Db } from './store.js';
 
 import { META_KEYS } from './keys.js';
@@ -60,6 +63,31 @@ export function decodeRanges(b: Uint8Array | undefined): KeyRange[] | null {
   return out;
 }
 
+/**
+ * The oldest ranges whose seqs are all gone (every seq below `lowest`, the lowest seq still
+ * stored, held or queued as a notice), or null when there are none: `kept` the ranges left, and
+ * `retired` the key ids no kept range names. The newest range is always kept.
+ */
+export function drainedRanges(
+  ranges: readonly KeyRange[],
+  lowest: number,
+): { kept: KeyRange[]; retired: string[] } | null {
+  let n = 0;
+  while (n < ranges.length - 1 && ranges[n + 1]!.fromSeq <= lowest) n++;
+  if (n === 0) return null;
+  const kept = ranges.slice(n);
+  const named = new Set(kept.map((r) => r.id));
+  const retired = [...new Set(ranges.slice(0, n).map((r) => r.id))].filter((id) => !named.has(id));
+  return { kept, retired };
+}
+
+/** The key ranges with `id` sealing from `fromSeq` on (an empty newest range is replaced). */
+export function withRange(ranges: readonly KeyRange[], id: string, fromSeq: number): KeyRange[] {
+  const out = ranges.filter((r, i) => !(i === ranges.length - 1 && r.fromSeq >= fromSeq));
+  if (out.at(-1)?.id !== id) out.push({ id, fromSeq });
+  return out;
+}
+
 /** The id of the key that sealed `seq`, or null when no range covers it. */
 export function sealedBy(ranges: readonly KeyRange[], seq: number): string | null {
   for (let i = ranges.length - 1; i >= 0; i--) if (ranges[i]!.fromSeq <= seq) return ranges[i]!.id;
@@ -71,7 +99,8 @@ export function keyError(dir: string, keys: QueueKeys, missing: readonly string[
   const which =
     missing.length === 0
       ? 'a key none of the configured key files holds (its records carry no key id; none of the oldest opens)'
-      : `key id ${missing.join(', ')}, which neither queue.keyFile nor queue.previousKeyFiles holds`;
+      : `key id ${missing.join(', ')}, which neither queue.keyFile nor queue.previousKeyFiles holds ` +
+        '(nor queue.rotatedKeysDir: a key a rotate-queue-key job retired is in its retired/ folder, as <key id>.key)';
   return new EdgegwError(
     'EDGEGW_E_QUEUE_KEY',
     `the queue at ${dir} was sealed with ${which}; queue.keyFile ${file} has key id ${keys.current}. ` +
@@ -88,9 +117,10 @@ interface Held {
 }
 
 /**
- * The key ranges of an opened queue, settled for a start with `keys`: ranges without records
- * forgotten, every remaining key checked (refused with EDGEGW_E_QUEUE_KEY before anything is
- * written), and a range for the current key added. Without keys (inspect), only read.
+ * The key ranges of an opened queue, settled for a start with `keys`: ranges without records or
+ * notices (nor, after a reopen, records `inMemory` still holds) forgotten, every remaining key
+ * checked (refused with EDGEGW_E_QUEUE_KEY before anything is written), and a range for the
+ * current key added. Without keys (inspect), only read.
  */
 export async function settleKeys(
   db: Db,
@@ -98,6 +128,7 @@ export async function settleKeys(
   held: Held,
   keys: QueueKeys | undefined,
   sync: boolean,
+  inMemory: (from: number, end: number) => boolean = () => false,
 ): Promise<KeyRange[]> {
   const stored = decodeRanges(await db.get(META_KEYS));
   let ranges = stored ?? [];
@@ -111,7 +142,12 @@ export async function settleKeys(
   const live: KeyRange[] = [];
   for (const [i, r] of ranges.entries()) {
     const end = ranges[i + 1]?.fromSeq ?? held.nextSeq;
-    if (await hasRecords(db, Math.max(r.fromSeq, held.firstSeq ?? held.nextSeq), end)) live.push(r);
+    // A notice may be older than every record (notices.ts): it keeps its key as a record does.
+    const used =
+      (await hasRecords(db, Math.max(r.fromSeq, held.firstSeq ?? held.nextSeq), end)) ||
+      (await hasRecords(db, r.fromSeq, end, KIND_NOTICE)) ||
+      inMemory(r.fromSeq, end);
+    if (used) live.push(r);
   }
   if (keys === undefined) return live;
   const missing = [...new Set(live.map((r) => r.id).filter((id) => !keys.files.has(id)))];
@@ -124,11 +160,9 @@ export async function settleKeys(
   return live;
 }
 
-async function hasRecords(db: Db, from: number, end: number): Promise<boolean> {
+async function hasRecords(db: Db, from: number, end: number, kind = KIND_RECORD): Promise<boolean> {
   if (from >= end) return false;
-  const k = await db
-    .keys({ gte: queueKey(KIND_RECORD, from), lt: queueKey(KIND_RECORD, end), limit: 1 })
-    .all();
+  const k = await db.keys({ gte: queueKey(kind, from), lt: queueKey(kind, end), limit: 1 }).all();
   return k.length > 0;
 }
 

@@ -95,7 +95,10 @@ export async function openQueue(store: QueueStore): Promise<void> {
   }
   try {
     await recover(db, store);
-    store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync);
+    // After a failed write the queue reopens with records write-behind still holds: their key stays.
+    const held = (from: number, end: number): boolean =>
+      [...store.held.values()].some((h) => h.rec.seq >= from && h.rec.seq < end);
+    store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync, held);
     if (store.opts.keys !== undefined && store.opts.readOnly !== true) await pruneSensorIds(db, store);
   } catch (err) {
     await db.close();

@@ -144,7 +144,7 @@ export async function verifyRecords(
 
 /**
  * Authenticates every dictionary entry with the key it names; for `edgegw queue verify`. The
- * entries of a key no stored record was sealed with are not needed (the next start deletes them).
+ * entries of a key no stored record was sealed with are not needed (deleted once drained, or at the next start).
  */
 export function verifySensorIds(store: QueueStore, crypto: IdCrypto): { entries: number; damaged: number[] } {
   // Without the queue's keys (a queue opened without them) no range says which are needed.

@@ -15,7 +15,8 @@ import { AckDeletes } from './deletes.js';
 import { WriteBehind } from './write-behind.js';
 import { QueueDisk } from './disk.js';
 import { openQueue, removeCopy } from './open.js';
-import { sealedBy } from './key-ranges.js';
+import { sealedBy, type QueueKeys } from './key-ranges.js';
+import { forgetDrained, hasDrained, switchKey } from './key-switch.js';
 import { quarantineRecord, verifyRecords, verifySensorIds } from './quarantine.js';
 import { loadTotals, zeroTotals, type QueueTotals } from './totals.js';
 import {
@@ -59,6 +60,8 @@ export class SealedQueue implements Lifecycle {
   private baseline: QueueTotals | null = null;
   private noticeBaseline = 0;
   private fatal: unknown = null;
+  /** A drained key range is being forgotten (key-switch.ts). */
+  private retiring = false;
 
   constructor(opts: SealedQueueOptions) {
     this.store = new QueueStore(opts);
@@ -147,6 +150,22 @@ export class SealedQueue implements Lifecycle {
     return [...this.store.keyRanges];
   }
 
+  /**
+   * A live key switch (a rotate-queue-key job): `keys.current` seals from the next record on, its
+   * range written first; `seat` switches the sealer. Resolves with the first seq it seals.
+   */
+  switchKey(keys: QueueKeys, seat: () => void): Promise<number> {
+    return this.serial(() => switchKey(this.store, keys, seat));
+  }
+
+  /** The key sealing new records, and how many older keys still seal stored or held records. */
+  keyStatus(): { sealing: string | null; older: number } {
+    const ranges = this.store.keyRanges;
+    const sealing = ranges.at(-1)?.id ?? this.store.opts.keys?.current ?? null;
+    const older = new Set(ranges.map((r) => r.id).filter((id) => id !== sealing));
+    return { sealing, older: older.size };
+  }
+
   /** Stats from memory, O(1). */
   stats(): QueueStats {
     const s = this.store.s;
@@ -191,7 +210,14 @@ export class SealedQueue implements Lifecycle {
    * readings were stamped while the wall clock was not known good (clock-ranges.ts).
    */
   append(readings: readonly Reading[], stamp?: ClockStamp, durableBy?: number): Promise<number | null> {
-    return this.serial(() => this.appendNow(readings, stamp, durableBy)).catch((err: unknown) => {
+    const done = this.serial(() => this.appendNow(readings, stamp, durableBy));
+    // drop-oldest may have taken the last records of an old key.
+    if (this.store.keyRanges.length > 1)
+      void done.then(
+        () => this.retireDrained(),
+        () => undefined,
+      );
+    return done.catch((err: unknown) => {
       // Not written, whatever the reason (also a closed queue): count the readings, unless the
       // seq was burned, which counted them already.
       if (!(err instanceof BurnedSeqError)) this.store.s.lostReadings += readings.length;
@@ -310,12 +336,34 @@ export class SealedQueue implements Lifecycle {
    * True when it was still queued (counted delivered); false when it was gone already.
    */
   delete(seq: number): Promise<boolean> {
-    return this.deletes.delete(seq);
+    return this.deletes.delete(seq).then((removed) => {
+      this.retireDrained();
+      return removed;
+    });
+  }
+
+  /** Once the oldest key ranges hold nothing, forgets them (key-switch.ts), one at a time. */
+  private retireDrained(): void {
+    if (this.retiring || !hasDrained(this.store)) return;
+    this.retiring = true;
+    const store = this.store;
+    void this.serial(() => forgetDrained(store))
+      .then((ids) => {
+        if (ids.length > 0) store.opts.keysRetired?.(ids);
+      })
+      .catch((err: unknown) => {
+        // Kept as they were: the next drain or start tries again.
+        store.log.warn(
+          { code: 'EDGEGW_E_QUEUE_WRITE', err: causeText(err) },
+          'drained key ranges not forgotten',
+        );
+      })
+      .finally(() => (this.retiring = false));
   }
 
   /** Moves a record that failed authentication out of the record range and counts it. */
   quarantine(seq: number, reason: string): Promise<void> {
-    return this.serial(() => quarantineRecord(this.store, seq, reason));
+    return this.serial(() => quarantineRecord(this.store, seq, reason)).then(() => this.retireDrained());
   }
 
   /** Authenticates every record with `open` (does not quarantine); for `edgegw queue verify`. */

@@ -109,6 +109,11 @@ export interface SealedQueueOptions {
   readOnly?: boolean;
   /** The keys held: a start whose keys cannot open every stored record is refused (key-ranges.ts). */
   keys?: QueueKeys;
+  /**
+   * The oldest key ranges drained: these key ids seal and open nothing stored any more, and their
+   * ranges and dictionary entries are deleted (key-switch.ts). Called after that write.
+   */
+  keysRetired?: (ids: readonly string[]) => void;
 }
 
 /** What a batch brings for the notices (notices.ts). */
@@ -150,7 +155,7 @@ export class QueueStore {
   /** LevelDB's write buffer (disk.ts), set before each open. */
   writeBufferSize = 4 * 1024 * 1024;
   compaction: Promise<void> = Promise.resolve();
-  /** Which key sealed which seqs, as settled at start. */
+  /** Which key sealed which seqs: settled at start, changed by a live switch or a drain. */
   keyRanges: KeyRange[] = [];
   /** The private copy a read-only queue opened (removed at stop), or null. */
   copyDir: string | null = null;

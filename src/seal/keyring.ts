@@ -1,6 +1,8 @@
 // The queue keys a process holds: the current key (queue.keyFile), which seals every new record,
 // and the previous keys (queue.previousKeyFiles), which only open records sealed before a
-// rotation. Each key is known to the queue by its key id (see keyIdOf), never by its bytes.
+// rotation. Each key is known to the queue by its key id (see keyIdOf), never by its bytes. A
+// rotate-queue-key job seats a new current key while the daemon runs (seat); keys whose records
+// are all gone are released (release).
 
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
@@ -20,23 +22,41 @@ export async function keyIdOf(key: Uint8Array): Promise<string> {
   return sodium.to_hex(sodium.crypto_generichash(KEY_ID_BYTES, KEY_ID_CONTEXT, key));
 }
 
-interface HeldKey {
+/** A key read and ready to seal (from Keyring.hold); its bytes live only in its sealer. */
+export interface HeldKey {
   readonly id: string;
   readonly file: string;
   readonly sealer: Sealer;
 }
 
 export class Keyring implements IdCrypto {
-  private readonly byId: ReadonlyMap<string, HeldKey>;
+  private readonly byId = new Map<string, HeldKey>();
 
   private constructor(
-    private readonly current: HeldKey,
+    private current: HeldKey,
     previous: readonly HeldKey[],
   ) {
-    const m = new Map<string, HeldKey>();
     // The current key wins when a previous file holds the same key.
-    for (const k of [current, ...previous]) if (!m.has(k.id)) m.set(k.id, k);
-    this.byId = m;
+    for (const k of [current, ...previous]) if (!this.byId.has(k.id)) this.byId.set(k.id, k);
+  }
+
+  /** Reads one key file (checked like queue.keyFile), to seat later; wipes the bytes read. */
+  static hold(file: string): Promise<HeldKey> {
+    return holdKey(file);
+  }
+
+  /**
+   * `k` seals from now on; the key it replaces keeps opening what it sealed. The queue must have
+   * its range first (SealedQueue.switchKey calls this once that is written).
+   */
+  seat(k: HeldKey): void {
+    this.byId.set(k.id, k);
+    this.current = k;
+  }
+
+  /** Forgets keys no stored record needs any more (never the current one). */
+  release(ids: Iterable<string>): void {
+    for (const id of ids) if (id !== this.current.id) this.byId.delete(id);
   }
 
   /** Reads every key file (each checked like queue.keyFile: mode, size); wipes the bytes read. */

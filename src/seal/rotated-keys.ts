@@ -3,10 +3,13 @@
 // the newest and the queue.keyFile key it replaced. At start the newest seals new records as long
 // as queue.keyFile still holds that replaced key (a technician who rotates by hand later wins);
 // every other key there, and queue.keyFile's, only opens older records (the queue's key ranges say
-// which). The folder is kept outside gateway.dataDir, as the key file is (DESIGN.md §2).
+// which). The job's key seals at once too: the daemon switches the running queue to it
+// (queue-key-rotation.ts). A key here that no stored record was sealed with any more is moved to
+// `retired/` (never deleted, never loaded again; move it back to use it). The folder is kept
+// outside gateway.dataDir, as the key file is (DESIGN.md §2).
 
-import { mkdir, readFile, readdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, readdir, rename } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileDurably } from '../durable-file.js';
 import { readQueueKey, writeNewKeyFile } from './keyfile.js';
 import { Keyring, keyIdOf } from './keyring.js';
@@ -25,6 +28,8 @@ interface CurrentFile {
 }
 
 const CURRENT = 'current.json';
+/** Where keys no stored record needs any more are moved (inside the rotated keys folder). */
+export const RETIRED = 'retired';
 
 /** The rotated keys, given the key id of queue.keyFile; none when the folder does not exist. */
 export async function rotatedKeys(dir: string, keyFileId: string): Promise<RotatedKeys> {
@@ -57,6 +62,34 @@ export async function rotateKey(dir: string, replacedId: string): Promise<string
   const cur: CurrentFile = { id, basedOn: replacedId };
   await writeFileDurably(join(dir, CURRENT), join(dir, `${CURRENT}.tmp`), JSON.stringify(cur));
   return id;
+}
+
+/**
+ * Moves each of `files` that lies directly in `dir` to `dir/retired/` (0700), then fsyncs both
+ * folders, so a power cut leaves each key in one place or the other. The files moved.
+ */
+export async function retireKeyFiles(dir: string, files: readonly string[]): Promise<string[]> {
+  const here = files.filter((f) => dirname(resolve(f)) === resolve(dir));
+  if (here.length === 0) return [];
+  const to = join(dir, RETIRED);
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  const moved: string[] = [];
+  for (const f of here) {
+    // Same name, same key (a key id names its key): an older copy there may be replaced.
+    await rename(f, join(to, basename(f)));
+    moved.push(f);
+  }
+  for (const d of [to, dir]) await syncFolder(d);
+  return moved;
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
 }
 
 /** The keyring a start uses: queue.keyFile and queue.previousKeyFiles, and the rotated keys. */

@@ -10,7 +10,8 @@
 // Key rotation: an entry names the key that sealed it and opens with that key only; a record is
 // sealed only with indices whose entries the current key sealed, so a sensor gets a new index
 // under a new key, and the old key is needed only while records it sealed remain (key-ranges.ts);
-// the entries of a key whose records are all gone are deleted at the next start (open.ts).
+// the entries of a key whose records are all gone are deleted as soon as they drain
+// (queue/key-switch.ts), or at the next start (open.ts).
 // An entry that fails authentication is never re-created over: it stays where it is (queue
 // verify reports it), its sensor gets a new index, and records that use it are quarantined.
 

@@ -23,6 +23,10 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
   lines.push(
     `queue    ${q.records} records · ${q.readings} readings · ${bytes(q.bytes)}${oldest} · next seq ${q.nextSeq}`,
   );
+  if (q.keys !== undefined && q.keys.sealing !== null) {
+    const older = q.keys.older === 1 ? '1 older key' : `${q.keys.older} older keys`;
+    lines.push(`keys     sealing with key id ${q.keys.sealing} · ${older} still with queued records`);
+  }
   lines.push(
     `counters read ${c.readings} · committed ${c.committed} · delivered ${c.delivered} · ` +
       `dropped ${c.dropped} · quarantined ${c.quarantined} records · ${c.messages} messages`,

@@ -57,6 +57,15 @@ export interface QueueStatus {
   notices?: number;
   /** Records handed to the uplink and waiting in memory for their PUBACK (write-behind; not in records). */
   held?: number;
+  /** The queue key sealing new records, and how many older keys still seal queued records. */
+  keys?: QueueKeyStatus;
+}
+
+export interface QueueKeyStatus {
+  /** Key id (never key material); null before the queue opened. */
+  sealing: string | null;
+  /** Older keys whose records are not all delivered yet (each is retired once they are). */
+  older: number;
 }
 
 /** The snapshot's queue: the §5 fields, plus the backlog's age and drain estimate. */
@@ -316,6 +325,7 @@ export class StatusModel implements SensorObserver {
         firstSeq: q.firstSeq ?? null,
         notices: q.notices ?? 0,
         held: q.held ?? 0,
+        ...(q.keys === undefined ? {} : { keys: { ...q.keys } }),
         ageS: q.oldestTs === null ? null : ageSeconds(now, q.oldestTs),
         rates,
         drainS: drainSeconds(q.readings, rates),

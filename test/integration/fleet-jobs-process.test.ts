@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { JobsService, type Execution } from '../../src/demo/iotcore-sim/jobs.js';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
@@ -131,55 +132,163 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
     assert.equal((await done).code, 0);
   });
 
-  it('rotate-queue-key: a new key seals from the next start; records sealed before still open and are delivered', async () => {
-    const queued = async (): Promise<number> => {
-      // Records queued now (-1 while the daemon does not answer yet).
-      const r = await runCli(['status', '--json', '-c', site.configFile]);
-      return r.code === 0 ? (JSON.parse(r.stdout) as { queue: { records: number } }).queue.records : -1;
-    };
-    start();
-    jobs.createJob(GW, 'j-rotate', { operation: 'rotate-queue-key' });
-    await waitFor(() => ended('j-rotate'), 20_000, 'the rotation job ended');
-    const rot = exec('j-rotate');
-    assert.equal(rot.status, 'SUCCEEDED', JSON.stringify(rot.statusDetails));
-    const keyId = rot.statusDetails.keyId!;
-    assert.match(keyId, /^[0-9a-f]{32}$/);
-    assert.equal((await stat(join(site.dir, 'keys', `${keyId}.key`))).mode & 0o777, 0o600);
-    assert.equal((await stat(join(site.dir, 'keys'))).mode & 0o777, 0o700);
-
-    // A backlog under the old key, then one under the new key after a restart, the broker cut.
-    site.broker.cut();
-    await waitFor(async () => (await queued()) >= 3, 20_000, 'records under the old key', 200);
-    child!.kill('SIGTERM');
-    assert.equal((await done).code, 0);
-    start();
-    await waitFor(async () => (await queued()) >= 6, 20_000, 'records under the new key', 200);
-    child!.kill('SIGTERM');
-    assert.equal((await done).code, 0);
-
+  interface KeyedStatus {
+    queue: { records: number; nextSeq: number; keys?: { sealing: string | null; older: number } };
+    counters: { quarantined: number };
+  }
+  /** The daemon's status, or null while it does not answer yet. */
+  const status = async (): Promise<KeyedStatus | null> => {
+    const r = await runCli(['status', '--json', '-c', site.configFile]);
+    return r.code === 0 ? (JSON.parse(r.stdout) as KeyedStatus) : null;
+  };
+  const rotate = async (id: string): Promise<{ keyId: string; fromSeq: number }> => {
+    jobs.createJob(GW, id, { operation: 'rotate-queue-key' });
+    await waitFor(() => ended(id), 20_000, `the rotation job ${id} ended`);
+    const e = exec(id);
+    assert.equal(e.status, 'SUCCEEDED', JSON.stringify(e.statusDetails));
+    assert.match(e.statusDetails.keyId!, /^[0-9a-f]{32}$/);
+    return { keyId: e.statusDetails.keyId!, fromSeq: Number(e.statusDetails.sealsFromSeq) };
+  };
+  /** Records queued up to (not including) seq `n`: data PUBACKs held, or the broker cut. */
+  const queuedTo = (n: number, what: string) =>
+    waitFor(async () => ((await status())?.queue.nextSeq ?? 0) >= n, 30_000, what, 200);
+  const verify = async (): Promise<{ ranges: string[][]; stdout: string }> => {
     const v = await runCli(['queue', 'verify', '-c', site.configFile]);
-    assert.equal(v.code, 0, v.stderr);
-    const ranges = [...v.stdout.matchAll(/^key id ([0-9a-f]{32}) sealed from seq (\d+)$/gm)];
-    assert.equal(ranges.length, 2, v.stdout);
-    assert.equal(ranges[1]![1], keyId);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /all \d+ records authenticate/);
+    const ranges = [...v.stdout.matchAll(/^key id ([0-9a-f]{32}) sealed from seq (\d+)$/gm)];
+    return { ranges: ranges.map((m) => [m[1]!, m[2]!]), stdout: v.stdout };
+  };
+  const inspect = async (): Promise<{ quarantined: number; totals: Record<string, number> }> => {
+    const r = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { quarantined: number; totals: Record<string, number> };
+  };
+  const stop = async (): Promise<void> => {
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  };
+  // The data topic's PUBACKs held, the jobs' flowing: a backlog queues while jobs still run.
+  const holdData = () => site.broker.pauseAcks((topic) => !topic.startsWith('$aws/'));
 
-    // Delivered: the queue's first seq moves past every record of both keys.
-    const next = Number(/ next (\d+) /.exec(v.stdout)![1]);
+  it('rotate-queue-key seals at once while the daemon runs; both backlogs are delivered; the drained rotated key is retired', async function () {
+    this.timeout(150_000);
+    start();
+    await waitFor(() => site.broker.clients().some((c) => c.clientId === GW), 20_000, 'the daemon connected');
+    // A first rotated key, then a backlog under it (acks held), then a second key, live.
+    const k1 = await rotate('j-rot1');
+    holdData();
+    await queuedTo(k1.fromSeq + 4, 'a backlog under the first rotated key');
+    const k2 = await rotate('j-rot2');
+    assert.ok(k2.fromSeq > k1.fromSeq + 3, `${k2.fromSeq} seals after the backlog`);
+    assert.equal((await stat(join(site.dir, 'keys', `${k2.keyId}.key`))).mode & 0o777, 0o600);
+    // The broker cut: records sealed with the new key queue behind the old ones.
+    site.broker.cut();
+    site.broker.resumeAcks();
+    await queuedTo(k2.fromSeq + 3, 'records under the second key');
+    const live = (await status())!;
+    assert.deepEqual(live.queue.keys, { sealing: k2.keyId, older: 1 });
+    const text = await runCli(['status', '-c', site.configFile]);
+    assert.match(
+      text.stdout,
+      new RegExp(`sealing with key id ${k2.keyId} · 1 older key still with queued records`),
+    );
+    await stop();
+
+    // Stopped: verify opens every record with its own key; the ranges say which.
+    const v = await verify();
+    assert.deepEqual(
+      v.ranges.slice(-2),
+      [
+        [k1.keyId, String(k1.fromSeq)],
+        [k2.keyId, String(k2.fromSeq)],
+      ],
+      v.stdout,
+    );
+    // After a restart the new key still seals (broker still cut).
+    start();
+    const before = (await inspectWhileRunning()) ?? 0;
+    await queuedTo(before + 2, 'records sealed after the restart');
+    assert.equal((await status())!.queue.keys!.sealing, k2.keyId);
+    await stop();
+    assert.equal((await verify()).ranges.at(-1)![0], k2.keyId, 'no new range at the restart');
+
+    // The broker back: everything committed is delivered, nothing quarantined.
     site.broker.restore();
     start();
     await waitFor(
       async () => {
-        const r = await runCli(['status', '--json', '-c', site.configFile]);
-        if (r.code !== 0) return false;
-        const q = (JSON.parse(r.stdout) as { queue: { firstSeq: number | null } }).queue;
-        return q.firstSeq === null || q.firstSeq >= next;
+        const s = await status();
+        return s !== null && s.queue.records === 0 && s.queue.keys?.older === 0;
       },
-      30_000,
-      'the whole backlog delivered',
+      40_000,
+      'the backlog delivered and the old keys drained',
       200,
     );
-    child!.kill('SIGTERM');
-    assert.equal((await done).code, 0);
+    assert.equal((await status())!.counters.quarantined, 0);
+    // The drained rotated key is moved aside; the site file's key file and the sealing key stay.
+    await waitFor(
+      () => existsSync(join(site.dir, 'keys', 'retired', `${k1.keyId}.key`)),
+      10_000,
+      'the first rotated key retired',
+    );
+    assert.ok(!existsSync(join(site.dir, 'keys', `${k1.keyId}.key`)));
+    assert.ok(existsSync(join(site.dir, 'keys', `${k2.keyId}.key`)));
+    assert.ok(existsSync(join(site.dir, 'pki', 'queue.key')), 'queue.keyFile is never moved');
+    await stop();
+    const q = await inspect();
+    assert.equal(q.quarantined, 0);
+    assert.equal(q.totals.deliveredRecords, q.totals.committedRecords, JSON.stringify(q.totals));
+
+    // The next start is not refused without the retired key, and still seals with the new one.
+    start();
+    await waitFor(async () => (await status())?.queue.keys?.sealing === k2.keyId, 20_000, 'restarted', 200);
+    await stop();
+    const after = await verify();
+    assert.deepEqual(after.ranges, [[k2.keyId, after.ranges[0]![1]]], after.stdout);
   });
+
+  it('rotate-queue-key then SIGKILL at once: the restart seals with the new key and opens the older records', async function () {
+    this.timeout(120_000);
+    start();
+    await waitFor(() => site.broker.clients().some((c) => c.clientId === GW), 20_000, 'the daemon connected');
+    holdData();
+    await queuedTo(4, 'a backlog under the old key');
+    const k = await rotate('j-rot');
+    child!.kill('SIGKILL');
+    await done;
+    site.broker.cut();
+    site.broker.resumeAcks();
+    start();
+    await waitFor(async () => (await status())?.queue.keys?.sealing === k.keyId, 20_000, 'restarted', 200);
+    const next = (await status())!.queue.nextSeq;
+    await queuedTo(next + 2, 'records after the restart');
+    await stop();
+    const v = await verify();
+    assert.equal(v.ranges.at(-1)![0], k.keyId, v.stdout);
+    assert.equal(v.ranges.length, 2, v.stdout);
+
+    site.broker.restore();
+    start();
+    await waitFor(async () => (await status())?.queue.records === 0, 40_000, 'the backlog delivered', 200);
+    await stop();
+    const q = await inspect();
+    assert.equal(q.quarantined, 0);
+    assert.equal(q.totals.deliveredRecords, q.totals.committedRecords, JSON.stringify(q.totals));
+  });
+
+  /** The next seq of the running daemon once it answers. */
+  async function inspectWhileRunning(): Promise<number | null> {
+    let n: number | null = null;
+    await waitFor(
+      async () => {
+        n = (await status())?.queue.nextSeq ?? null;
+        return n !== null;
+      },
+      20_000,
+      'the daemon answers',
+      200,
+    );
+    return n;
+  }
 });

@@ -17,6 +17,22 @@ describe('formatStatus', () => {
     return f;
   }
 
+  it('names the sealing queue key and the older keys still with records, when the daemon sends them', () => {
+    const f = fixture();
+    f.queue.keys = { sealing: 'ab'.repeat(16), older: 1 };
+    const text = formatStatus(f.model.snapshot(), T0);
+    assert.match(
+      text,
+      new RegExp(
+        `^keys +sealing with key id ${'ab'.repeat(16)} · 1 older key still with queued records$`,
+        'm',
+      ),
+    );
+    assert.deepEqual(f.model.snapshot().queue.keys, { sealing: 'ab'.repeat(16), older: 1 });
+    // An older daemon's snapshot has no keys: no line.
+    assert.doesNotMatch(formatStatus(fixture().model.snapshot(), T0), /^keys/m);
+  });
+
   it('shows the header, queue, counters and one row per sensor', () => {
     const { model } = sample();
     const now = T0 + 3_723_000;
