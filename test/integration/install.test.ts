@@ -1,12 +1,12 @@
 // systemd/install.sh into a scratch root (--root DIR: no systemctl, no host users): the whole
 // install with its owners and modes, a second run that changes nothing (a listing with modes,
 // owners and checksums compared), an existing config and key left alone, then --uninstall (config,
-// keys and queue kept) and --purge. Needs root (chown), as CI runs.
+// keys and queue kept) and --purge. Needs root (chown, and a child run as the service user), as CI runs.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,29 @@ async function listing(root: string): Promise<Map<string, string>> {
   }
   await walk(root);
   return out;
+}
+
+/**
+ * In a child process running as uid:gid, what a certificate rotation does in `dir`: write a
+ * `.next` file, hard-link the current one to `.previous`, rename `.next` over it. 'ok', or the
+ * error code of the first step that failed.
+ */
+async function rotationAs(uid: number, gid: number, dir: string): Promise<string> {
+  const script = `
+    const fs = require('node:fs');
+    const f = require('node:path').join(process.argv[1], 'edgegw-write-check');
+    try {
+      fs.writeFileSync(f + '.next', 'new', { mode: 0o600 });
+      fs.writeFileSync(f, 'old', { mode: 0o600 });
+      fs.linkSync(f, f + '.previous');
+      fs.renameSync(f + '.next', f);
+      for (const x of [f, f + '.previous']) fs.unlinkSync(x);
+      process.stdout.write('ok');
+    } catch (err) {
+      process.stdout.write(err.code);
+    }`;
+  const { stdout } = await run(process.execPath, ['-e', script, dir], { uid, gid });
+  return stdout;
 }
 
 /** uid or gid of `name` in the root's passwd or group file. */
@@ -95,6 +118,8 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(entry('/var/lib/edgegw'), new RegExp(`^dir 700 ${uid}:${gid}$`));
     // Where the example config's rotate-queue-key jobs write (and the unit lets the service write).
     assert.match(entry('/var/lib/edgegw-keys'), new RegExp(`^dir 700 ${uid}:${gid}$`));
+    // Where the example config's device certificate and key live (a rotation replaces them there).
+    assert.match(entry('/var/lib/edgegw-identity'), new RegExp(`^dir 700 ${uid}:${gid}$`));
     assert.match(entry('/etc/systemd/system/edgegw.service'), /^file 644 0:0 /);
     assert.equal(
       await readFile(join(root, 'etc/systemd/system/edgegw.service'), 'utf8'),
@@ -120,6 +145,13 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(again, /up to date/);
     assert.doesNotMatch(again, /queue key created|example config written|unit installed/);
     assert.deepEqual(await listing(root), l, 'the second run changed nothing');
+
+    // The service user can do there what a rotation does (write .next, link .previous, rename);
+    // in /etc/edgegw/tls it cannot (read-only to it, and under ProtectSystem=strict).
+    await chmod(root, 0o755); // mkdtemp's 0700 would stop the user at the root itself
+    const asService = (dir: string) => rotationAs(uid, gid, join(root, dir));
+    assert.equal(await asService('var/lib/edgegw-identity'), 'ok');
+    assert.equal(await asService('etc/edgegw/tls'), 'EACCES');
   });
 
   it('never overwrites an existing config or queue key', async () => {
@@ -148,7 +180,12 @@ describe('systemd/install.sh --root (child process)', function () {
     ]) {
       assert.ok(!after.has(gone), `${gone} removed`);
     }
-    for (const kept of ['/etc/edgegw/site.yaml', '/etc/edgegw/tls/queue.key', '/var/lib/edgegw/000003.log']) {
+    for (const kept of [
+      '/etc/edgegw/site.yaml',
+      '/etc/edgegw/tls/queue.key',
+      '/var/lib/edgegw/000003.log',
+      '/var/lib/edgegw-identity',
+    ]) {
       assert.equal(after.get(kept), before.get(kept), `${kept} kept as it was`);
     }
     assert.notEqual(await idIn(root, 'passwd', 'edgegw'), null, 'the user stays (it owns the kept files)');
@@ -158,7 +195,14 @@ describe('systemd/install.sh --root (child process)', function () {
     const purged = await install(root, '--purge');
     assert.match(purged, /removed/);
     const left = await listing(root);
-    assert.ok(!left.has('/etc/edgegw') && !left.has('/var/lib/edgegw') && !left.has('/var/lib/edgegw-keys'));
+    for (const gone of [
+      '/etc/edgegw',
+      '/var/lib/edgegw',
+      '/var/lib/edgegw-keys',
+      '/var/lib/edgegw-identity',
+    ]) {
+      assert.ok(!left.has(gone), `${gone} purged`);
+    }
     assert.equal(await idIn(root, 'passwd', 'edgegw'), null);
     assert.equal(await idIn(root, 'group', 'edgegw'), null);
     assert.notEqual(await idIn(root, 'group', 'dialout'), null, 'shared groups stay');
