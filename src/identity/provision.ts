@@ -5,13 +5,12 @@
 // it (identity.thingNameAsGatewayId), the thing name into gateway.id. Every reply has a timeout; a
 // failure before the writes leaves every file as it was.
 
-import { readFile, stat, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { parseDocument } from 'yaml';
 import { audit } from '../audit.js';
 import type { LoadedConfig } from '../config/load.js';
-import { writeFileDurably } from '../durable-file.js';
 import { EdgegwError, ErrorCodes, Exit, type ErrorCode } from '../errors.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
 import { systemClock, type Clock } from '../types.js';
@@ -22,6 +21,7 @@ import { classifyError } from '../uplink/errors.js';
 import { readKeyMaterial } from '../uplink/tls-files.js';
 import { createCertificate, registerThing } from './fleet.js';
 import { commitNext, discardNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
+import { replaceKeepingOwner } from './owned-file.js';
 
 export interface ProvisionOptions {
   loaded: LoadedConfig;
@@ -177,7 +177,11 @@ function codeOf(text: string): ErrorCode {
   return code in ErrorCodes ? (code as ErrorCode) : 'EDGEGW_E_UPLINK_CONNECT';
 }
 
-/** Rewrites gateway.id in the site file, keeping its comments and layout (and its mode). */
+/**
+ * Rewrites gateway.id in the site file, keeping its comments and layout, its mode and (run as
+ * root) its owner and group: an installed site.yaml is root:edgegw 0640, and the daemon must still
+ * read it.
+ */
 async function setGatewayId(
   file: string,
   from: string,
@@ -187,8 +191,6 @@ async function setGatewayId(
   const text = await readFile(file, 'utf8');
   const doc = parseDocument(text);
   doc.setIn(['gateway', 'id'], to);
-  const mode = (await stat(file)).mode & 0o777;
-  await writeFileDurably(file, `${file}.tmp`, doc.toString());
-  await chmod(file, mode);
+  await replaceKeepingOwner(file, doc.toString());
   return { from, to };
 }

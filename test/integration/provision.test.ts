@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createDemoPki } from '../../src/demo/pki.js';
 import { dirname } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -21,6 +21,10 @@ const TEMPLATES = {
     },
   },
 };
+
+/** The service user's stand-in (chown needs root: the CI and the test machines run as root). */
+const SERVICE = { uid: 4711, gid: 4712 };
+const asRoot = process.getuid?.() === 0;
 
 describe('edgegw provision (child process, IoT Core simulator)', function () {
   this.timeout(60_000);
@@ -44,6 +48,13 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
 
   it('with a CSR: the key is made here, the thing name becomes gateway.id, an audit entry without the key', async () => {
     id = await makeIdentitySite(TEMPLATES, { extra: 'identity: { thingNameAsGatewayId: true }' });
+    // As installed: site.yaml root:edgegw 0640, the identity folder the service user's (here run as
+    // root, like `sudo edgegw provision`: what it writes must stay the daemon's to read).
+    if (asRoot) {
+      await chown(id.site.configFile, 0, SERVICE.gid);
+      await chown(dirname(id.cert), SERVICE.uid, SERVICE.gid);
+    }
+    await chmod(id.site.configFile, 0o640);
     const r = await provision(['--template', 'fleet', '--param', 'SerialNumber=SN-1001']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /provisioned thing SN-1001 with template fleet/);
@@ -53,6 +64,14 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     const key = await readFile(id.key);
     assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)));
     assert.equal((await stat(id.key)).mode & 0o777, 0o600);
+    if (asRoot) {
+      for (const f of [id.cert, id.key]) {
+        const st = await stat(f);
+        assert.deepEqual([st.uid, st.gid], [SERVICE.uid, SERVICE.gid], `${f}: the folder's owner`);
+      }
+      const st = await stat(id.site.configFile);
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [0, SERVICE.gid, 0o640], 'site.yaml as it was');
+    }
     const [made] = id.sim.certificates;
     assert.equal(id.sim.certificates.length, 1);
     assert.equal(made!.fromCsr, true);
