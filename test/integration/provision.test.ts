@@ -1,7 +1,8 @@
 // `edgegw provision` in a child process against the IoT Core provisioning simulator on a real TLS
 // broker backed by a real test CA: with a CSR (the key is made on the gateway) and without one, a
-// template that rejects, a reply that never comes, and a working identity that is not replaced
-// without --force. Each failure leaves the files exactly as they were.
+// template that rejects, a reply that never comes (to the first request or to RegisterThing), and
+// a working identity that is not replaced without --force. Each failure leaves the files exactly as
+// they were.
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
@@ -13,6 +14,8 @@ import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
 
 const TEMPLATES = {
   fleet: { deviceConfiguration: { region: 'eu' } },
+  // RegisterThing's reply is lost (CreateCertificateFromCsr was answered).
+  lost: { silent: true },
   refusing: {
     reject: {
       statusCode: 403,
@@ -138,6 +141,26 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /EDGEGW_E_PROVISION_TIMEOUT/);
     assert.match(r.stderr, /no reply to CreateCertificateFromCsr .* within 0\.7 s/);
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+    const names = await readdir(dirname(id.cert));
+    assert.ok(!names.some((n) => n.endsWith('.next') || n.endsWith('.previous')), names.join(' '));
+  });
+
+  it('no reply to RegisterThing (the second request): timeout, and the previous files are untouched', async () => {
+    id = await makeIdentitySite(TEMPLATES, {
+      freshIdentity: false,
+      extra: 'identity: { replyTimeout: 700ms }',
+    });
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const r = await provision(['--template', 'lost', '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /EDGEGW_E_PROVISION_TIMEOUT/);
+    assert.match(r.stderr, /no reply to RegisterThing with template lost .* within 0\.7 s/);
+    assert.deepEqual(id.sim.requests, [
+      '$aws/certificates/create-from-csr/json',
+      '$aws/provisioning-templates/lost/provision/json',
+    ]);
+    assert.equal(id.sim.certificates[0]!.status, 'PENDING_ACTIVATION', 'made, never registered');
     assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
     const names = await readdir(dirname(id.cert));
     assert.ok(!names.some((n) => n.endsWith('.next') || n.endsWith('.previous')), names.join(' '));
