@@ -66,6 +66,8 @@ export const ErrorCodes = {
     'AWS IoT fleet provisioning rejected a request (its errorCode, statusCode and message are shown: a template that refuses, throttling 429, a bad CSR); nothing was written.',
   EDGEGW_E_PROVISION_TIMEOUT:
     'A fleet provisioning request got no reply within identity.replyTimeout; nothing was written.',
+  EDGEGW_E_PROVISION_GATEWAY_ID:
+    'edgegw provision wrote the new device identity but could not write the thing name into gateway.id of the site file; set it by hand to the thing name the message gives.',
   EDGEGW_E_IDENTITY_EXISTS:
     'edgegw provision refuses to replace a working device certificate and key without --force.',
   EDGEGW_E_ROTATION:

@@ -21,7 +21,7 @@ import { classifyError } from '../uplink/errors.js';
 import { readKeyMaterial } from '../uplink/tls-files.js';
 import { createCertificate, registerThing } from './fleet.js';
 import { commitNext, discardNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
-import { replaceKeepingOwner } from './owned-file.js';
+import { removeIfThere, replaceKeepingOwner } from './owned-file.js';
 
 export interface ProvisionOptions {
   loaded: LoadedConfig;
@@ -96,9 +96,18 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
         Exit.CANTCREAT,
       );
     }
-    const gatewayId = site.identity.thingNameAsGatewayId
-      ? await setGatewayId(o.loaded.file, site.gateway.id, reg.thingName)
-      : null;
+    let gatewayId: ProvisionResult['gatewayId'] = null;
+    let notUpdated: string | null = null;
+    if (site.identity.thingNameAsGatewayId) {
+      try {
+        gatewayId = await setGatewayId(o.loaded.file, site.gateway.id, reg.thingName);
+      } catch (err) {
+        // The identity is already replaced: keep the audit entry, and say what is left to do.
+        notUpdated =
+          (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+        await removeIfThere(`${o.loaded.file}.tmp`).catch(() => undefined);
+      }
+    }
     audit(
       o.log,
       'provision',
@@ -111,9 +120,22 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
         keyFile: paths.key,
         replaced,
         gatewayId: gatewayId?.to ?? site.gateway.id,
+        ...(notUpdated === null ? {} : { gatewayIdNotUpdated: notUpdated }),
       },
-      'device identity provisioned by claim',
+      notUpdated === null
+        ? 'device identity provisioned by claim'
+        : 'device identity provisioned by claim; gateway.id not updated',
+      notUpdated === null ? 'info' : 'warn',
     );
+    if (notUpdated !== null) {
+      throw new EdgegwError(
+        'EDGEGW_E_PROVISION_GATEWAY_ID',
+        `identity written (certificate ${made.certificateId} of thing ${reg.thingName} at uplink.cert ` +
+          `${paths.cert} and uplink.key ${paths.key}), gateway.id not updated in ${o.loaded.file}: ` +
+          `${notUpdated}; set it by hand to ${reg.thingName}`,
+        Exit.CANTCREAT,
+      );
+    }
     return {
       certificateId: made.certificateId,
       thingName: reg.thingName,

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmod, chown, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createDemoPki } from '../../src/demo/pki.js';
 import { dirname } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -217,6 +217,33 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.match(r.stderr, /cannot connect with the claim certificate: EDGEGW_E_UPLINK_/);
     assert.deepEqual(id.sim.requests, []);
     assert.deepEqual(await readdir(dirname(id.cert)), []);
+  });
+
+  it('gateway.id cannot be written after the identity was: exit 73, the audit entry, and what to set by hand', async () => {
+    id = await makeIdentitySite(TEMPLATES, { extra: 'identity: { thingNameAsGatewayId: true }' });
+    const siteBefore = await readFile(id.site.configFile, 'utf8');
+    // The site file's temp file cannot be made (a folder in its way fails even for root).
+    await mkdir(`${id.site.configFile}.tmp`);
+    const r = await provision(['--template', 'fleet', '--param', 'SerialNumber=SN-2002']);
+    assert.equal(r.code, 73, r.stderr);
+    assert.match(r.stderr, /EDGEGW_E_PROVISION_GATEWAY_ID/);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `identity written \\(certificate ${id.sim.certificates[0]!.certificateId} of thing SN-2002 .*\\), ` +
+          `gateway\\.id not updated in ${id.site.configFile}: \\w+; set it by hand to SN-2002`,
+      ),
+    );
+    // The identity is in place and works; the site file is as it was.
+    assert.ok(
+      new X509Certificate(await readFile(id.cert)).checkPrivateKey(createPrivateKey(await readFile(id.key))),
+    );
+    assert.equal(await readFile(id.site.configFile, 'utf8'), siteBefore);
+    const entry = r.stderr.split('\n').find((l) => l.includes('"audit":"provision"'));
+    assert.ok(entry, r.stderr);
+    assert.match(entry, /"thingName":"SN-2002"/);
+    assert.match(entry, /"gatewayId":"test-gw1"/);
+    assert.match(entry, /"gatewayIdNotUpdated":"\w+"/);
   });
 
   it('a folder it cannot write: EDGEGW_E_KEY_CREATE (exit 73), naming the registered certificate', async () => {
