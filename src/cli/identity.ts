@@ -54,6 +54,10 @@ export async function provisionCommand(o: ProvisionArgs): Promise<void> {
       ? []
       : [`  gateway.id ${r.gatewayId.from} -> ${r.gatewayId.to} in ${loaded.file}`]),
     ...Object.keys(r.deviceConfiguration).map((k) => `  deviceConfiguration ${k}`),
+    // A daemon that found no identity exited 78 (configuration), which the unit's
+    // RestartPreventExitStatus= keeps systemd from restarting: it needs this nudge.
+    'next: start or restart the service to use it:  sudo systemctl restart edgegw',
+    '  (a daemon that exited 78, e.g. for want of these files, is not restarted by systemd on its own)',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -63,6 +63,8 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.match(r.stdout, /provisioned thing SN-1001 with template fleet/);
     assert.match(r.stdout, /from a CSR/);
     assert.match(r.stdout, /gateway\.id test-gw1 -> SN-1001/);
+    assert.match(r.stdout, /next: .*systemctl restart edgegw/);
+    assert.match(r.stdout, /exited 78\b.* is not restarted by systemd on its own/);
     const cert = await readFile(id.cert);
     const key = await readFile(id.key);
     assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)));
