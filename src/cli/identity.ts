@@ -5,7 +5,8 @@ import { loadConfig } from '../config/load.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { provision } from '../identity/provision.js';
 import { createLogger } from '../log.js';
-import { requestRotation } from '../status/server.js';
+import { rotationBoundMs } from '../identity/rotate.js';
+import { RELOAD_WAIT_MS, requestRotation } from '../status/server.js';
 import { TEMPLATE_PATTERN } from '../config/schema.js';
 import { configPath, loadFromArg } from './config-arg.js';
 
@@ -64,8 +65,9 @@ export async function provisionCommand(o: ProvisionArgs): Promise<void> {
 
 export async function rotateCertificateCommand(o: { config?: string }): Promise<void> {
   const site = (await loadFromArg(o.config)).config;
-  // Two replies and the proof, plus a margin for the daemon's own steps.
-  const waitMs = 2 * site.identity.replyTimeout + site.identity.rotation.proofTimeout + 10_000;
+  // The daemon runs a rotation after a reload queued ahead of it (they take turns), then the
+  // rotation's own bounded time: the wait covers both, so only a daemon gone silent times out.
+  const waitMs = RELOAD_WAIT_MS + rotationBoundMs(site.identity);
   const r = await requestRotation(site.status.socket, waitMs);
   if (r.rotated) {
     const lines = ['certificate rotated', ...Object.entries(r.statusDetails).map(([k, v]) => `  ${k} ${v}`)];

@@ -45,6 +45,17 @@ export interface RotationDeps {
 const CONNECT_SPACING_MS = 1100;
 /** How often the proof looks at the uplink's state for a refused connection. */
 const POLL_MS = 50;
+/** The steps between the waits: the new RSA key (seconds on a small board), the files, the rollback. */
+const STEPS_MS = 10_000;
+
+/**
+ * The longest a rotation takes once it runs: each reply (two with a template), the CONNECT spacing,
+ * the proof, and its own steps. Every wait in it has its timeout, so it always ends within this.
+ */
+export function rotationBoundMs(identity: SiteConfig['identity']): number {
+  const replies = identity.rotation.template === undefined ? 1 : 2;
+  return replies * identity.replyTimeout + CONNECT_SPACING_MS + identity.rotation.proofTimeout + STEPS_MS;
+}
 
 /** Rotates the device certificate; resolves with job statusDetails, or throws after rolling back. */
 export async function rotateCertificate(deps: RotationDeps): Promise<Record<string, string>> {
