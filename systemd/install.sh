@@ -237,6 +237,12 @@ do_install() {
     chown "$root_svc" "$CONF/site.yaml"
     say "example config written to /etc/edgegw/site.yaml: edit it for this site"
   fi
+  # A site.yaml from before /var/lib/edgegw-identity keeps the device identity under /etc/edgegw
+  # (a relative path resolves there too), which the service cannot write: a certificate rotation
+  # there fails. The file is never edited here; say how to move it.
+  if grep -Eq "^[[:space:]]+(cert|key):[[:space:]]*[\"']?([^/\"'[:space:]]|/etc/)" "$CONF/site.yaml"; then
+    say "note: site.yaml keeps uplink.cert/uplink.key under /etc/edgegw, read-only to the service, so a certificate rotation cannot replace them: move both files to /var/lib/edgegw-identity/ (chown $USER_NAME:, chmod 600 the key) and point uplink.cert and uplink.key there"
+  fi
   if [ ! -e "$CONF/tls/queue.key" ]; then
     node "$PROGRAM/bin/edgegw.js" keygen "$CONF/tls/queue.key" >/dev/null
     say "queue key created: /etc/edgegw/tls/queue.key (back it up: without it the queue cannot be read)"

@@ -96,6 +96,7 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(out, /edgegw doctor/, 'says what to do next');
     assert.match(out, /device\.private\.key/, 'names the certificate files');
     assert.match(out, /no systemctl calls with --root/);
+    assert.doesNotMatch(out, /note: site\.yaml keeps uplink/, 'the example points at the identity folder');
 
     const uid = await idIn(root, 'passwd', 'edgegw');
     const gid = await idIn(root, 'group', 'edgegw');
@@ -162,6 +163,17 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.doesNotMatch(out, /queue key created|example config written/);
     assert.equal(await readFile(join(root, 'etc/edgegw/site.yaml'), 'utf8'), '# this site\n');
     assert.equal(await readFile(join(root, 'etc/edgegw/tls/queue.key'), 'utf8'), 'k'.repeat(64));
+  });
+
+  it('an older site.yaml with the identity under /etc/edgegw: kept as it is, with a note on moving it', async () => {
+    await mkdir(join(root, 'etc/edgegw'), { recursive: true });
+    const site =
+      'uplink:\n  ca: tls/AmazonRootCA1.pem\n  cert: tls/device.pem.crt\n  key: "tls/device.private.key"\n';
+    await writeFile(join(root, 'etc/edgegw/site.yaml'), site);
+    const out = await install(root);
+    assert.match(out, /note: site\.yaml keeps uplink\.cert\/uplink\.key under \/etc\/edgegw/);
+    assert.match(out, /move both files to \/var\/lib\/edgegw-identity\//);
+    assert.equal(await readFile(join(root, 'etc/edgegw/site.yaml'), 'utf8'), site);
   });
 
   it('--uninstall removes unit and program, keeps config, keys and queue; --purge removes those too', async () => {
