@@ -66,10 +66,12 @@ export const ErrorCodes = {
     'AWS IoT fleet provisioning rejected a request (its errorCode, statusCode and message are shown: a template that refuses, throttling 429, a bad CSR); nothing was written.',
   EDGEGW_E_PROVISION_TIMEOUT:
     'A fleet provisioning request got no reply within identity.replyTimeout; nothing was written.',
+  EDGEGW_E_PROVISION_GATEWAY_ID:
+    'edgegw provision wrote the new device identity but could not write the thing name into gateway.id of the site file; set it by hand to the thing name the message gives.',
   EDGEGW_E_IDENTITY_EXISTS:
     'edgegw provision refuses to replace a working device certificate and key without --force.',
   EDGEGW_E_ROTATION:
-    'A certificate rotation failed (the reason is named: no reply, throttled, the broker refused the new certificate, no PUBACK); the gateway went back to its previous certificate.',
+    'A certificate rotation failed (the reason is named: no reply, throttled, the broker refused the new certificate, no PUBACK); the gateway went back to its previous certificate. Or `edgegw rotate-certificate` stopped waiting while the running daemon was still rotating (it ends on its own: see `edgegw status` and the certificate-rotation audit entry).',
   EDGEGW_E_STATUS_UNAVAILABLE: 'The daemon status socket cannot be reached.',
   EDGEGW_E_USAGE: 'The command line is wrong.',
   EDGEGW_E_UNEXPECTED: 'An internal error (a bug): please report it with the log.',

@@ -44,6 +44,9 @@ STATE=$ROOT/var/lib/edgegw
 # Queue keys a rotate-queue-key job writes (queue.rotatedKeysDir of the example config): apart
 # from the queue they protect, writable by the service (the unit's ReadWritePaths= names it).
 KEYS=$ROOT/var/lib/edgegw-keys
+# The device certificate and key (uplink.cert and uplink.key of the example config): writable by
+# the service, which replaces them in place when it rotates its certificate (ReadWritePaths=).
+IDENTITY=$ROOT/var/lib/edgegw-identity
 UNIT=$ROOT/etc/systemd/system/edgegw.service
 WANTS=$ROOT/etc/systemd/system/multi-user.target.wants
 LINK=$ROOT/usr/local/bin/edgegw
@@ -234,6 +237,12 @@ do_install() {
     chown "$root_svc" "$CONF/site.yaml"
     say "example config written to /etc/edgegw/site.yaml: edit it for this site"
   fi
+  # A site.yaml from before /var/lib/edgegw-identity keeps the device identity under /etc/edgegw
+  # (a relative path resolves there too), which the service cannot write: a certificate rotation
+  # there fails. The file is never edited here; say how to move it.
+  if grep -Eq "^[[:space:]]+(cert|key):[[:space:]]*[\"']?([^/\"'[:space:]]|/etc/)" "$CONF/site.yaml"; then
+    say "note: site.yaml keeps uplink.cert/uplink.key under /etc/edgegw, read-only to the service, so a certificate rotation cannot replace them: move both files to /var/lib/edgegw-identity/ (chown $USER_NAME:, chmod 600 the key) and point uplink.cert and uplink.key there"
+  fi
   if [ ! -e "$CONF/tls/queue.key" ]; then
     node "$PROGRAM/bin/edgegw.js" keygen "$CONF/tls/queue.key" >/dev/null
     say "queue key created: /etc/edgegw/tls/queue.key (back it up: without it the queue cannot be read)"
@@ -243,6 +252,7 @@ do_install() {
   # The sealed queue (systemd's StateDirectory= would create it too, with the same mode).
   folder "$STATE" "$svc" 0700
   folder "$KEYS" "$svc" 0700
+  folder "$IDENTITY" "$svc" 0700
 
   mkdir -p "$(dirname "$UNIT")"
   if ! cmp -s "$SRC/systemd/edgegw.service" "$UNIT"; then
@@ -271,8 +281,11 @@ do_install() {
   cat <<EOF
 
 Next steps:
-  1. Put the AWS IoT files in /etc/edgegw/tls/: AmazonRootCA1.pem, device.pem.crt and
-     device.private.key, then:  chown $USER_NAME: /etc/edgegw/tls/device.private.key && chmod 600 /etc/edgegw/tls/device.private.key
+  1. Put AmazonRootCA1.pem in /etc/edgegw/tls/, and the device certificate and key in
+     /var/lib/edgegw-identity/ (device.pem.crt, device.private.key), then:
+       chown $USER_NAME: /var/lib/edgegw-identity/device.* && chmod 600 /var/lib/edgegw-identity/device.private.key
+     or have them made by fleet provisioning with a claim certificate (README "Device identity"):
+       sudo edgegw provision --claim-cert FILE --claim-key FILE --template NAME
   2. Edit /etc/edgegw/site.yaml (gateway.id, uplink.url, sensors) and check it:  edgegw check-config
   3. Check the whole setup (keys, certificate, clock, disk, serial ports, GPIO, broker):  edgegw doctor
   4. Start or restart:  systemctl restart edgegw   then   edgegw status   or   systemctl status edgegw
@@ -287,11 +300,11 @@ do_uninstall() {
   host && systemctl daemon-reload
   say "unit and program removed"
   if [ "$MODE" = purge ]; then
-    rm -rf "$CONF" "$STATE" "$KEYS"
+    rm -rf "$CONF" "$STATE" "$KEYS" "$IDENTITY"
     remove_user
     say "config, keys, the queue (readings not yet delivered are gone) and user $USER_NAME removed"
   else
-    say "kept: /etc/edgegw (config and keys), /var/lib/edgegw (the queue) and /var/lib/edgegw-keys (rotated queue keys); --purge removes them"
+    say "kept: /etc/edgegw (config and keys), /var/lib/edgegw (the queue), /var/lib/edgegw-keys (rotated queue keys) and /var/lib/edgegw-identity (device certificate and key); --purge removes them"
   fi
 }
 

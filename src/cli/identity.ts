@@ -5,7 +5,8 @@ import { loadConfig } from '../config/load.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { provision } from '../identity/provision.js';
 import { createLogger } from '../log.js';
-import { requestRotation } from '../status/server.js';
+import { rotationBoundMs } from '../identity/rotate.js';
+import { RELOAD_WAIT_MS, requestRotation } from '../status/server.js';
 import { TEMPLATE_PATTERN } from '../config/schema.js';
 import { configPath, loadFromArg } from './config-arg.js';
 
@@ -54,14 +55,19 @@ export async function provisionCommand(o: ProvisionArgs): Promise<void> {
       ? []
       : [`  gateway.id ${r.gatewayId.from} -> ${r.gatewayId.to} in ${loaded.file}`]),
     ...Object.keys(r.deviceConfiguration).map((k) => `  deviceConfiguration ${k}`),
+    // A daemon that found no identity exited 78 (configuration), which the unit's
+    // RestartPreventExitStatus= keeps systemd from restarting: it needs this nudge.
+    'next: start or restart the service to use it:  sudo systemctl restart edgegw',
+    '  (a daemon that exited 78, e.g. for want of these files, is not restarted by systemd on its own)',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 export async function rotateCertificateCommand(o: { config?: string }): Promise<void> {
   const site = (await loadFromArg(o.config)).config;
-  // Two replies and the proof, plus a margin for the daemon's own steps.
-  const waitMs = 2 * site.identity.replyTimeout + site.identity.rotation.proofTimeout + 10_000;
+  // The daemon runs a rotation after a reload queued ahead of it (they take turns), then the
+  // rotation's own bounded time: the wait covers both, so only a daemon gone silent times out.
+  const waitMs = RELOAD_WAIT_MS + rotationBoundMs(site.identity);
   const r = await requestRotation(site.status.socket, waitMs);
   if (r.rotated) {
     const lines = ['certificate rotated', ...Object.entries(r.statusDetails).map(([k, v]) => `  ${k} ${v}`)];

@@ -5,8 +5,9 @@
 // and recoverIdentity() settles whatever a crash left between two of those steps.
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmod, link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { removeIfThere, writeOwned } from './owned-file.js';
 
 export interface IdentityPaths {
   cert: string;
@@ -35,10 +36,14 @@ export async function exists(file: string): Promise<boolean> {
   }
 }
 
-/** Writes `<cert>.next` (0644) and `<key>.next` (0600), synced; an older `.next` is replaced. */
+/**
+ * Writes `<cert>.next` (0644) and `<key>.next` (0600), synced; an older `.next` is replaced. As
+ * root (`sudo edgegw provision`), each takes the owner of the file it will replace, or of its
+ * folder (owned-file.ts), so the daemon's user can read what root wrote.
+ */
 export async function writeNext(paths: IdentityPaths, certPem: string, keyPem: string): Promise<void> {
-  await writeSynced(next(paths.key), keyPem, 0o600);
-  await writeSynced(next(paths.cert), certPem, 0o644);
+  await writeOwned(next(paths.key), keyPem, 0o600, paths.key);
+  await writeOwned(next(paths.cert), certPem, 0o644, paths.cert);
   await syncFolders(paths);
 }
 
@@ -95,26 +100,6 @@ export async function recoverIdentity(paths: IdentityPaths): Promise<Recovery> {
     return 'restored-previous';
   }
   return 'none';
-}
-
-async function writeSynced(file: string, data: string, mode: number): Promise<void> {
-  await removeIfThere(file);
-  const f = await open(file, 'wx', mode);
-  try {
-    await f.writeFile(data);
-    // The umask may have taken bits away, never added: make the mode exact.
-    await f.chmod(mode);
-    await f.sync();
-  } finally {
-    await f.close();
-  }
-  await chmod(file, mode);
-}
-
-async function removeIfThere(file: string): Promise<void> {
-  await unlink(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
 }
 
 async function syncFolders(paths: IdentityPaths): Promise<void> {

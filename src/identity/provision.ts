@@ -5,13 +5,12 @@
 // it (identity.thingNameAsGatewayId), the thing name into gateway.id. Every reply has a timeout; a
 // failure before the writes leaves every file as it was.
 
-import { readFile, stat, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { parseDocument } from 'yaml';
 import { audit } from '../audit.js';
 import type { LoadedConfig } from '../config/load.js';
-import { writeFileDurably } from '../durable-file.js';
 import { EdgegwError, ErrorCodes, Exit, type ErrorCode } from '../errors.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
 import { systemClock, type Clock } from '../types.js';
@@ -22,6 +21,7 @@ import { classifyError } from '../uplink/errors.js';
 import { readKeyMaterial } from '../uplink/tls-files.js';
 import { createCertificate, registerThing } from './fleet.js';
 import { commitNext, discardNext, exists, pairMatches, writeNext, type IdentityPaths } from './files.js';
+import { removeIfThere, replaceKeepingOwner } from './owned-file.js';
 
 export interface ProvisionOptions {
   loaded: LoadedConfig;
@@ -96,9 +96,18 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
         Exit.CANTCREAT,
       );
     }
-    const gatewayId = site.identity.thingNameAsGatewayId
-      ? await setGatewayId(o.loaded.file, site.gateway.id, reg.thingName)
-      : null;
+    let gatewayId: ProvisionResult['gatewayId'] = null;
+    let notUpdated: string | null = null;
+    if (site.identity.thingNameAsGatewayId) {
+      try {
+        gatewayId = await setGatewayId(o.loaded.file, site.gateway.id, reg.thingName);
+      } catch (err) {
+        // The identity is already replaced: keep the audit entry, and say what is left to do.
+        notUpdated =
+          (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+        await removeIfThere(`${o.loaded.file}.tmp`).catch(() => undefined);
+      }
+    }
     audit(
       o.log,
       'provision',
@@ -111,9 +120,22 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
         keyFile: paths.key,
         replaced,
         gatewayId: gatewayId?.to ?? site.gateway.id,
+        ...(notUpdated === null ? {} : { gatewayIdNotUpdated: notUpdated }),
       },
-      'device identity provisioned by claim',
+      notUpdated === null
+        ? 'device identity provisioned by claim'
+        : 'device identity provisioned by claim; gateway.id not updated',
+      notUpdated === null ? 'info' : 'warn',
     );
+    if (notUpdated !== null) {
+      throw new EdgegwError(
+        'EDGEGW_E_PROVISION_GATEWAY_ID',
+        `identity written (certificate ${made.certificateId} of thing ${reg.thingName} at uplink.cert ` +
+          `${paths.cert} and uplink.key ${paths.key}), gateway.id not updated in ${o.loaded.file}: ` +
+          `${notUpdated}; set it by hand to ${reg.thingName}`,
+        Exit.CANTCREAT,
+      );
+    }
     return {
       certificateId: made.certificateId,
       thingName: reg.thingName,
@@ -177,7 +199,11 @@ function codeOf(text: string): ErrorCode {
   return code in ErrorCodes ? (code as ErrorCode) : 'EDGEGW_E_UPLINK_CONNECT';
 }
 
-/** Rewrites gateway.id in the site file, keeping its comments and layout (and its mode). */
+/**
+ * Rewrites gateway.id in the site file, keeping its comments and layout, its mode and (run as
+ * root) its owner and group: an installed site.yaml is root:edgegw 0640, and the daemon must still
+ * read it.
+ */
 async function setGatewayId(
   file: string,
   from: string,
@@ -187,8 +213,6 @@ async function setGatewayId(
   const text = await readFile(file, 'utf8');
   const doc = parseDocument(text);
   doc.setIn(['gateway', 'id'], to);
-  const mode = (await stat(file)).mode & 0o777;
-  await writeFileDurably(file, `${file}.tmp`, doc.toString());
-  await chmod(file, mode);
+  await replaceKeepingOwner(file, doc.toString());
   return { from, to };
 }

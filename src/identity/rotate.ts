@@ -45,6 +45,17 @@ export interface RotationDeps {
 const CONNECT_SPACING_MS = 1100;
 /** How often the proof looks at the uplink's state for a refused connection. */
 const POLL_MS = 50;
+/** The steps between the waits: the new RSA key (seconds on a small board), the files, the rollback. */
+const STEPS_MS = 10_000;
+
+/**
+ * The longest a rotation takes once it runs: each reply (two with a template), the CONNECT spacing,
+ * the proof, and its own steps. Every wait in it has its timeout, so it always ends within this.
+ */
+export function rotationBoundMs(identity: SiteConfig['identity']): number {
+  const replies = identity.rotation.template === undefined ? 1 : 2;
+  return replies * identity.replyTimeout + CONNECT_SPACING_MS + identity.rotation.proofTimeout + STEPS_MS;
+}
 
 /** Rotates the device certificate; resolves with job statusDetails, or throws after rolling back. */
 export async function rotateCertificate(deps: RotationDeps): Promise<Record<string, string>> {
@@ -109,7 +120,13 @@ export async function rotateCertificate(deps: RotationDeps): Promise<Record<stri
   return details;
 }
 
-/** Reconnects on `tls`; resolves once a CONNACK came and a QoS 1 publish was acknowledged on it. */
+/**
+ * Reconnects on `tls`; resolves once a CONNACK came and a QoS 1 publish was acknowledged on it.
+ * The proof is armed only once the reconnect with `tls` has been issued: the reconfigure ends the
+ * running connection and every later one is made from the new settings (reloads wait for the
+ * rotation), so a connection that comes up before it (the old certificate's, back after a drop
+ * during the CONNECT spacing wait) proves nothing and is not listened to.
+ */
 function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
   const { uplink, clock, identity } = deps;
   const control = uplink.control;
@@ -118,6 +135,7 @@ function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
     let poll: unknown = null;
+    let offUp = (): void => undefined;
     const finish = (err?: Error): void => {
       if (done) return;
       done = true;
@@ -127,12 +145,6 @@ function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
       if (err === undefined) resolve();
       else reject(err);
     };
-    const offUp = control.onUp(() => {
-      control.publish(topic, payload, 1).then(
-        () => finish(),
-        (err: unknown) => finish(new Error(`the proof publish to ${topic} failed (${reason(err)})`)),
-      );
-    });
     const seconds = Math.round(identity.rotation.proofTimeout / 100) / 10;
     const deadline = clock.setTimeout(
       () => finish(new Error(`no CONNACK and PUBACK on the new certificate within ${seconds} s`)),
@@ -151,13 +163,26 @@ function prove(deps: RotationDeps, tls: UplinkSettings['tls']): Promise<void> {
       }
       poll = clock.setTimeout(check, POLL_MS);
     };
+    const onNewConnection = (): void => {
+      control.publish(topic, payload, 1).then(
+        () => finish(),
+        (err: unknown) => finish(new Error(`the proof publish to ${topic} failed (${reason(err)})`)),
+      );
+    };
     // IoT Core refuses a second CONNECT for a client id within a second of the last (CONNACK 3):
     // the new certificate's connection waits until the running one is that old.
     const s = uplink.state();
     const wait = s.state === 'connected' ? Math.max(0, s.since + CONNECT_SPACING_MS - clock.now()) : 0;
     poll = clock.setTimeout(() => {
+      poll = null;
       if (done) return;
-      uplink.reconfigure({ ...deps.settings, tls });
+      const { reconnected } = uplink.reconfigure({ ...deps.settings, tls });
+      if (!reconnected) {
+        finish(new Error('the uplink did not reconnect with the new certificate'));
+        return;
+      }
+      // The old connection has ended: the next CONNACK (with its subscriptions) is the new certificate's.
+      offUp = control.onUp(onNewConnection);
       check();
     }, wait);
   });

@@ -215,11 +215,14 @@ export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<Statu
   return ask(socketPath, 'status', timeoutMs, parseReply);
 }
 
+/** How long `edgegw reload` waits for the daemon's answer (sensor groups restart within it). */
+export const RELOAD_WAIT_MS = 30_000;
+
 /**
  * Asks the daemon to reload its configuration; its answer says what changed or why it refused.
  * Errors as queryStatus (exit 69). The wait is longer: sensor groups restart within it.
  */
-export function requestReload(socketPath: string, timeoutMs = 30_000): Promise<ReloadOutcome> {
+export function requestReload(socketPath: string, timeoutMs = RELOAD_WAIT_MS): Promise<ReloadOutcome> {
   return ask(socketPath, 'reload', timeoutMs, (line) => {
     const r = parseJson(line);
     if (typeof r === 'string') return r;
@@ -234,25 +237,43 @@ export type RotationAnswer =
   | { rotated: false; code: string; message: string };
 
 /**
- * Asks the daemon to rotate its certificate on its live connection. The wait covers two replies
- * and the proof (identity.replyTimeout × 2 + identity.rotation.proofTimeout), given by the caller.
+ * Asks the daemon to rotate its certificate on its live connection. The wait, given by the caller,
+ * covers the rotation's whole bounded time (a reload queued ahead of it, the replies, the proof).
+ * A daemon that took the request but has not answered within it is still rotating: that is said
+ * (EDGEGW_E_ROTATION), not that no daemon runs.
  */
 export function requestRotation(socketPath: string, timeoutMs: number): Promise<RotationAnswer> {
-  return ask(socketPath, 'rotate-certificate', timeoutMs, (line) => {
-    const r = parseJson(line);
-    if (typeof r === 'string') return r;
-    if (typeof r.error === 'string') return `refused the request: ${r.error}`;
-    if (r.rotated === true && typeof r.statusDetails === 'object') return r as unknown as RotationAnswer;
-    if (r.rotated === false && typeof r.message === 'string') return r as unknown as RotationAnswer;
-    return 'sent an answer that is not a rotation result';
-  });
+  const seconds = Math.round(timeoutMs / 1000);
+  const late = () =>
+    new EdgegwError(
+      'EDGEGW_E_ROTATION',
+      `the edgegw daemon at ${socketPath} is running, but its certificate rotation had not ended after ` +
+        `${seconds} s: it is still under way and ends on its own (rolled back if unproven); see ` +
+        '`edgegw status` for the certificate in use, and the certificate-rotation audit entry in the log',
+    );
+  return ask(
+    socketPath,
+    'rotate-certificate',
+    timeoutMs,
+    (line) => {
+      const r = parseJson(line);
+      if (typeof r === 'string') return r;
+      if (typeof r.error === 'string') return `refused the request: ${r.error}`;
+      if (r.rotated === true && typeof r.statusDetails === 'object') return r as unknown as RotationAnswer;
+      if (r.rotated === false && typeof r.message === 'string') return r as unknown as RotationAnswer;
+      return 'sent an answer that is not a rotation result';
+    },
+    late,
+  );
 }
 
+/** `late`: the error when the daemon took the request but did not answer in time (default: not running). */
 function ask<T>(
   socketPath: string,
   cmd: string,
   timeoutMs: number,
   parse: (line: string) => T | string,
+  late?: () => Error,
 ): Promise<T> {
   const notRunning = (cause?: unknown) =>
     unavailable(`no edgegw daemon answers at ${socketPath} (is it running? systemctl status edgegw)`, cause);
@@ -260,6 +281,7 @@ function ask<T>(
     const socket = createConnection(socketPath);
     let buffer = '';
     let done = false;
+    let sent = false;
     const finish = (err: Error | null, value?: T) => {
       if (done) return;
       done = true;
@@ -269,11 +291,17 @@ function ask<T>(
       else resolve(value as T);
     };
     const timer = setTimeout(
-      () => finish(notRunning(new Error(`no answer within ${timeoutMs} ms`))),
+      () =>
+        finish(
+          sent && late !== undefined ? late() : notRunning(new Error(`no answer within ${timeoutMs} ms`)),
+        ),
       timeoutMs,
     );
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
+    socket.on('connect', () => {
+      sent = true;
+      socket.write(`${JSON.stringify({ cmd })}\n`);
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EACCES' || err.code === 'EPERM') {
         finish(

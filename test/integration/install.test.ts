@@ -1,12 +1,12 @@
 // systemd/install.sh into a scratch root (--root DIR: no systemctl, no host users): the whole
 // install with its owners and modes, a second run that changes nothing (a listing with modes,
 // owners and checksums compared), an existing config and key left alone, then --uninstall (config,
-// keys and queue kept) and --purge. Needs root (chown), as CI runs.
+// keys and queue kept) and --purge. Needs root (chown, and a child run as the service user), as CI runs.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,29 @@ async function listing(root: string): Promise<Map<string, string>> {
   return out;
 }
 
+/**
+ * In a child process running as uid:gid, what a certificate rotation does in `dir`: write a
+ * `.next` file, hard-link the current one to `.previous`, rename `.next` over it. 'ok', or the
+ * error code of the first step that failed.
+ */
+async function rotationAs(uid: number, gid: number, dir: string): Promise<string> {
+  const script = `
+    const fs = require('node:fs');
+    const f = require('node:path').join(process.argv[1], 'edgegw-write-check');
+    try {
+      fs.writeFileSync(f + '.next', 'new', { mode: 0o600 });
+      fs.writeFileSync(f, 'old', { mode: 0o600 });
+      fs.linkSync(f, f + '.previous');
+      fs.renameSync(f + '.next', f);
+      for (const x of [f, f + '.previous']) fs.unlinkSync(x);
+      process.stdout.write('ok');
+    } catch (err) {
+      process.stdout.write(err.code);
+    }`;
+  const { stdout } = await run(process.execPath, ['-e', script, dir], { uid, gid });
+  return stdout;
+}
+
 /** uid or gid of `name` in the root's passwd or group file. */
 async function idIn(root: string, file: 'passwd' | 'group', name: string): Promise<number | null> {
   const line = (await readFile(join(root, 'etc', file), 'utf8'))
@@ -73,6 +96,7 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(out, /edgegw doctor/, 'says what to do next');
     assert.match(out, /device\.private\.key/, 'names the certificate files');
     assert.match(out, /no systemctl calls with --root/);
+    assert.doesNotMatch(out, /note: site\.yaml keeps uplink/, 'the example points at the identity folder');
 
     const uid = await idIn(root, 'passwd', 'edgegw');
     const gid = await idIn(root, 'group', 'edgegw');
@@ -95,6 +119,8 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(entry('/var/lib/edgegw'), new RegExp(`^dir 700 ${uid}:${gid}$`));
     // Where the example config's rotate-queue-key jobs write (and the unit lets the service write).
     assert.match(entry('/var/lib/edgegw-keys'), new RegExp(`^dir 700 ${uid}:${gid}$`));
+    // Where the example config's device certificate and key live (a rotation replaces them there).
+    assert.match(entry('/var/lib/edgegw-identity'), new RegExp(`^dir 700 ${uid}:${gid}$`));
     assert.match(entry('/etc/systemd/system/edgegw.service'), /^file 644 0:0 /);
     assert.equal(
       await readFile(join(root, 'etc/systemd/system/edgegw.service'), 'utf8'),
@@ -120,6 +146,13 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.match(again, /up to date/);
     assert.doesNotMatch(again, /queue key created|example config written|unit installed/);
     assert.deepEqual(await listing(root), l, 'the second run changed nothing');
+
+    // The service user can do there what a rotation does (write .next, link .previous, rename);
+    // in /etc/edgegw/tls it cannot (read-only to it, and under ProtectSystem=strict).
+    await chmod(root, 0o755); // mkdtemp's 0700 would stop the user at the root itself
+    const asService = (dir: string) => rotationAs(uid, gid, join(root, dir));
+    assert.equal(await asService('var/lib/edgegw-identity'), 'ok');
+    assert.equal(await asService('etc/edgegw/tls'), 'EACCES');
   });
 
   it('never overwrites an existing config or queue key', async () => {
@@ -130,6 +163,17 @@ describe('systemd/install.sh --root (child process)', function () {
     assert.doesNotMatch(out, /queue key created|example config written/);
     assert.equal(await readFile(join(root, 'etc/edgegw/site.yaml'), 'utf8'), '# this site\n');
     assert.equal(await readFile(join(root, 'etc/edgegw/tls/queue.key'), 'utf8'), 'k'.repeat(64));
+  });
+
+  it('an older site.yaml with the identity under /etc/edgegw: kept as it is, with a note on moving it', async () => {
+    await mkdir(join(root, 'etc/edgegw'), { recursive: true });
+    const site =
+      'uplink:\n  ca: tls/AmazonRootCA1.pem\n  cert: tls/device.pem.crt\n  key: "tls/device.private.key"\n';
+    await writeFile(join(root, 'etc/edgegw/site.yaml'), site);
+    const out = await install(root);
+    assert.match(out, /note: site\.yaml keeps uplink\.cert\/uplink\.key under \/etc\/edgegw/);
+    assert.match(out, /move both files to \/var\/lib\/edgegw-identity\//);
+    assert.equal(await readFile(join(root, 'etc/edgegw/site.yaml'), 'utf8'), site);
   });
 
   it('--uninstall removes unit and program, keeps config, keys and queue; --purge removes those too', async () => {
@@ -148,7 +192,12 @@ describe('systemd/install.sh --root (child process)', function () {
     ]) {
       assert.ok(!after.has(gone), `${gone} removed`);
     }
-    for (const kept of ['/etc/edgegw/site.yaml', '/etc/edgegw/tls/queue.key', '/var/lib/edgegw/000003.log']) {
+    for (const kept of [
+      '/etc/edgegw/site.yaml',
+      '/etc/edgegw/tls/queue.key',
+      '/var/lib/edgegw/000003.log',
+      '/var/lib/edgegw-identity',
+    ]) {
       assert.equal(after.get(kept), before.get(kept), `${kept} kept as it was`);
     }
     assert.notEqual(await idIn(root, 'passwd', 'edgegw'), null, 'the user stays (it owns the kept files)');
@@ -158,7 +207,14 @@ describe('systemd/install.sh --root (child process)', function () {
     const purged = await install(root, '--purge');
     assert.match(purged, /removed/);
     const left = await listing(root);
-    assert.ok(!left.has('/etc/edgegw') && !left.has('/var/lib/edgegw') && !left.has('/var/lib/edgegw-keys'));
+    for (const gone of [
+      '/etc/edgegw',
+      '/var/lib/edgegw',
+      '/var/lib/edgegw-keys',
+      '/var/lib/edgegw-identity',
+    ]) {
+      assert.ok(!left.has(gone), `${gone} purged`);
+    }
     assert.equal(await idIn(root, 'passwd', 'edgegw'), null);
     assert.equal(await idIn(root, 'group', 'edgegw'), null);
     assert.notEqual(await idIn(root, 'group', 'dialout'), null, 'shared groups stay');

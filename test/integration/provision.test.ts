@@ -1,11 +1,12 @@
 // `edgegw provision` in a child process against the IoT Core provisioning simulator on a real TLS
 // broker backed by a real test CA: with a CSR (the key is made on the gateway) and without one, a
-// template that rejects, a reply that never comes, and a working identity that is not replaced
-// without --force. Each failure leaves the files exactly as they were.
+// template that rejects, a reply that never comes (to the first request or to RegisterThing), and
+// a working identity that is not replaced without --force. Each failure leaves the files exactly as
+// they were.
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createDemoPki } from '../../src/demo/pki.js';
 import { dirname } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -13,6 +14,8 @@ import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
 
 const TEMPLATES = {
   fleet: { deviceConfiguration: { region: 'eu' } },
+  // RegisterThing's reply is lost (CreateCertificateFromCsr was answered).
+  lost: { silent: true },
   refusing: {
     reject: {
       statusCode: 403,
@@ -21,6 +24,10 @@ const TEMPLATES = {
     },
   },
 };
+
+/** The service user's stand-in (chown needs root: the CI and the test machines run as root). */
+const SERVICE = { uid: 4711, gid: 4712 };
+const asRoot = process.getuid?.() === 0;
 
 describe('edgegw provision (child process, IoT Core simulator)', function () {
   this.timeout(60_000);
@@ -44,15 +51,32 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
 
   it('with a CSR: the key is made here, the thing name becomes gateway.id, an audit entry without the key', async () => {
     id = await makeIdentitySite(TEMPLATES, { extra: 'identity: { thingNameAsGatewayId: true }' });
+    // As installed: site.yaml root:edgegw 0640, the identity folder the service user's (here run as
+    // root, like `sudo edgegw provision`: what it writes must stay the daemon's to read).
+    if (asRoot) {
+      await chown(id.site.configFile, 0, SERVICE.gid);
+      await chown(dirname(id.cert), SERVICE.uid, SERVICE.gid);
+    }
+    await chmod(id.site.configFile, 0o640);
     const r = await provision(['--template', 'fleet', '--param', 'SerialNumber=SN-1001']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /provisioned thing SN-1001 with template fleet/);
     assert.match(r.stdout, /from a CSR/);
     assert.match(r.stdout, /gateway\.id test-gw1 -> SN-1001/);
+    assert.match(r.stdout, /next: .*systemctl restart edgegw/);
+    assert.match(r.stdout, /exited 78\b.* is not restarted by systemd on its own/);
     const cert = await readFile(id.cert);
     const key = await readFile(id.key);
     assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)));
     assert.equal((await stat(id.key)).mode & 0o777, 0o600);
+    if (asRoot) {
+      for (const f of [id.cert, id.key]) {
+        const st = await stat(f);
+        assert.deepEqual([st.uid, st.gid], [SERVICE.uid, SERVICE.gid], `${f}: the folder's owner`);
+      }
+      const st = await stat(id.site.configFile);
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [0, SERVICE.gid, 0o640], 'site.yaml as it was');
+    }
     const [made] = id.sim.certificates;
     assert.equal(id.sim.certificates.length, 1);
     assert.equal(made!.fromCsr, true);
@@ -124,6 +148,26 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.ok(!names.some((n) => n.endsWith('.next') || n.endsWith('.previous')), names.join(' '));
   });
 
+  it('no reply to RegisterThing (the second request): timeout, and the previous files are untouched', async () => {
+    id = await makeIdentitySite(TEMPLATES, {
+      freshIdentity: false,
+      extra: 'identity: { replyTimeout: 700ms }',
+    });
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const r = await provision(['--template', 'lost', '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /EDGEGW_E_PROVISION_TIMEOUT/);
+    assert.match(r.stderr, /no reply to RegisterThing with template lost .* within 0\.7 s/);
+    assert.deepEqual(id.sim.requests, [
+      '$aws/certificates/create-from-csr/json',
+      '$aws/provisioning-templates/lost/provision/json',
+    ]);
+    assert.equal(id.sim.certificates[0]!.status, 'PENDING_ACTIVATION', 'made, never registered');
+    assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+    const names = await readdir(dirname(id.cert));
+    assert.ok(!names.some((n) => n.endsWith('.next') || n.endsWith('.previous')), names.join(' '));
+  });
+
   it('a certificate in the reply that is not for the CSR key: refused before registering, nothing written', async () => {
     id = await makeIdentitySite(TEMPLATES);
     id.sim.mode = 'mismatched';
@@ -175,6 +219,33 @@ describe('edgegw provision (child process, IoT Core simulator)', function () {
     assert.match(r.stderr, /cannot connect with the claim certificate: EDGEGW_E_UPLINK_/);
     assert.deepEqual(id.sim.requests, []);
     assert.deepEqual(await readdir(dirname(id.cert)), []);
+  });
+
+  it('gateway.id cannot be written after the identity was: exit 73, the audit entry, and what to set by hand', async () => {
+    id = await makeIdentitySite(TEMPLATES, { extra: 'identity: { thingNameAsGatewayId: true }' });
+    const siteBefore = await readFile(id.site.configFile, 'utf8');
+    // The site file's temp file cannot be made (a folder in its way fails even for root).
+    await mkdir(`${id.site.configFile}.tmp`);
+    const r = await provision(['--template', 'fleet', '--param', 'SerialNumber=SN-2002']);
+    assert.equal(r.code, 73, r.stderr);
+    assert.match(r.stderr, /EDGEGW_E_PROVISION_GATEWAY_ID/);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `identity written \\(certificate ${id.sim.certificates[0]!.certificateId} of thing SN-2002 .*\\), ` +
+          `gateway\\.id not updated in ${id.site.configFile}: \\w+; set it by hand to SN-2002`,
+      ),
+    );
+    // The identity is in place and works; the site file is as it was.
+    assert.ok(
+      new X509Certificate(await readFile(id.cert)).checkPrivateKey(createPrivateKey(await readFile(id.key))),
+    );
+    assert.equal(await readFile(id.site.configFile, 'utf8'), siteBefore);
+    const entry = r.stderr.split('\n').find((l) => l.includes('"audit":"provision"'));
+    assert.ok(entry, r.stderr);
+    assert.match(entry, /"thingName":"SN-2002"/);
+    assert.match(entry, /"gatewayId":"test-gw1"/);
+    assert.match(entry, /"gatewayIdNotUpdated":"\w+"/);
   });
 
   it('a folder it cannot write: EDGEGW_E_KEY_CREATE (exit 73), naming the registered certificate', async () => {

@@ -2,14 +2,16 @@
 // provisioning simulator on a real TLS broker with a real test CA, asked by `edgegw rotate-certificate`
 // over the status socket: a rotation that succeeds (the new certificate is in use, the old one kept
 // as `.previous`), one whose new certificate the broker refuses (rolled back, reported, delivery
-// goes on), throttled and unanswered requests, and a SIGKILL in the middle of the proof (the
+// goes on), one whose proof gets no PUBACK (rolled back on the timeout, same client id, back on the
+// old certificate), throttled and unanswered requests, and a SIGKILL in the middle of the proof (the
 // restart comes back on a working certificate). Every seq arrives, none is lost.
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { JobsService } from '../../src/demo/iotcore-sim/jobs.js';
+import { certificateId } from '../../src/demo/iotcore-sim/provisioning.js';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
 import { unexplainedSeqs, waitFor, type WireMessage, parseWire } from '../helpers/site.js';
@@ -89,6 +91,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     assert.deepEqual(await readFile(`${id.cert}.previous`), oldCert);
     assert.deepEqual(await readFile(`${id.key}.previous`), oldKey);
     assert.notDeepEqual(await readFile(id.cert), oldCert);
+    assert.equal((await stat(id.key)).mode & 0o777, 0o600, 'the rotated key is private');
     assert.ok(!(await files()).some((n) => n.endsWith('.next')));
     assert.match(out, /"result":"rotated".*"audit":"certificate-rotation"/);
     // The old certificate is no longer accepted: delivery goes on, so the new one is in use.
@@ -179,6 +182,65 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
     assertNoGap();
+  });
+
+  it('no PUBACK on the new certificate: rolled back on timeout, same client id, delivery goes on on the old one', async () => {
+    await setup('hold', '3s');
+    const before = [await readFile(id.cert), await readFile(id.key)];
+    const oldId = certificateId(before[0]!.toString());
+    const connects: string[] = [];
+    const disconnects: string[] = [];
+    const onConnect = (c: { id: string }) => connects.push(c.id);
+    const onDisconnect = (c: { id: string }) => disconnects.push(c.id);
+    const aedes = id.site.broker.aedes;
+    aedes.on('client', onConnect);
+    aedes.on('clientDisconnect', onDisconnect);
+    try {
+      const seen = id.sim.connections.length;
+      const since = () => id.sim.connections.slice(seen);
+      const gateways = () => id.site.broker.clients().filter((c) => c.clientId === 'test-gw1');
+      const rotation = rotate();
+      // While the proof waits for its PUBACK: the new certificate is connected under the gateway's
+      // client id, and the old certificate's connection is gone.
+      await waitFor(
+        () =>
+          since().some((c) => c.certificateId === id.sim.certificates.at(-1)?.certificateId && !c.refused),
+        20_000,
+        'the new certificate connected',
+      );
+      const newId = id.sim.certificates.at(-1)!.certificateId;
+      await waitFor(() => connects.length > 0 && gateways().length === 1, 20_000, 'the new session alone');
+      assert.equal(connects[0], 'test-gw1', 'the new connection uses gateway.id as its client id');
+      assert.ok(disconnects.includes('test-gw1'), 'the old connection closed');
+
+      const r = await rotation;
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /EDGEGW_E_ROTATION/);
+      assert.match(r.stderr, /no CONNACK and PUBACK on the new certificate within 3 s/);
+      assert.match(r.stderr, /stays on its previous certificate/);
+      assert.match(out, /"result":"rolled-back".*"audit":"certificate-rotation"/);
+      assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
+      assert.ok(!(await files()).some((n) => n.endsWith('.next') || n.endsWith('.previous')));
+      // Back on the old certificate, under the same client id, and delivering once acks flow again.
+      const afterNew = () => since().slice(since().findIndex((c) => c.certificateId === newId) + 1);
+      await waitFor(
+        () => afterNew().some((c) => c.certificateId === oldId && !c.refused),
+        20_000,
+        'reconnected with the old certificate',
+      );
+      assert.equal(id.sim.certificates.at(-1)!.status, 'ACTIVE', 'the new certificate was not refused');
+      id.site.broker.resumeAcks();
+      const after = maxSeq();
+      await waitFor(() => maxSeq() > after + 10, 20_000, 'delivery on the old certificate');
+      assert.ok(connects.length >= 2 && connects.every((c) => c === 'test-gw1'), connects.join(' '));
+      assert.equal(gateways().length, 1);
+      child!.kill('SIGTERM');
+      assert.equal((await done).code, 0);
+      assertNoGap();
+    } finally {
+      aedes.off('client', onConnect);
+      aedes.off('clientDisconnect', onDisconnect);
+    }
   });
 
   it('throttled, unanswered and mis-registered requests fail with the reason and change nothing', async () => {

@@ -51,17 +51,29 @@ describe('systemd/edgegw.service', () => {
     for (const code of [Exit.USAGE, Exit.NOPERM, Exit.CONFIG]) assert.ok(codes.includes(code), String(code));
   });
 
-  it('makes the default dataDir, status socket folder and example rotated-keys folder writable, nothing else', () => {
+  it('makes the default dataDir, status socket folder and the example key and identity folders writable, nothing else', () => {
     const defaults = Value.Default(SiteSchema, { gateway: {}, status: {} }) as {
       gateway: { dataDir: string };
       status: { socket: string };
     };
     const [ours, sysfs, ...more] = directive('ReadWritePaths');
-    // The installed site.yaml is config/example.yaml: its rotate-queue-key folder (optional: "-").
-    const example = parseYaml(readFileSync(examplePath, 'utf8')) as { queue: { rotatedKeysDir: string } };
+    // The installed site.yaml is config/example.yaml: its rotate-queue-key folder, and the folder of
+    // its device certificate and key, which a certificate rotation replaces (both optional: "-").
+    const example = parseYaml(readFileSync(examplePath, 'utf8')) as {
+      queue: { rotatedKeysDir: string };
+      uplink: { cert: string; key: string };
+    };
+    const identity = dirname(example.uplink.cert);
+    assert.equal(dirname(example.uplink.key), identity, 'the certificate and key share their folder');
+    assert.ok(!identity.startsWith('/etc/'), `${identity}: /etc is read-only to the service`);
     assert.deepEqual(
       (ours ?? '').split(/\s+/).sort(),
-      [defaults.gateway.dataDir, dirname(defaults.status.socket), `-${example.queue.rotatedKeysDir}`].sort(),
+      [
+        defaults.gateway.dataDir,
+        dirname(defaults.status.socket),
+        `-${example.queue.rotatedKeysDir}`,
+        `-${identity}`,
+      ].sort(),
     );
     // Below a read-only /sys (ProtectKernelTunables), only what sysfs GPIO writes; optional ("-").
     assert.deepEqual((sysfs ?? '').split(/\s+/), ['-/sys/class/gpio', '-/sys/devices']);

@@ -34,6 +34,8 @@ export interface SimTemplate {
   certificateStatus?: 'ACTIVE' | 'INACTIVE';
   /** Called as the registration is accepted, before the reply goes out (a test's exact moment). */
   onRegistered?: (cert: SimCertificate) => void;
+  /** Never answer RegisterThing (a reply lost after CreateCertificate was answered). */
+  silent?: boolean;
 }
 
 /**
@@ -55,6 +57,11 @@ export interface ProvisioningSim {
   readonly certificates: readonly SimCertificate[];
   /** Request topics received, in order. */
   readonly requests: readonly string[];
+  /**
+   * Every client TLS connection the broker saw while this simulator ran, in order: the SHA-256 of
+   * its certificate (a certificateId for the ones made here) and whether it was refused.
+   */
+  readonly connections: readonly { certificateId: string; refused: boolean }[];
   /** The broker refuses this certificate (PEM, or a certificateId) from now on, as if deactivated. */
   deactivate(certificate: string): void;
   /** Removes its hooks from the broker (the broker then accepts every certificate again). */
@@ -77,6 +84,7 @@ export function startProvisioningSim(
   const byId = new Map<string, SimCertificate>();
   const tokens = new Map<string, { certificateId: string; expires: number }>();
   const requests: string[] = [];
+  const connections: { certificateId: string; refused: boolean }[] = [];
   const deactivated = new Set<string>();
   let things = 0;
 
@@ -168,6 +176,7 @@ export function startProvisioningSim(
       });
     }
     if (template.reject !== undefined) return rejected(topic, template.reject);
+    if (template.silent === true) return;
     const parameters = parametersOf(payload);
     const thingName = template.thingName?.(parameters) ?? parameters.SerialNumber ?? `thing-${(things += 1)}`;
     cert.status = template.certificateStatus ?? 'ACTIVE';
@@ -180,6 +189,7 @@ export function startProvisioningSim(
     mode: 'normal',
     certificates,
     requests,
+    connections,
     deactivate: (certificate) => {
       const id = /^[0-9a-f]{64}$/.test(certificate) ? certificate : certificateId(certificate);
       deactivated.add(id);
@@ -205,13 +215,15 @@ export function startProvisioningSim(
   broker.refuseClients((peer: tls.PeerCertificate) => {
     const id = fingerprintId(peer.raw);
     const known = byId.get(id);
-    return deactivated.has(id) || (known !== undefined && known.status !== 'ACTIVE');
+    const refused = deactivated.has(id) || (known !== undefined && known.status !== 'ACTIVE');
+    connections.push({ certificateId: id, refused });
+    return refused;
   });
   return sim;
 }
 
 /** AWS certificate ids are 64 hex digits; here the SHA-256 of the DER. */
-function certificateId(pem: string): string {
+export function certificateId(pem: string): string {
   return fingerprintId(new X509Certificate(pem).raw);
 }
 

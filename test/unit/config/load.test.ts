@@ -1,7 +1,7 @@
 // Loading valid sites: defaults, decoding, paths, EDGEGW_CONFIG, overrides, warnings, shipped files.
 
 import assert from 'node:assert/strict';
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -283,13 +283,19 @@ describe('loadConfig', () => {
     it('config/example.yaml validates (with its files) and sets every option of the schema', async () => {
       const files = [
         'tls/AmazonRootCA1.pem',
-        'tls/device.pem.crt',
-        'tls/device.private.key',
+        'identity/device.pem.crt',
+        'identity/device.private.key',
         'tls/queue.key',
       ];
       const dir = await SiteDir.create(files);
       try {
-        await copyFile(repoFile('config/example.yaml'), join(dir.dir, 'site.yaml'));
+        // The device identity's folder is absolute (/var/lib/edgegw-identity): here, beside the file.
+        const example = await readFile(repoFile('config/example.yaml'), 'utf8');
+        assert.match(example, /\/var\/lib\/edgegw-identity\/device\.pem\.crt/);
+        await writeFile(
+          join(dir.dir, 'site.yaml'),
+          example.replaceAll('/var/lib/edgegw-identity/', 'identity/'),
+        );
         const loaded = await loadConfig(join(dir.dir, 'site.yaml'));
         assert.deepEqual(loaded.warnings, []);
         assert.equal(loaded.config.buses['rs485-1']?.rtu?.port, '/dev/serial0');

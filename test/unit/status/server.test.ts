@@ -5,7 +5,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { EdgegwError, Exit } from '../../../src/errors.js';
-import { queryStatus, requestReload, StatusServer } from '../../../src/status/server.js';
+import { queryStatus, requestReload, requestRotation, StatusServer } from '../../../src/status/server.js';
 import type { ReloadOutcome } from '../../../src/reload.js';
 import { fixture, T0, tempDir, waitFor } from './support.js';
 
@@ -116,6 +116,31 @@ describe('StatusServer and queryStatus', () => {
     const path = join(dir, 'status.sock');
     await started(path);
     await assertUnavailable(requestReload(path), /refused the request: unknown cmd "reload"; known: status$/);
+  });
+
+  it('a rotation still under way when the wait runs out: the daemon runs, the rotation goes on', async () => {
+    const path = join(dir, 'status.sock');
+    const f = fixture();
+    let asked = 0;
+    const rotate = () => {
+      asked++;
+      return new Promise<Record<string, string>>(() => undefined); // still proving
+    };
+    const server = new StatusServer({ socketPath: path, model: f.model, log: silent, rotate });
+    servers.push(server);
+    await server.start();
+    await assert.rejects(requestRotation(path, 300), (err: unknown) => {
+      assert.ok(err instanceof EdgegwError, String(err));
+      assert.equal(err.code, 'EDGEGW_E_ROTATION');
+      assert.match(err.message, /daemon at \S+ is running, but its certificate rotation had not ended/);
+      assert.match(err.message, /still under way .*edgegw status/);
+      assert.doesNotMatch(err.message, /is it running/);
+      return true;
+    });
+    assert.equal(asked, 1);
+    // With no daemon at all, the answer stays the one for a daemon that is not running.
+    await server.stop();
+    await assertUnavailable(requestRotation(path, 300), /no edgegw daemon answers/);
   });
 
   it('creates a missing parent folder with mode 0750 and the socket with mode 0660', async () => {
