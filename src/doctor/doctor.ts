@@ -9,7 +9,7 @@ import { checkCa, checkDeviceCertificate } from './certificate.js';
 import { checkClockPlausible, checkClockSync, runCommand, type CommandRunner } from './clock.js';
 import { checkConfig } from './config.js';
 import { checkGpio, checkSerialPorts } from './devices.js';
-import { checkKeyFile, checkKeyFolders, keyFiles } from './keys.js';
+import { checkIdentityFolders, checkKeyFile, checkKeyFolders, keyFiles } from './keys.js';
 import { checkDataDir, checkSocketFolder } from './storage.js';
 
 export interface DoctorOptions {
@@ -52,6 +52,7 @@ async function configChecks(loaded: LoadedConfig, now: number, timeoutMs: number
       () => checkKeyFile(k),
     ]),
     ['key folder', () => checkKeyFolders(site)],
+    ['identity folder', () => checkIdentityFolders(site)],
     ['certificate', () => checkDeviceCertificate(site, now)],
     ['ca', () => checkCa(site, now)],
     ['data dir', () => checkDataDir(site)],

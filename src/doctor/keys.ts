@@ -60,4 +60,55 @@ async function checkKeyFolder(dir: string): Promise<CheckLine> {
   return pass(name, found);
 }
 
+/** The unit's ProtectSystem=strict keeps these read-only to the daemon, whatever their modes say. */
+const READ_ONLY_TO_THE_UNIT = ['/etc/', '/usr/', '/opt/', '/boot/'];
+
+/**
+ * The folder of uplink.cert and uplink.key: a certificate rotation writes `.next` files there and
+ * renames them, as the key's owner (the daemon's user). A folder that user cannot write, or one the
+ * unit mounts read-only, makes every rotation roll back: WARN, since a gateway may never rotate.
+ */
+export async function checkIdentityFolders(site: SiteConfig): Promise<CheckLine[]> {
+  let keyOwner: number;
+  try {
+    keyOwner = (await stat(site.uplink.key)).uid;
+  } catch {
+    return []; // The key mode line already names a key that cannot be read.
+  }
+  const dirs = [...new Set([dirname(site.uplink.cert), dirname(site.uplink.key)])];
+  return Promise.all(
+    dirs.map(async (dir) => {
+      const st = await stat(dir).catch(() => null);
+      return st === null ? [] : [identityFolderLine(dir, { uid: st.uid, mode: st.mode }, keyOwner)];
+    }),
+  ).then((l) => l.flat());
+}
+
+export function identityFolderLine(
+  dir: string,
+  st: { uid: number; mode: number },
+  keyOwner: number,
+): CheckLine {
+  const name = `identity folder ${dir}`;
+  const fix =
+    'keep uplink.cert and uplink.key in a folder of their own that the daemon owns, e.g. ' +
+    '/var/lib/edgegw-identity (README "Installing on a gateway")';
+  const prefix = `${dir}/`;
+  if (READ_ONLY_TO_THE_UNIT.some((ro) => prefix.startsWith(ro))) {
+    return warn(
+      name,
+      `${dir} is read-only to the edgegw unit (ProtectSystem=strict): a certificate rotation cannot write there`,
+      fix,
+    );
+  }
+  if (st.uid !== keyOwner || (st.mode & 0o200) === 0) {
+    return warn(
+      name,
+      `${dir} (owner uid ${st.uid}, mode ${octal(st.mode & 0o777)}) is not writable by the key's owner (uid ${keyOwner}): a certificate rotation cannot write there`,
+      fix,
+    );
+  }
+  return pass(name, `${dir} is writable by the key's owner (uid ${keyOwner}) for a certificate rotation`);
+}
+
 export const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;

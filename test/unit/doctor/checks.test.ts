@@ -16,7 +16,7 @@ import {
   parseTimedatectl,
   type CommandRunner,
 } from '../../../src/doctor/clock.js';
-import { checkKeyFolders } from '../../../src/doctor/keys.js';
+import { checkIdentityFolders, checkKeyFolders, identityFolderLine } from '../../../src/doctor/keys.js';
 import { checkDataDir } from '../../../src/doctor/storage.js';
 import { doctorClientId } from '../../../src/doctor/broker.js';
 import { formatDoctor } from '../../../src/doctor/format.js';
@@ -114,6 +114,25 @@ describe('doctor checks', () => {
     );
     await chmod(keys, 0o700);
     assert.ok((await checkKeyFolders(site(dir))).every((x) => x.result === 'PASS'));
+  });
+
+  it("identity folder: WARN when the key's owner cannot write it, or the unit keeps it read-only", async () => {
+    await writeFile(join(dir, 'client.key'), 'k', { mode: 0o600 });
+    const own = await checkIdentityFolders(site(dir));
+    assert.equal(own.length, 1);
+    assert.equal(own[0]?.result, 'PASS');
+    assert.equal(own[0]?.check, `identity folder ${dir}`);
+    const other = identityFolderLine('/var/lib/x', { uid: 0, mode: 0o40750 }, 998);
+    assert.equal(other.result, 'WARN');
+    assert.match(other.found, /not writable by the key's owner \(uid 998\)/);
+    assert.match(other.fix, /\/var\/lib\/edgegw-identity/);
+    const etc = identityFolderLine('/etc/edgegw/tls', { uid: 998, mode: 0o40700 }, 998);
+    assert.equal(etc.result, 'WARN');
+    assert.match(etc.found, /read-only to the edgegw unit/);
+    assert.equal(
+      identityFolderLine('/var/lib/edgegw-identity', { uid: 998, mode: 0o40700 }, 998).result,
+      'PASS',
+    );
   });
 
   it('data dir: a folder holding something else than a queue FAILs; free space under maxBytes WARNs', async () => {
