@@ -134,6 +134,7 @@ export class Fleet {
         thing: site.gateway.id,
         dataDir: site.gateway.dataDir,
         log: d.log.child({ stage: 'fleet-jobs' }),
+        clock: d.clock,
         operations: operationRegistry(d.operations),
         context: {
           reload: d.reload,
