@@ -20,6 +20,7 @@ import { keyFileId, rotateKey } from '../seal/rotated-keys.js';
 import { resolve, sep } from 'node:path';
 import { runDoctor } from '../doctor/doctor.js';
 import { DefenderReporter } from './defender.js';
+import { doctorLines } from './diagnostics.js';
 
 /** `edgegw status` → fleet. */
 export interface FleetStatus {
@@ -160,7 +161,7 @@ export class Fleet {
           },
           diagnostics: async () => ({
             ...redactedStatus(d.snapshot()),
-            doctor: (await runDoctor({ configFile: d.loaded().file })).map((l) => `${l.result} ${l.check}`),
+            doctor: doctorLines(await runDoctor({ configFile: d.loaded().file })),
           }),
         },
       });

@@ -96,6 +96,12 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
       report.doctor.some((l) => l.endsWith(' config')),
       report.doctor.join('\n'),
     );
+    assert.equal(diag.statusDetails.truncated, 'no');
+    // The doctor's FAIL and WARN lines carry what was found, not just the check's name.
+    assert.ok(
+      report.doctor.filter((l) => /^(FAIL|WARN) /.test(l)).every((l) => /^\w+ [^:]+: ./.test(l)),
+      report.doctor.join('\n'),
+    );
     assert.ok(
       report.sensors.every((s) => !('value' in s)),
       'no reading value in the report',
