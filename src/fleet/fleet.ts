@@ -70,7 +70,7 @@ export async function bootOverlay(
   if (shadow === undefined) return { loaded: base, overlay: {}, stored: null, refused: null };
   let stored: StoredOverlay | null;
   try {
-    stored = await readOverlay(base.config.gateway.dataDir, await keys());
+    stored = await readOverlay(base.config.gateway.dataDir, keys);
   } catch (err) {
     const why = (err as Error).message;
     log.warn({ code: 'EDGEGW_E_FLEET_OVERLAY' }, `${why}; starting with the site file alone`);

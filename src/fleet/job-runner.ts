@@ -221,6 +221,8 @@ export class JobRunner {
       this.holdNext = true;
       return this.unmark();
     }
+    if (started.sent && !started.accepted)
+      this.fail(`the IN_PROGRESS update of job ${e.jobId}: ${started.code} ${started.message}; it runs`);
     if (this.stopped) return this.unmark(); // never ran: the next start takes it again
     const { operation: _op, ...params } = doc;
     let details: Record<string, string>;

@@ -47,8 +47,14 @@ export function overlayPath(dataDir: string): string {
   return join(dataDir, OVERLAY_FILE);
 }
 
-/** The stored overlay, or null when there is none; throws EDGEGW_E_FLEET_OVERLAY when unusable. */
-export async function readOverlay(dataDir: string, keys: OverlayKeys): Promise<StoredOverlay | null> {
+/**
+ * The stored overlay, or null when there is none; throws EDGEGW_E_FLEET_OVERLAY when unusable.
+ * `keys` is asked only when there is a file to open (check-config need not read a key for nothing).
+ */
+export async function readOverlay(
+  dataDir: string,
+  keys: () => Promise<OverlayKeys>,
+): Promise<StoredOverlay | null> {
   const file = overlayPath(dataDir);
   let st;
   try {
@@ -80,9 +86,18 @@ export async function readOverlay(dataDir: string, keys: OverlayKeys): Promise<S
   if (!isPlainObject(outer) || outer.format !== SEALED_FORMAT || typeof outer.sealed !== 'string') {
     throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `${file} is not an overlay file; it is ignored`);
   }
+  let ring: OverlayKeys;
+  try {
+    ring = await keys();
+  } catch (err) {
+    throw new EdgegwError(
+      'EDGEGW_E_FLEET_OVERLAY',
+      `${file} cannot be opened: the queue keys could not be read (${(err as Error).message}); it is ignored`,
+    );
+  }
   let parsed: unknown;
   try {
-    const plain = keys.openFile(SEALED_FORMAT, Buffer.from(outer.sealed, 'base64'));
+    const plain = ring.openFile(SEALED_FORMAT, Buffer.from(outer.sealed, 'base64'));
     parsed = JSON.parse(Buffer.from(plain).toString('utf8'));
   } catch (err) {
     throw new EdgegwError(

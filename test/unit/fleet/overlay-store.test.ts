@@ -36,27 +36,39 @@ describe('fleet overlay store (sealed with the queue keys)', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const refused = async (keys: Keyring, why: RegExp): Promise<void> => {
-    await assert.rejects(readOverlay(dir, keys), (err: unknown) => {
-      assert.ok(err instanceof EdgegwError);
-      assert.equal(err.code, 'EDGEGW_E_FLEET_OVERLAY');
-      assert.match(err.message, why);
-      return true;
-    });
+    await assert.rejects(
+      readOverlay(dir, () => Promise.resolve(keys)),
+      (err: unknown) => {
+        assert.ok(err instanceof EdgegwError);
+        assert.equal(err.code, 'EDGEGW_E_FLEET_OVERLAY');
+        assert.match(err.message, why);
+        return true;
+      },
+    );
   };
 
   it('round-trips, sealed: no overlay value is readable in the file', async () => {
     const ring = await Keyring.fromKeys(k1);
-    assert.equal(await readOverlay(dir, ring), null);
+    // No file: the keys are not even read.
+    const unreadable = () => Promise.reject(new Error('EDGEGW_E_KEY_READ: queue.keyFile is mode 644'));
+    assert.equal(await readOverlay(dir, unreadable), null);
     await writeOverlay(dir, STORED, ring);
-    assert.deepEqual(await readOverlay(dir, ring), STORED);
+    assert.deepEqual(await readOverlay(dir, () => Promise.resolve(ring)), STORED);
     const text = await readFile(overlayPath(dir), 'utf8');
     assert.doesNotMatch(text, /queue\.flush|c2|counter/);
   });
 
   it('opens with a previous key after a rotation; refused when no key file holds the key', async () => {
     await writeOverlay(dir, STORED, await Keyring.fromKeys(k1));
-    assert.deepEqual(await readOverlay(dir, await Keyring.fromKeys(k2, [k1])), STORED);
+    assert.deepEqual(await readOverlay(dir, () => Keyring.fromKeys(k2, [k1])), STORED);
     await refused(await Keyring.fromKeys(k2), /sealed with key id [0-9a-f]{32}, which no key file holds/);
+    await assert.rejects(
+      readOverlay(dir, () => Promise.reject(new Error('mode 644'))),
+      {
+        code: 'EDGEGW_E_FLEET_OVERLAY',
+        message: /cannot be opened: the queue keys could not be read \(mode 644\); it is ignored/,
+      },
+    );
   });
 
   it('one byte flipped anywhere in the sealed content is refused', async () => {
