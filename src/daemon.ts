@@ -96,8 +96,16 @@ export class Daemon {
   /** Checks key files, then starts every stage; on failure, stops what had started. */
   async start(): Promise<void> {
     const log = this.opts.log;
-    // A remote overlay stored by fleet.shadow applies from the start, even with no broker in reach.
-    const boot = await bootOverlay(this.opts.loaded, (o) => this.load(this.opts.loaded.file, o), log);
+    // The queue keys come from the site file (no queue key setting is settable remotely); they
+    // also open the remote overlay fleet.shadow stored, which applies from the start, even with no
+    // broker in reach.
+    const keyring = await loadQueueKeyring(this.opts.loaded.config.queue);
+    const boot = await bootOverlay(
+      this.opts.loaded,
+      (o) => this.load(this.opts.loaded.file, o),
+      () => Promise.resolve(keyring),
+      log,
+    );
     const loaded = boot.loaded;
     const site = loaded.config;
 
@@ -106,7 +114,6 @@ export class Daemon {
     await settleIdentity(identity, log);
     // Refuse insecure key files before touching disk or network (exit 77).
     await assertPrivateFile(site.uplink.key, 'uplink.key');
-    const keyring = await loadQueueKeyring(site.queue);
     const tls = await loadTlsFiles(site.uplink);
 
     const queue = new SealedQueue({
@@ -264,6 +271,8 @@ export class Daemon {
       loaded: () => run.loaded,
       overlay: () => run.overlay,
       stored: boot.stored,
+      storedRefused: boot.refused,
+      keys: keyring,
       control: uplink.control,
       clock: this.clock,
       log,

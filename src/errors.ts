@@ -78,7 +78,7 @@ export const ErrorCodes = {
   EDGEGW_E_FLEET_SHADOW:
     'The Device Shadow (fleet.shadow) rejected a request or could not be reached; the message names the shadow and the reply code.',
   EDGEGW_E_FLEET_OVERLAY:
-    'The stored remote overlay (gateway.dataDir/fleet-overlay.json) is unusable (not private, damaged) or no longer validates; the site file alone runs.',
+    'The stored remote overlay (gateway.dataDir/fleet-overlay.json) is unusable (does not open with the queue keys, not private) or no longer validates; the site file alone runs.',
   EDGEGW_E_FLEET_JOB:
     'An IoT Jobs request (fleet.jobs) was rejected or could not be sent; the message names the job and the reply code.',
   EDGEGW_E_FLEET_DEFENDER: 'A Device Defender metrics report (fleet.defender) could not be sent.',

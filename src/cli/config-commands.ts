@@ -6,13 +6,20 @@ import { loadFromArg } from './config-arg.js';
 import { bootOverlay } from '../fleet/fleet.js';
 import { loadConfig } from '../config/load.js';
 import { overlayPath } from '../fleet/overlay-store.js';
+import { loadQueueKeyring } from '../seal/rotated-keys.js';
 
 /** `edgegw check-config`: validate, print warnings to stderr and the resolved config to stdout. */
 export async function checkConfigCommand(configOpt: string | undefined): Promise<void> {
   const base = await loadFromArg(configOpt);
   // With fleet.shadow, what runs is the file plus the stored remote overlay: shown with its source.
   const log = createLogger({ level: 'warn', destination: process.stderr });
-  const boot = await bootOverlay(base, (o) => loadConfig(base.file, { overrides: { ...o } }), log);
+  // The overlay is sealed with the queue keys: read as `queue verify` reads them.
+  const boot = await bootOverlay(
+    base,
+    (o) => loadConfig(base.file, { overrides: { ...o } }),
+    () => loadQueueKeyring(base.config.queue),
+    log,
+  );
   const loaded = boot.loaded;
   for (const w of loaded.warnings) {
     process.stderr.write(`${w.file}:${w.line}:${w.col}: ${w.path}: warning: ${w.message}\n`);
@@ -23,6 +30,9 @@ export async function checkConfigCommand(configOpt: string | undefined): Promise
     const keys = Object.keys(boot.overlay).sort();
     const from = `shadow ${shadow.name} v${boot.stored?.shadowVersion ?? 0} (${overlayPath(base.config.gateway.dataDir)})`;
     process.stdout.write(`# sources: the site file, except: ${keys.length === 0 ? 'none' : ''}\n`);
+    if (boot.refused !== null) {
+      process.stdout.write(`# stored overlay refused (EDGEGW_E_FLEET_OVERLAY): ${boot.refused}\n`);
+    }
     for (const k of keys) process.stdout.write(`#   ${k}: from ${from}\n`);
     if (shadow.localOnly.length > 0) {
       process.stdout.write(`# local-only (the site file always wins): ${shadow.localOnly.join(', ')}\n`);

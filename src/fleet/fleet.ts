@@ -10,7 +10,7 @@ import type { ReloadOutcome } from '../reload.js';
 import type { StatusSnapshot } from '../status/model.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
-import { readOverlay, type StoredOverlay } from './overlay-store.js';
+import { readOverlay, type OverlayKeys, type StoredOverlay } from './overlay-store.js';
 import { splitDesired, type Overlay } from './settable.js';
 import { ShadowSync, type ShadowStatus } from './shadow-sync.js';
 import type { LinkProbe } from './uplink-proof.js';
@@ -18,6 +18,7 @@ import { JobRunner, type JobsStatus } from './job-runner.js';
 import { operationRegistry, type Operation } from './operations.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { DefenderReporter, type DefenderStatus } from './defender.js';
+import { doctorLines } from './diagnostics.js';
 
 /** `edgegw status` → fleet. */
 export interface FleetStatus {
@@ -30,6 +31,10 @@ export interface FleetDeps {
   loaded: () => LoadedConfig;
   overlay: () => Overlay;
   stored: StoredOverlay | null;
+  /** Why the stored overlay was refused at start (shown in status), or null. */
+  storedRefused: string | null;
+  /** The queue keys the stored overlay is sealed with. */
+  keys: OverlayKeys;
   control: Control;
   clock: Clock;
   log: Logger;
@@ -44,34 +49,52 @@ export interface FleetDeps {
   rotateQueueKey: () => Promise<{ keyId: string; fromSeq: number }>;
 }
 
-/** The configuration to start with: the site file plus the stored overlay, when it still validates. */
+export interface BootOverlay {
+  loaded: LoadedConfig;
+  overlay: Overlay;
+  stored: StoredOverlay | null;
+  /** Why the stored overlay was refused (EDGEGW_E_FLEET_OVERLAY), or null. */
+  refused: string | null;
+}
+
+/**
+ * The configuration to start with: the site file plus the stored overlay, when it opens with the
+ * queue keys (`keys`, asked only with fleet.shadow) and still validates.
+ */
 export async function bootOverlay(
   base: LoadedConfig,
   load: (overlay: Overlay) => Promise<LoadedConfig>,
+  keys: () => Promise<OverlayKeys>,
   log: Logger,
-): Promise<{ loaded: LoadedConfig; overlay: Overlay; stored: StoredOverlay | null }> {
+): Promise<BootOverlay> {
   const shadow = base.config.fleet.shadow;
-  if (shadow === undefined) return { loaded: base, overlay: {}, stored: null };
+  if (shadow === undefined) return { loaded: base, overlay: {}, stored: null, refused: null };
   let stored: StoredOverlay | null;
   try {
-    stored = await readOverlay(base.config.gateway.dataDir);
+    stored = await readOverlay(base.config.gateway.dataDir, keys);
   } catch (err) {
-    log.warn({ code: 'EDGEGW_E_FLEET_OVERLAY' }, (err as Error).message);
-    return { loaded: base, overlay: {}, stored: null };
+    const why = (err as Error).message;
+    log.warn({ code: 'EDGEGW_E_FLEET_OVERLAY' }, `${why}; starting with the site file alone`);
+    return { loaded: base, overlay: {}, stored: null, refused: why };
   }
   if (stored === null || Object.keys(stored.overlay).length === 0)
-    return { loaded: base, overlay: {}, stored };
+    return { loaded: base, overlay: {}, stored, refused: null };
   // Keys the site file has marked local-only since are left out (the file wins for them).
   const { overlay } = splitDesired(nest(stored.overlay), shadow.localOnly);
   try {
-    return { loaded: await load(overlay), overlay, stored };
+    return { loaded: await load(overlay), overlay, stored, refused: null };
   } catch (err) {
     const why = err instanceof ConfigError ? `${err.issues.length} error(s)` : (err as Error).message;
     log.warn(
       { code: 'EDGEGW_E_FLEET_OVERLAY', shadowVersion: stored.shadowVersion },
       `the stored remote overlay no longer validates with the site file (${why}); starting with the site file alone`,
     );
-    return { loaded: base, overlay: {}, stored };
+    return {
+      loaded: base,
+      overlay: {},
+      stored,
+      refused: `it no longer validates with the site file (${why})`,
+    };
   }
 }
 
@@ -96,6 +119,8 @@ export class Fleet {
         log: d.log.child({ stage: 'fleet-shadow' }),
         version: d.version,
         stored: d.stored,
+        storedRefused: d.storedRefused,
+        keys: d.keys,
         overlay: d.overlay,
         apply: d.apply,
         siteDocument: async () => parse(await readFile(d.loaded().file, 'utf8')) as unknown,
@@ -111,6 +136,7 @@ export class Fleet {
         thing: site.gateway.id,
         dataDir: site.gateway.dataDir,
         log: d.log.child({ stage: 'fleet-jobs' }),
+        clock: d.clock,
         operations: operationRegistry(d.operations),
         context: {
           reload: d.reload,
@@ -122,7 +148,7 @@ export class Fleet {
           rotateQueueKey: d.rotateQueueKey,
           diagnostics: async () => ({
             ...redactedStatus(d.snapshot()),
-            doctor: (await runDoctor({ configFile: d.loaded().file })).map((l) => `${l.result} ${l.check}`),
+            doctor: doctorLines(await runDoctor({ configFile: d.loaded().file })),
           }),
         },
       });

@@ -5,6 +5,7 @@
 // that live elsewhere (`rotate-certificate`, from the identity work) as `extra`.
 
 import type { ReloadOutcome } from '../reload.js';
+import { diagnosticsDetails } from './diagnostics.js';
 
 export type Operation = (
   params: Record<string, unknown>,
@@ -50,17 +51,8 @@ const BUILT_IN: Record<string, Operation> = {
     const { keyId, fromSeq } = await ctx.rotateQueueKey();
     return { keyId, sealsFromSeq: String(fromSeq) };
   },
-  diagnostics: async (_params, ctx) => {
-    const report = await ctx.diagnostics();
-    // Split across values of at most 1,024 characters each: the report stays whole and in order.
-    const text = JSON.stringify(report);
-    const out: Record<string, string> = { parts: '' };
-    let i = 0;
-    for (let at = 0; at < text.length; at += DETAIL_MAX)
-      out[`report${i++}`] = text.slice(at, at + DETAIL_MAX);
-    out.parts = String(i);
-    return out;
-  },
+  // Redacted, held to REPORT_MAX characters (visibly truncated) and split (diagnostics.ts).
+  diagnostics: async (_params, ctx) => diagnosticsDetails(await ctx.diagnostics()),
 };
 
 /** The operations a job may name: the built-in ones and those the daemon passes in. */

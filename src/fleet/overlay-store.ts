@@ -1,8 +1,12 @@
 // The applied remote overlay on the gateway's disk, so it survives restarts and reboots while the
-// broker is out of reach. Protection: the file lives in gateway.dataDir beside the queue, is
-// written atomically and durably (durable-file.ts) with mode 0600, and is refused when it is not
-// a regular file owned by this user and closed to group and others (a file others could write
-// would let them reconfigure the gateway). It holds configuration, never a key, a secret or a
+// broker is out of reach. Protection, the same as the queue's records: its content is sealed with
+// the queue's current key (XChaCha20-Poly1305, seal/sealer.ts) and opens with any key the keyring
+// holds (queue.keyFile, queue.previousKeyFiles, the rotated keys), so a file altered, damaged or
+// written by anyone without the key is refused. It is also written atomically and durably
+// (durable-file.ts) with mode 0600, and refused when it is not a regular file owned by this user
+// and closed to group and others. A plain file written by an earlier edgegw is refused too (it
+// cannot be told from one written by someone else): the shadow's desired state is applied again
+// at the next connection and stored sealed. It holds configuration, never a key, a secret or a
 // reading; the overlay is validated again by the site schema every time it is applied.
 
 import { lstat, readFile, rm } from 'node:fs/promises';
@@ -30,13 +34,27 @@ export interface StoredOverlay {
 }
 
 export const OVERLAY_FILE = 'fleet-overlay.json';
+/** The sealed file's `format`; the purpose the seal is bound to. */
+const SEALED_FORMAT = 'edgegw-sealed-overlay-1';
+
+/** The queue keys the overlay is sealed with (seal/keyring.ts). */
+export interface OverlayKeys {
+  sealFile(purpose: string, plain: Uint8Array): Uint8Array;
+  openFile(purpose: string, sealed: Uint8Array): Uint8Array;
+}
 
 export function overlayPath(dataDir: string): string {
   return join(dataDir, OVERLAY_FILE);
 }
 
-/** The stored overlay, or null when there is none; throws EDGEGW_E_FLEET_OVERLAY when unusable. */
-export async function readOverlay(dataDir: string): Promise<StoredOverlay | null> {
+/**
+ * The stored overlay, or null when there is none; throws EDGEGW_E_FLEET_OVERLAY when unusable.
+ * `keys` is asked only when there is a file to open (check-config need not read a key for nothing).
+ */
+export async function readOverlay(
+  dataDir: string,
+  keys: () => Promise<OverlayKeys>,
+): Promise<StoredOverlay | null> {
   const file = overlayPath(dataDir);
   let st;
   try {
@@ -52,11 +70,40 @@ export async function readOverlay(dataDir: string): Promise<StoredOverlay | null
       `${file} is not a private file of this user (mode ${(st.mode & 0o777).toString(8)}); it is ignored`,
     );
   }
-  let parsed: unknown;
+  let outer: unknown;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    outer = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
     throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `${file} does not parse (${errno(err)}); it is ignored`);
+  }
+  if (isPlainObject(outer) && outer.format === undefined && 'overlay' in outer) {
+    throw new EdgegwError(
+      'EDGEGW_E_FLEET_OVERLAY',
+      `${file} is in the plain format of an earlier edgegw, which is not authenticated; it is ignored ` +
+        '(the shadow is applied again at the next connection and stored sealed)',
+    );
+  }
+  if (!isPlainObject(outer) || outer.format !== SEALED_FORMAT || typeof outer.sealed !== 'string') {
+    throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `${file} is not an overlay file; it is ignored`);
+  }
+  let ring: OverlayKeys;
+  try {
+    ring = await keys();
+  } catch (err) {
+    throw new EdgegwError(
+      'EDGEGW_E_FLEET_OVERLAY',
+      `${file} cannot be opened: the queue keys could not be read (${(err as Error).message}); it is ignored`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    const plain = ring.openFile(SEALED_FORMAT, Buffer.from(outer.sealed, 'base64'));
+    parsed = JSON.parse(Buffer.from(plain).toString('utf8'));
+  } catch (err) {
+    throw new EdgegwError(
+      'EDGEGW_E_FLEET_OVERLAY',
+      `${file} does not open with the queue keys: ${(err as Error).message}; it is ignored`,
+    );
   }
   const s = parsed as Partial<StoredOverlay> | null;
   if (
@@ -71,11 +118,14 @@ export async function readOverlay(dataDir: string): Promise<StoredOverlay | null
   return { ...(s as StoredOverlay), tried: isPlainObject(s.tried) ? s.tried : null };
 }
 
-export async function writeOverlay(dataDir: string, stored: StoredOverlay): Promise<void> {
+/** Stores the overlay sealed with the current queue key. */
+export async function writeOverlay(dataDir: string, stored: StoredOverlay, keys: OverlayKeys): Promise<void> {
   const file = overlayPath(dataDir);
+  const sealed = keys.sealFile(SEALED_FORMAT, Buffer.from(JSON.stringify(stored), 'utf8'));
+  const body = { format: SEALED_FORMAT, sealed: Buffer.from(sealed).toString('base64') };
   // A temporary file left by a crash keeps its mode when reopened: start from a new one (0600).
   await rm(`${file}.tmp`, { force: true });
-  await writeFileDurably(file, `${file}.tmp`, `${JSON.stringify(stored, null, 2)}\n`);
+  await writeFileDurably(file, `${file}.tmp`, `${JSON.stringify(body)}\n`);
 }
 
 function errno(err: unknown): string {

@@ -11,7 +11,7 @@ import { audit } from '../audit.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
-import { writeOverlay, type StoredOverlay, type TriedChange } from './overlay-store.js';
+import { writeOverlay, type OverlayKeys, type StoredOverlay, type TriedChange } from './overlay-store.js';
 import { ShadowReporter, type ChangeReport } from './shadow-report.js';
 import { overlayHash, sameOverlay, splitDesired, touchesUplink, type Overlay } from './settable.js';
 import { UplinkProof, type LinkProbe } from './uplink-proof.js';
@@ -35,6 +35,10 @@ export interface ShadowHost {
   version: string;
   /** What was stored at start (null: none, or unusable). */
   stored: StoredOverlay | null;
+  /** Why the stored overlay was refused at start, or null: status shows it until a change is stored. */
+  storedRefused: string | null;
+  /** The queue keys the overlay is stored sealed with. */
+  keys: OverlayKeys;
   /** The overlay the running configuration was loaded with. */
   overlay(): Overlay;
   /** Validates, plans and applies the site file with `overlay` (the daemon's reload path). */
@@ -57,6 +61,8 @@ export interface ShadowStatus {
   overlay: { path: string; source: 'shadow'; shadowVersion: number }[];
   localOnly: readonly string[];
   lastError: string | null;
+  /** Why the stored overlay was refused at start (EDGEGW_E_FLEET_OVERLAY), until one is stored. */
+  overlayRefused: string | null;
 }
 
 export class ShadowSync {
@@ -66,6 +72,7 @@ export class ShadowSync {
   private version: number | null = null;
   private lastChange: ChangeReport | null = null;
   private lastError: string | null = null;
+  private overlayRefused: string | null;
   private proof: UplinkProof | null = null;
   /** Gets are handled one at a time, in order. */
   private work: Promise<void> = Promise.resolve();
@@ -77,6 +84,7 @@ export class ShadowSync {
   constructor(private readonly host: ShadowHost) {
     this.prefix = `$aws/things/${host.thing}/shadow/name/${host.settings.name}`;
     this.stored = host.stored;
+    this.overlayRefused = host.storedRefused;
     this.reporter = new ShadowReporter(host.control, this.prefix);
     const t = host.stored?.tried;
     if (t !== null && t !== undefined)
@@ -120,6 +128,7 @@ export class ShadowSync {
         .map((path) => ({ path, source: 'shadow', shadowVersion: v })),
       localOnly: this.host.settings.localOnly,
       lastError: this.lastError,
+      overlayRefused: this.overlayRefused,
     };
   }
 
@@ -266,8 +275,9 @@ export class ShadowSync {
       tried,
     };
     try {
-      await writeOverlay(this.host.dataDir, next);
+      await writeOverlay(this.host.dataDir, next, this.host.keys);
       this.stored = next;
+      this.overlayRefused = null;
     } catch (err) {
       this.fail(
         `the overlay could not be stored (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,

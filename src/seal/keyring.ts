@@ -7,7 +7,7 @@
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { readQueueKey } from './keyfile.js';
-import { DamagedIdError, Sealer, entryKeyId } from './sealer.js';
+import { DamagedIdError, Sealer, entryKeyId, sealedFileKeyId } from './sealer.js';
 import type { IdCrypto, SensorIds } from './sensor-ids.js';
 
 /** Bytes of a key id. */
@@ -113,6 +113,25 @@ export class Keyring implements IdCrypto {
     if (k === undefined)
       throw new DamagedIdError(index, `was sealed with key id ${keyId}, which no key file holds`);
     return k.sealer.openId(index, entry);
+  }
+
+  /** Seals a file's content for `purpose` with the current key (the fleet overlay). */
+  sealFile(purpose: string, plain: Uint8Array): Uint8Array {
+    return this.current.sealer.sealFile(purpose, plain, this.current.id);
+  }
+
+  /**
+   * Opens a file sealed for `purpose` with the key it names (current, previous or rotated); throws
+   * why it does not open: malformed, sealed by a key no key file holds, or not authentic.
+   */
+  openFile(purpose: string, sealed: Uint8Array): Uint8Array {
+    const keyId = sealedFileKeyId(sealed);
+    if (keyId === null) throw new Error('it is not a sealed file');
+    const k = this.byId.get(keyId);
+    if (k === undefined) throw new Error(`it was sealed with key id ${keyId}, which no key file holds`);
+    const plain = k.sealer.openFile(purpose, sealed);
+    if (plain === null) throw new Error('it failed authentication (altered or damaged)');
+    return plain;
   }
 
   /** Seals a notice record with the current key (notice records, DESIGN.md §3). */

@@ -26,6 +26,10 @@
 // with associated data 0xFF + index (8 bytes big-endian) + version + key id: an entry moved to
 // another index, or claiming another key, fails to open, and no record's associated data (seq <
 // 2^53: first byte < 0x20) can ever equal an entry's.
+//
+// A sealed file (the fleet overlay, issue 11) has the entry's layout with SEALED_FILE_VERSION and
+// associated data 0xFE + version + key id + the file's purpose (UTF-8): it opens only as the file
+// it was sealed for, and never as a record or an entry.
 
 import { randomFillSync } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
@@ -54,6 +58,8 @@ const KEY_ID_BYTES = 16;
 const ENTRY_NONCE_BYTES = 24;
 const ENTRY_HEADER_BYTES = 1 + KEY_ID_BYTES;
 const ENTRY_AD_MARK = 0xff;
+export const SEALED_FILE_VERSION = 1;
+const FILE_AD_MARK = 0xfe;
 
 /** Opens a dictionary index to its sensor id: undefined when there is no entry (throws when damaged). */
 export type IdLookup = (index: number) => string | undefined;
@@ -75,6 +81,17 @@ export function entryKeyId(entry: Uint8Array): string | null {
     return null;
   }
   return Buffer.from(entry.subarray(1, ENTRY_HEADER_BYTES)).toString('hex');
+}
+
+/** The key id (hex) a sealed file says sealed it, or null when it is malformed. */
+export function sealedFileKeyId(sealed: Uint8Array): string | null {
+  if (
+    sealed.length < ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES + TAG_BYTES ||
+    sealed[0] !== SEALED_FILE_VERSION
+  ) {
+    return null;
+  }
+  return Buffer.from(sealed.subarray(1, ENTRY_HEADER_BYTES)).toString('hex');
 }
 
 /** A sealed record failed authentication (altered, moved, replayed or damaged). */
@@ -233,6 +250,42 @@ export class Sealer {
     }
   }
 
+  /** Seals a file's content for `purpose` as sealed by the key with id `keyId` (hex). */
+  sealFile(purpose: string, plain: Uint8Array, keyId: string): Uint8Array {
+    const header = new Uint8Array(ENTRY_HEADER_BYTES);
+    header[0] = SEALED_FILE_VERSION;
+    header.set(Buffer.from(keyId, 'hex').subarray(0, KEY_ID_BYTES), 1);
+    const nonce = Uint8Array.from(this.nonces.take(ENTRY_NONCE_BYTES));
+    const cipher = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      plain,
+      fileAd(purpose, header),
+      null,
+      nonce,
+      this.key,
+    );
+    const out = new Uint8Array(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES + cipher.length);
+    out.set(header, 0);
+    out.set(nonce, ENTRY_HEADER_BYTES);
+    out.set(cipher, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES);
+    return out;
+  }
+
+  /** The content of a file sealed for `purpose`, or null when it does not authenticate. */
+  openFile(purpose: string, sealed: Uint8Array): Uint8Array | null {
+    if (sealedFileKeyId(sealed) === null) return null;
+    try {
+      return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        null,
+        sealed.subarray(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
+        fileAd(purpose, sealed.subarray(0, ENTRY_HEADER_BYTES)),
+        sealed.subarray(ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
+        this.key,
+      );
+    } catch {
+      return null;
+    }
+  }
+
   /** Seals a notice record made at `t0` (ms since the epoch); its count is 0. */
   sealNotice(seq: number, notice: GapNotice, t0: number): SealedRecord {
     const at = Number.isSafeInteger(t0) && t0 >= 0 ? t0 : 0;
@@ -344,6 +397,15 @@ function entryAd(index: number, header: Uint8Array): Uint8Array {
   ad[0] = ENTRY_AD_MARK;
   new DataView(ad.buffer).setBigUint64(1, BigInt(index));
   ad.set(header, 9);
+  return ad;
+}
+
+function fileAd(purpose: string, header: Uint8Array): Uint8Array {
+  const p = new TextEncoder().encode(purpose);
+  const ad = new Uint8Array(1 + header.length + p.length);
+  ad[0] = FILE_AD_MARK;
+  ad.set(header, 1);
+  ad.set(p, 1 + header.length);
   return ad;
 }
 

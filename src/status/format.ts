@@ -231,5 +231,7 @@ function shadowLines(s: StatusSnapshot): string[] {
   for (const o of sh.overlay) lines.push(`overlay  ${o.path} from shadow ${sh.name} v${o.shadowVersion}`);
   if (sh.localOnly.length > 0) lines.push(`local    ${sh.localOnly.join(', ')} (site file only)`);
   if (sh.lastError !== null) lines.push(`warning  shadow: ${sh.lastError} (EDGEGW_E_FLEET_SHADOW)`);
+  if (sh.overlayRefused !== null && sh.overlayRefused !== undefined)
+    lines.push(`warning  stored overlay refused: ${sh.overlayRefused} (EDGEGW_E_FLEET_OVERLAY)`);
   return lines;
 }

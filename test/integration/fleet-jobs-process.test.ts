@@ -2,13 +2,15 @@
 // real TLS broker and the in-repo Jobs simulator attached to it: each operation runs and reports
 // its status and statusDetails; an unknown operation is rejected with a reason; a job in progress
 // when the daemon is SIGKILLed is reported FAILED after the restart (never run twice, never
-// forgotten), and the jobs queued behind it run.
+// forgotten), and the jobs queued behind it run; a job that cannot be recorded on disk is FAILED
+// with the reason and the daemon runs on; a rejected final update is sent again, never by running
+// the job again; a throttled start-next is asked again.
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { JobsService, type Execution } from '../../src/demo/iotcore-sim/jobs.js';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
@@ -95,6 +97,12 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
       report.doctor.some((l) => l.endsWith(' config')),
       report.doctor.join('\n'),
     );
+    assert.equal(diag.statusDetails.truncated, 'no');
+    // The doctor's FAIL and WARN lines carry what was found, not just the check's name.
+    assert.ok(
+      report.doctor.filter((l) => /^(FAIL|WARN) /.test(l)).every((l) => /^\w+ [^:]+: ./.test(l)),
+      report.doctor.join('\n'),
+    );
     assert.ok(
       report.sensors.every((s) => !('value' in s)),
       'no reading value in the report',
@@ -128,6 +136,80 @@ describe('remote actions through AWS IoT Jobs (child process)', function () {
     assert.equal(exec('j-1').status, 'FAILED');
     assert.match(exec('j-1').statusDetails.reason!, /the daemon stopped while this job ran/);
     assert.equal(exec('j-2').status, 'SUCCEEDED');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('a job that cannot be recorded in gateway.dataDir is FAILED with the reason, not run; the daemon runs on', async () => {
+    start();
+    await waitFor(() => site.broker.clients().some((c) => c.clientId === GW), 20_000, 'the daemon connected');
+    // A folder where the marker's temporary file goes: every write of the marker fails (EISDIR).
+    await mkdir(join(site.dir, 'data', 'fleet-job.json.tmp'));
+    jobs.createJob(GW, 'j-level', { operation: 'set-log-level', level: 'debug' });
+    await waitFor(() => ended('j-level'), 20_000, 'the first job ended');
+    const first = exec('j-level');
+    assert.equal(first.status, 'FAILED');
+    assert.match(first.statusDetails.reason!, /^cannot record the job in .*data: EISDIR; it was not run/);
+    // Not run: the level is unchanged, and no IN_PROGRESS was reported.
+    assert.deepEqual(first.history, ['QUEUED', 'IN_PROGRESS', 'FAILED']);
+    jobs.createJob(GW, 'j-reload', { operation: 'reload' });
+    await waitFor(() => ended('j-reload'), 20_000, 'the second job ended');
+    assert.equal(exec('j-reload').status, 'FAILED');
+    assert.equal(child!.exitCode, null, 'the daemon is still running');
+    const st = await runCli(['status', '--json', '-c', site.configFile]);
+    assert.equal(st.code, 0, st.stderr);
+    const fleet = (JSON.parse(st.stdout) as { fleet: { jobs: { lastError: string | null } } }).fleet;
+    assert.match(fleet.jobs.lastError ?? '', /cannot be recorded in .*data \(EISDIR\)/);
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('a rejected final update is sent again until accepted; the job is not run again', async () => {
+    start();
+    await waitFor(() => site.broker.clients().some((c) => c.clientId === GW), 20_000, 'the daemon connected');
+    jobs.failNext('final-update', 'InternalError', 'simulated service fault');
+    jobs.createJob(GW, 'j-level', { operation: 'set-log-level', level: 'debug' });
+    await waitFor(() => ended('j-level'), 20_000, 'the job ended');
+    const e = exec('j-level');
+    assert.equal(e.status, 'SUCCEEDED');
+    assert.deepEqual(e.history, ['QUEUED', 'IN_PROGRESS', 'IN_PROGRESS', 'SUCCEEDED']);
+    assert.equal(e.statusDetails.previous, 'info');
+    const updates = jobs.requests.filter((r) => r.topic.endsWith('/j-level/update'));
+    assert.deepEqual(
+      updates.map((u) => u.body.status),
+      ['IN_PROGRESS', 'SUCCEEDED', 'SUCCEEDED'],
+    );
+    await waitFor(() => audits().length === 1, 5000, 'the audit entry');
+    // The record of the job is gone once the service accepted the update.
+    await waitFor(
+      async () =>
+        !(await stat(join(site.dir, 'data', 'fleet-job.json')).then(
+          () => true,
+          () => false,
+        )),
+      5000,
+      'fleet-job.json removed',
+    );
+    // Details the service refuses (InvalidRequest) go again as a short reason, the status kept.
+    jobs.failNext('final-update', 'InvalidRequest', 'statusDetails.report0 is too long');
+    jobs.createJob(GW, 'j-reload', { operation: 'reload' });
+    await waitFor(() => ended('j-reload'), 20_000, 'the second job ended');
+    const r = exec('j-reload');
+    assert.equal(r.status, 'SUCCEEDED');
+    assert.equal(r.statusDetails.detailsRefused, 'InvalidRequest: statusDetails.report0 is too long');
+    await waitFor(() => audits().length === 2, 5000, 'the second audit entry');
+    child!.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+  });
+
+  it('a throttled start-next is asked again with backoff', async () => {
+    jobs.failNext('start-next', 'RequestThrottled', 'Rate exceeded', 2);
+    jobs.createJob(GW, 'j-reload', { operation: 'reload' });
+    start();
+    await waitFor(() => ended('j-reload'), 20_000, 'the job ended');
+    assert.equal(exec('j-reload').status, 'SUCCEEDED');
+    const asks = jobs.requests.filter((r) => r.topic.endsWith('/jobs/start-next')).length;
+    assert.ok(asks >= 3, `start-next asked ${asks} times`);
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
   });

@@ -5,7 +5,7 @@
 // the overlay survives a restart while the broker is unreachable, and check-config names its source.
 
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ShadowService } from '../../src/demo/iotcore-sim/shadow.js';
@@ -80,7 +80,12 @@ describe('remote configuration through a Device Shadow (child process)', functio
     return JSON.parse(r.stdout) as {
       sensors: { id: string }[];
       fleet: {
-        shadow: { version: number; overlay: { path: string; source: string }[]; lastChange: Change | null };
+        shadow: {
+          version: number;
+          overlay: { path: string; source: string }[];
+          lastChange: Change | null;
+          overlayRefused: string | null;
+        };
       };
     };
   };
@@ -144,6 +149,64 @@ describe('remote configuration through a Device Shadow (child process)', functio
       'counter-2 readings after restore',
     );
     await stop();
+  });
+
+  it('a stored overlay altered by one byte, or open to others, is refused: the site file alone runs, and log, status and check-config say so', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    shadow.setDesired(GW, SHADOW, { sensors: [COUNTER1, COUNTER2] });
+    await waitFor(() => change()?.result === 'applied', 20_000, 'the change applied');
+    await stop();
+    const file = join(site.dir, 'data', 'fleet-overlay.json');
+    const good = await readFile(file, 'utf8');
+    const body = JSON.parse(good) as { sealed: string };
+    const sealed = Buffer.from(body.sealed, 'base64');
+    sealed[sealed.length - 20]! ^= 0x01;
+    await writeFile(file, JSON.stringify({ ...body, sealed: sealed.toString('base64') }), { mode: 0o600 });
+
+    // Offline, so the shadow is not read again: only the stored file could bring counter-2 back.
+    site.broker.cut();
+    const checked = await runCli(['check-config', '-c', site.configFile]);
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.doesNotMatch(checked.stdout, /id: counter-2/);
+    assert.match(
+      checked.stdout,
+      /# stored overlay refused \(EDGEGW_E_FLEET_OVERLAY\): .*fleet-overlay\.json does not open with the queue keys: it failed authentication/,
+    );
+    out = '';
+    start();
+    await waitFor(
+      async () => (await runCli(['status', '--json', '-c', site.configFile])).code === 0,
+      20_000,
+      'the daemon answers',
+      200,
+    );
+    const s = await status();
+    assert.deepEqual(
+      s.sensors.map((x) => x.id),
+      ['counter-1'],
+    );
+    assert.match(s.fleet.shadow.overlayRefused ?? '', /failed authentication/);
+    const text = await runCli(['status', '-c', site.configFile]);
+    assert.match(text.stdout, /warning {2}stored overlay refused: .* \(EDGEGW_E_FLEET_OVERLAY\)/);
+    assert.ok(
+      out
+        .split('\n')
+        .some((l) => l.includes('"code":"EDGEGW_E_FLEET_OVERLAY"') && l.includes('site file alone')),
+      out,
+    );
+    await stop();
+
+    // The untouched file open to group and others is refused the same way.
+    await writeFile(file, good, { mode: 0o600 });
+    const intact = await runCli(['check-config', '-c', site.configFile]);
+    assert.match(intact.stdout, /id: counter-2/);
+    await chmod(file, 0o644);
+    const open = await runCli(['check-config', '-c', site.configFile]);
+    assert.equal(open.code, 0, open.stderr);
+    assert.doesNotMatch(open.stdout, /id: counter-2/);
+    assert.match(open.stdout, /# stored overlay refused .*is not a private file of this user \(mode 644\)/);
   });
 
   it('an invalid delta is refused and reported with key paths; a non-settable key is refused as such', async () => {

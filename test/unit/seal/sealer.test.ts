@@ -106,4 +106,16 @@ describe('seal/sealer', () => {
     const overhead = sealer.seal(1, one).bytes.length - plain + 8; /* LevelDB key */
     assert.ok(overhead <= 40, `overhead ${overhead}`);
   });
+  it('a sealed file opens only for its purpose, and a dictionary entry never opens as a file', () => {
+    const keyId = 'ab'.repeat(16);
+    const plain = new TextEncoder().encode('{"overlay":{}}');
+    const sealed = sealer.sealFile('edgegw-sealed-overlay-1', plain, keyId);
+    assert.deepEqual(sealer.openFile('edgegw-sealed-overlay-1', sealed), plain);
+    assert.equal(sealer.openFile('another-file', sealed), null);
+    // A dictionary entry has the same layout and version byte: only the associated data tells them apart.
+    assert.equal(sealer.openFile('edgegw-sealed-overlay-1', sealer.sealId(0, 'sensor-1', keyId)), null);
+    const other = Uint8Array.from(sealed);
+    other[0] = 2; // a version no build wrote
+    assert.equal(sealer.openFile('edgegw-sealed-overlay-1', other), null);
+  });
 });
