@@ -12,8 +12,15 @@ import type { ReloadOutcome } from '../reload.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
 import { writeOverlay, type StoredOverlay, type TriedChange } from './overlay-store.js';
-import { ShadowReporter, type ChangeReport } from './shadow-report.js';
-import { overlayHash, sameOverlay, splitDesired, touchesUplink, type Overlay } from './settable.js';
+import { reportedChange, sameList, ShadowReporter, type ChangeReport } from './shadow-report.js';
+import {
+  overlayHash,
+  sameOverlay,
+  splitDesired,
+  touchesUplink,
+  type Overlay,
+  type RefusedKey,
+} from './settable.js';
 import { UplinkProof, type LinkProbe } from './uplink-proof.js';
 
 const RETRY_MIN_MS = 5000;
@@ -65,6 +72,8 @@ export class ShadowSync {
   private stored: StoredOverlay | null;
   private version: number | null = null;
   private lastChange: ChangeReport | null = null;
+  /** The whole desired document last acted on (overlayHash), null before the first get. */
+  private seenDesired: string | null = null;
   private lastError: string | null = null;
   private proof: UplinkProof | null = null;
   /** Gets are handled one at a time, in order. */
@@ -177,10 +186,14 @@ export class ShadowSync {
     const hash = overlayHash(overlay);
     const tried = this.stored?.tried ?? null;
     const current = this.host.overlay();
+    // A get comes on every connection and after our own reports: only a new desired document is
+    // a change to act on, report and audit.
+    const digest = overlayHash({ desired });
+    const first = this.seenDesired === null;
+    const fresh = digest !== this.seenDesired;
+    this.seenDesired = digest;
     if (sameOverlay(overlay, current) || tried?.hash === hash) {
-      if (refused.length > 0 && this.lastChange === null) {
-        this.lastChange = { shadowVersion: version, result: 'refused', keys: [], refused: refusedPaths };
-      }
+      if (fresh) this.nothingToApply(version, refused, tried?.hash === hash ? tried : null, first, reported);
       return this.report(reported);
     }
 
@@ -209,8 +222,11 @@ export class ShadowSync {
         {
           shadow: this.host.settings.name,
           shadowVersion: version,
+          keys: changedPaths(overlay, current),
+          refused: refused.map((r) => r.path),
           errors: errors.length,
-          keys: outcome.restartNeeded,
+          errorKeys: errors.map((e) => e.split(':')[0] ?? e),
+          restartNeeded: outcome.restartNeeded,
         },
         'remote configuration refused',
         'warn',
@@ -236,7 +252,12 @@ export class ShadowSync {
         audit(
           this.host.log,
           'shadow-reverted',
-          { shadow: this.host.settings.name, shadowVersion: version, keys },
+          {
+            shadow: this.host.settings.name,
+            shadowVersion: version,
+            keys,
+            refused: refused.map((r) => r.path),
+          },
           'remote configuration reverted',
           'warn',
         );
@@ -249,10 +270,68 @@ export class ShadowSync {
     audit(
       this.host.log,
       'shadow-change',
-      { shadow: this.host.settings.name, shadowVersion: version, keys, configHash: outcome.hash },
+      {
+        shadow: this.host.settings.name,
+        shadowVersion: version,
+        keys,
+        refused: refused.map((r) => r.path),
+        configHash: outcome.hash,
+      },
       outcome.message,
     );
     return this.report(reported);
+  }
+
+  /**
+   * A new desired document whose settable part runs already (or was refused before): its outcome
+   * is still this version's, and any key it refuses is audited. The first get after a start finds
+   * the outcome it reported last time in `reported` and keeps it, so a restart audits nothing again.
+   */
+  private nothingToApply(
+    version: number,
+    refused: RefusedKey[],
+    tried: TriedChange | null,
+    first: boolean,
+    reported: unknown,
+  ): void {
+    const refusedPaths = refused.map((r) => `${r.path} (${r.why})`);
+    const before = first ? reportedChange(reported) : null;
+    if (before !== null && before.result !== 'proving' && sameList(before.refused, refusedPaths)) {
+      this.lastChange = before;
+      return;
+    }
+    if (refused.length === 0) {
+      // Nothing refused, nothing to change: the refusal or revert reported before still stands.
+      if (tried !== null || first) return;
+      this.lastChange = { shadowVersion: version, result: 'applied', keys: [], refused: [] };
+      return;
+    }
+    const reason =
+      tried !== null
+        ? `${tried.reason} (the settable keys are those of shadow version ${tried.shadowVersion}: not tried again)`
+        : 'no settable key to change: every key listed in refused is set in the site file only';
+    this.lastChange = {
+      shadowVersion: version,
+      result: tried?.result ?? 'refused',
+      keys: [],
+      refused: refusedPaths,
+      reason,
+    };
+    audit(
+      this.host.log,
+      'shadow-refused',
+      {
+        shadow: this.host.settings.name,
+        shadowVersion: version,
+        keys: [],
+        refused: refused.map((r) => r.path),
+        errors: 0,
+        errorKeys: [],
+        restartNeeded: [],
+      },
+      'remote configuration refused',
+      'warn',
+    );
   }
 
   /** Stores what runs (and what was tried): a restart, even offline, comes back to it. */
@@ -294,6 +373,12 @@ export class ShadowSync {
     this.lastError = why;
     this.host.log.warn({ code: 'EDGEGW_E_FLEET_SHADOW', shadow: this.host.settings.name }, `shadow: ${why}`);
   }
+}
+
+/** The overlay paths `next` sets differently from `current`, or drops (key paths only, never values). */
+function changedPaths(next: Overlay, current: Overlay): string[] {
+  const paths = new Set([...Object.keys(next), ...Object.keys(current)]);
+  return [...paths].filter((p) => !sameOverlay({ v: next[p] ?? null }, { v: current[p] ?? null })).sort();
 }
 
 /** `FILE:LINE:COL: key: message` → `key: message`: a file position means nothing in the shadow. */

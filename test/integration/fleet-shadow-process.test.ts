@@ -33,6 +33,15 @@ interface Change {
   reason: string | null;
 }
 
+interface AuditEntry {
+  shadow: string;
+  shadowVersion: number;
+  keys: string[];
+  refused: string[];
+  errors?: number;
+  errorKeys?: string[];
+}
+
 describe('remote configuration through a Device Shadow (child process)', function () {
   this.timeout(120_000);
   let site: TestSite;
@@ -73,7 +82,11 @@ describe('remote configuration through a Device Shadow (child process)', functio
   const bySensor = (id: string) => messages.flatMap(decodeWire).filter((r) => r.sensor === id);
   const reported = () => shadow.document(GW, SHADOW)?.reported ?? {};
   const change = () => (reported().edgegw as { change?: Change } | undefined)?.change ?? null;
-  const audits = (event: string) => out.split('\n').filter((l) => l.includes(`"audit":"${event}"`));
+  const audits = (event: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.includes(`"audit":"${event}"`))
+      .map((l) => JSON.parse(l) as AuditEntry);
   const status = async () => {
     const r = await runCli(['status', '--json', '-c', site.configFile]);
     assert.equal(r.code, 0, r.stderr);
@@ -107,7 +120,10 @@ describe('remote configuration through a Device Shadow (child process)', functio
     // desired and reported agree: no delta left.
     const doc = shadow.document(GW, SHADOW)!;
     assert.deepEqual(doc.reported.sensors, doc.desired.sensors);
-    assert.equal(audits('shadow-change').length, 1);
+    assert.deepEqual(
+      audits('shadow-change').map((a) => [a.shadow, a.shadowVersion, a.keys, a.refused]),
+      [[SHADOW, v, ['sensors.counter-2 (added)'], []]],
+    );
     const s = await status();
     assert.deepEqual(
       s.fleet.shadow.overlay.map((o) => [o.path, o.source]),
@@ -172,10 +188,46 @@ describe('remote configuration through a Device Shadow (child process)', functio
     );
     assert.deepEqual(c.refused, ['uplink.url (not-settable)']);
     assert.deepEqual(reported().sensors, [COUNTER1]);
-    assert.equal(audits('shadow-refused').length, 1);
+    assert.deepEqual(
+      audits('shadow-refused').map((a) => [a.shadowVersion, a.keys, a.refused, a.errorKeys]),
+      [[v, ['queue.flush', 'sensors'], ['uplink.url'], ['queue.flush', 'sensors[1].every']]],
+    );
     // The running configuration goes on delivering.
     const n = bySensor('counter-1').length;
     await waitFor(() => bySensor('counter-1').length > n + 5, 10_000, 'readings go on');
+    await stop();
+  });
+
+  it('a later desired version with only refused keys is reported as refused with its paths and audited', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    const v1 = shadow.setDesired(GW, SHADOW, { sensors: [COUNTER1, COUNTER2] });
+    await waitFor(() => change()?.result === 'applied' && change()!.shadowVersion === v1, 20_000, 'applied');
+    // Only keys a remote change may not set: the settable part is the overlay that runs already.
+    const v2 = shadow.setDesired(GW, SHADOW, {
+      gateway: { id: 'elsewhere' },
+      uplink: { url: 'mqtts://elsewhere.example:8883' },
+    });
+    await waitFor(() => change()?.shadowVersion === v2, 20_000, 'the refusal-only version reported');
+    const c = change()!;
+    assert.equal(c.result, 'refused');
+    assert.deepEqual(c.refused, ['gateway.id (not-settable)', 'uplink.url (not-settable)']);
+    assert.deepEqual(c.keys, []);
+    await waitFor(() => audits('shadow-refused').length > 0, 10_000, 'the refusal audited');
+    assert.deepEqual(
+      audits('shadow-refused').map((a) => [a.shadow, a.shadowVersion, a.keys, a.refused]),
+      [[SHADOW, v2, [], ['gateway.id', 'uplink.url']]],
+    );
+    // The change of v1 still runs, audited once; a reconnect's get of the same desired audits nothing.
+    assert.deepEqual(reported().sensors, [COUNTER1, COUNTER2]);
+    assert.deepEqual(
+      audits('shadow-change').map((a) => a.shadowVersion),
+      [v1],
+    );
+    const s = await status();
+    assert.equal(s.fleet.shadow.lastChange?.shadowVersion, v2);
+    assert.equal(s.fleet.shadow.lastChange?.result, 'refused');
     await stop();
   });
 
@@ -200,13 +252,16 @@ describe('remote configuration through a Device Shadow (child process)', functio
       'first report',
     );
     // One publish a second of up to 64 KiB: every message is over the broker's limit.
-    shadow.setDesired(GW, SHADOW, {
+    const v = shadow.setDesired(GW, SHADOW, {
       uplink: { limits: { maxPayloadBytes: '64KiB', publishesPerSecond: 1 } },
     });
     await waitFor(() => change()?.result === 'reverted', 40_000, 'the revert reported');
     assert.match(change()!.reason!, /not reached within 8s/);
     assert.ok(site.broker.rules.refusedPayload > 0, 'the change did break the connection');
-    assert.equal(audits('shadow-reverted').length, 1);
+    assert.deepEqual(
+      audits('shadow-reverted').map((a) => [a.shadowVersion, a.keys, a.refused]),
+      [[v, ['uplink.limits.maxPayloadBytes', 'uplink.limits.publishesPerSecond'], []]],
+    );
     const s = await status();
     assert.deepEqual(s.fleet.shadow.overlay, []);
     assert.equal(s.fleet.shadow.lastChange?.result, 'reverted');
