@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import { LineCounter, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
 import { packagePath } from '../package-root.js';
+import { canonicalJson } from './canonical.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
 import { checkStructure } from './structure.js';
@@ -90,21 +91,24 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     config: deepFreeze(decoded),
     profile,
     warnings: sorted(issues.warnings),
-    hash: configHash(text, profile),
+    hash: configHash(text, profile, opts.overrides),
   };
 }
 
 /**
  * A short fingerprint of a configuration: the first 12 hex digits of SHA-256 over the site file's
- * text and the board profile. Equal hashes on two gateways mean the same configuration.
+ * text, the board profile and the overrides set over it (a remote overlay, sorted by key; none
+ * leaves the hash of the file alone as it was). Equal hashes on two gateways mean the same
+ * configuration.
  */
-export function configHash(text: string, profile: BoardProfile | null): string {
-  return createHash('sha256')
-    .update(text)
-    .update('\0')
-    .update(JSON.stringify(profile))
-    .digest('hex')
-    .slice(0, 12);
+export function configHash(
+  text: string,
+  profile: BoardProfile | null,
+  overrides: Readonly<Record<string, unknown>> = {},
+): string {
+  const h = createHash('sha256').update(text).update('\0').update(JSON.stringify(profile));
+  if (Object.keys(overrides).length > 0) h.update('\0').update(canonicalJson(overrides));
+  return h.digest('hex').slice(0, 12);
 }
 
 /**

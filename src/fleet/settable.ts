@@ -10,6 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
+import { canonicalJson } from '../config/canonical.js';
 import { SiteSchema } from '../config/schema.js';
 
 /**
@@ -151,11 +152,11 @@ export function staleReported(reported: unknown, next: Record<string, unknown>):
 
 /** A short, order-independent fingerprint of an overlay (which desired state was tried). */
 export function overlayHash(overlay: Overlay): string {
-  return createHash('sha256').update(canonical(overlay)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(overlay)).digest('hex').slice(0, 16);
 }
 
 export function sameOverlay(a: Overlay, b: Overlay): boolean {
-  return canonical(a) === canonical(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** The paths of an overlay whose change reconnects or retunes the uplink (a revert guards them). */
@@ -185,13 +186,4 @@ export function setPath(root: Record<string, unknown>, path: string, value: unkn
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (isPlainObject(v)) {
-    const keys = Object.keys(v).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }
