@@ -27,6 +27,12 @@ export interface LoadedConfig {
   readonly warnings: ConfigIssue[];
   /** configHash() of what was read: `edgegw status` shows it, the audit trail records it. */
   readonly hash: string;
+  /**
+   * The site file as it was read for this configuration, as plain data in its written form
+   * (`'5s'`, not 5000) and without the overrides: what `reported` mirrors, even after the file on
+   * disk was edited and not reloaded.
+   */
+  readonly document: unknown;
 }
 
 export interface LoadOptions {
@@ -69,6 +75,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   for (const e of doc.errors) issues.errorAtOffset(e.pos[0], '(yaml)', e.message.split('\n')[0] ?? e.code);
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
 
+  const document = deepFreeze(toPlain(doc, issues));
   applyOverrides(doc, opts.overrides ?? {});
   const site = checkStructure(mqttVersion(tcpFrameDelay(toPlain(doc, issues))), issues);
   checkRules(site, issues);
@@ -92,6 +99,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     profile,
     warnings: sorted(issues.warnings),
     hash: configHash(text, profile, opts.overrides),
+    document,
   };
 }
 

@@ -2,9 +2,7 @@
 // configuration, the IoT Jobs runner, the Device Defender metrics; each only when fleet.* says so.
 // Everything goes over the uplink's control channel: no second connection.
 
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { parse } from 'yaml';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { StatusSnapshot } from '../status/model.js';
@@ -97,7 +95,7 @@ export class Fleet {
         stored: d.stored,
         overlay: d.overlay,
         apply: d.apply,
-        siteDocument: async () => parse(await readFile(d.loaded().file, 'utf8')) as unknown,
+        siteDocument: () => d.loaded().document,
         configHash: () => d.loaded().hash,
         health: () => health(d.snapshot()),
         link: () => link(d.snapshot()),

@@ -46,8 +46,8 @@ export interface ShadowHost {
   overlay(): Overlay;
   /** Validates, plans and applies the site file with `overlay` (the daemon's reload path). */
   apply(overlay: Overlay): Promise<ReloadOutcome>;
-  /** The site file as plain data (as written), for `reported`. */
-  siteDocument(): Promise<unknown>;
+  /** The site file the running configuration was loaded from, as plain data (as written). */
+  siteDocument(): unknown;
   configHash(): string;
   health(): Record<string, string | number | null>;
   link(): LinkProbe;
@@ -357,7 +357,7 @@ export class ShadowSync {
   private async report(reported: unknown): Promise<void> {
     if (this.stopped) return;
     try {
-      const site = await this.host.siteDocument();
+      const site = this.host.siteDocument();
       await this.reporter.report(site, this.host.overlay(), reported, {
         version: this.host.version,
         configHash: this.host.configHash(),

@@ -5,7 +5,7 @@
 // the overlay survives a restart while the broker is unreachable, and check-config names its source.
 
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ShadowService } from '../../src/demo/iotcore-sim/shadow.js';
@@ -92,6 +92,7 @@ describe('remote configuration through a Device Shadow (child process)', functio
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as {
       sensors: { id: string }[];
+      config: { hash: string };
       fleet: {
         shadow: { version: number; overlay: { path: string; source: string }[]; lastChange: Change | null };
       };
@@ -115,6 +116,10 @@ describe('remote configuration through a Device Shadow (child process)', functio
     await waitFor(() => bySensor('counter-2').length >= 5, 20_000, 'readings of the sensor added remotely');
     await waitFor(() => change()?.result === 'applied', 10_000, 'the change reported');
     assert.equal(change()!.shadowVersion, v);
+    // The overlay is part of the configuration's hash.
+    const hashOf = (r: Record<string, unknown>) => (r.edgegw as { configHash: string }).configHash;
+    assert.notEqual(hashOf(reported()), hashOf(first));
+    assert.equal((await status()).config.hash, hashOf(reported()));
     assert.deepEqual(change()!.keys, ['sensors.counter-2 (added)']);
     assert.deepEqual(reported().sensors, [COUNTER1, COUNTER2]);
     // desired and reported agree: no delta left.
@@ -228,6 +233,22 @@ describe('remote configuration through a Device Shadow (child process)', functio
     const s = await status();
     assert.equal(s.fleet.shadow.lastChange?.shadowVersion, v2);
     assert.equal(s.fleet.shadow.lastChange?.result, 'refused');
+    await stop();
+  });
+
+  it('reported mirrors the running configuration, not a site file edited and never reloaded', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    const hash = (reported().edgegw as { configHash: string }).configHash;
+    // An edit with no SIGHUP does not run; a refusal-only delta makes the daemon report again.
+    const text = await readFile(site.configFile, 'utf8');
+    await writeFile(site.configFile, text.replace('flush: 100ms', 'flush: 2s'));
+    const v = shadow.setDesired(GW, SHADOW, { gateway: { id: 'elsewhere' } });
+    await waitFor(() => change()?.shadowVersion === v, 20_000, 'the report after the delta');
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    assert.equal((reported().edgegw as { configHash: string }).configHash, hash);
     await stop();
   });
 
