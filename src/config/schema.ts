@@ -457,6 +457,13 @@ const FleetShadow = Strict(
       'A remote change to uplink.* that has not proven the broker reachable within this is reverted.',
       ['5s', '30m'],
     ),
+    // At least a minute: each update is a metered shadow operation and bumps the shadow's version;
+    // IoT Core allows 20 shadow requests per second per thing, far above this.
+    reportInterval: Duration(
+      '15m',
+      'How often reported.edgegw.health is refreshed between changes, only when it changed (and only while connected).',
+      ['1m', '24h'],
+    ),
   },
   'Remote configuration through an AWS IoT named Device Shadow.',
 );

@@ -87,7 +87,12 @@ export class Fleet {
       this.shadow = new ShadowSync({
         control: d.control,
         thing: site.gateway.id,
-        settings: { name: s.name, localOnly: s.localOnly, revertAfterMs: s.revertAfter },
+        settings: {
+          name: s.name,
+          localOnly: s.localOnly,
+          revertAfterMs: s.revertAfter,
+          reportIntervalMs: s.reportInterval,
+        },
         dataDir: site.gateway.dataDir,
         clock: d.clock,
         log: d.log.child({ stage: 'fleet-shadow' }),

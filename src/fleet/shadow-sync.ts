@@ -8,11 +8,19 @@
 
 import type { Logger } from 'pino';
 import { audit } from '../audit.js';
+import { canonicalJson } from '../config/canonical.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
 import { writeOverlay, type StoredOverlay, type TriedChange } from './overlay-store.js';
-import { reportedChange, sameList, ShadowReporter, type ChangeReport } from './shadow-report.js';
+import {
+  changedPaths,
+  reportedChange,
+  sameList,
+  ShadowReporter,
+  tooLarge,
+  type ChangeReport,
+} from './shadow-report.js';
 import {
   overlayHash,
   sameOverlay,
@@ -30,6 +38,8 @@ export interface ShadowSettings {
   name: string;
   localOnly: readonly string[];
   revertAfterMs: number;
+  /** reported.edgegw.health is sent again this often, when it changed. */
+  reportIntervalMs: number;
 }
 
 export interface ShadowHost {
@@ -82,6 +92,9 @@ export class ShadowSync {
   private stopped = false;
   private retryMs = 0;
   private retryTimer: unknown = null;
+  private healthTimer: unknown = null;
+  /** The health last sent (canonical JSON); null before the first report. */
+  private sentHealth: string | null = null;
 
   constructor(private readonly host: ShadowHost) {
     this.prefix = `$aws/things/${host.thing}/shadow/name/${host.settings.name}`;
@@ -106,12 +119,14 @@ export class ShadowSync {
       `${p}/update/rejected`,
     ]);
     if (this.host.control.connected) this.requestGet();
+    this.scheduleHealth();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.removers.splice(0)) r();
     if (this.retryTimer !== null) this.host.clock.clearTimeout(this.retryTimer);
+    if (this.healthTimer !== null) this.host.clock.clearTimeout(this.healthTimer);
     // A change still being proven is not stored: the next start runs the previous overlay.
     this.proof?.cancel();
     await this.work;
@@ -130,6 +145,33 @@ export class ShadowSync {
       localOnly: this.host.settings.localOnly,
       lastError: this.lastError,
     };
+  }
+
+  /**
+   * The health summary goes stale between changes: every reportInterval it is sent again, alone,
+   * when it changed since the last report and the connection is up (a report that cannot leave is
+   * skipped, not queued).
+   */
+  private scheduleHealth(): void {
+    if (this.stopped) return;
+    this.healthTimer = this.host.clock.setTimeout(() => {
+      this.healthTimer = null;
+      this.work = this.work.then(() => this.refreshHealth());
+      this.scheduleHealth();
+    }, this.host.settings.reportIntervalMs);
+  }
+
+  private async refreshHealth(): Promise<void> {
+    if (this.stopped || this.sentHealth === null || !this.host.control.connected) return;
+    const health = this.host.health();
+    const text = canonicalJson(health);
+    if (text === this.sentHealth) return;
+    try {
+      await this.reporter.reportHealth(health);
+      this.sentHealth = text;
+    } catch (err) {
+      this.fail(`health report not sent (${(err as Error).message})`);
+    }
   }
 
   private requestGet(): void {
@@ -162,6 +204,8 @@ export class ShadowSync {
       return;
     }
     if (what === 'update/rejected' && this.reporter.mine(body)) {
+      // Too large is not retried: the same document would be refused again until desired shrinks.
+      if (body.code === 413) return this.fail(tooLarge(this.reporter.lastReportBytes));
       this.retryLater(body.code);
       this.fail(`report rejected: ${String(body.code)} ${String(body.message)}`);
     }
@@ -358,12 +402,14 @@ export class ShadowSync {
     if (this.stopped) return;
     try {
       const site = this.host.siteDocument();
+      const health = this.host.health();
       await this.reporter.report(site, this.host.overlay(), reported, {
         version: this.host.version,
         configHash: this.host.configHash(),
-        health: this.host.health(),
+        health,
         change: this.lastChange,
       });
+      this.sentHealth = canonicalJson(health);
     } catch (err) {
       this.fail(`report not sent (${(err as Error).message})`);
     }
@@ -373,12 +419,6 @@ export class ShadowSync {
     this.lastError = why;
     this.host.log.warn({ code: 'EDGEGW_E_FLEET_SHADOW', shadow: this.host.settings.name }, `shadow: ${why}`);
   }
-}
-
-/** The overlay paths `next` sets differently from `current`, or drops (key paths only, never values). */
-function changedPaths(next: Overlay, current: Overlay): string[] {
-  const paths = new Set([...Object.keys(next), ...Object.keys(current)]);
-  return [...paths].filter((p) => !sameOverlay({ v: next[p] ?? null }, { v: current[p] ?? null })).sort();
 }
 
 /** `FILE:LINE:COL: key: message` → `key: message`: a file position means nothing in the shadow. */
