@@ -46,7 +46,13 @@ export async function bootOverlay(
   base: LoadedConfig,
   load: (overlay: Overlay) => Promise<LoadedConfig>,
   log: Logger,
-): Promise<{ loaded: LoadedConfig; overlay: Overlay; stored: StoredOverlay | null }> {
+): Promise<{
+  loaded: LoadedConfig;
+  overlay: Overlay;
+  stored: StoredOverlay | null;
+  /** Why the stored overlay could not be read (another user's file, a folder closed to this one). */
+  unreadable?: string;
+}> {
   const shadow = base.config.fleet.shadow;
   if (shadow === undefined) return { loaded: base, overlay: {}, stored: null };
   let stored: StoredOverlay | null;
@@ -54,7 +60,7 @@ export async function bootOverlay(
     stored = await readOverlay(base.config.gateway.dataDir);
   } catch (err) {
     log.warn({ code: 'EDGEGW_E_FLEET_OVERLAY' }, (err as Error).message);
-    return { loaded: base, overlay: {}, stored: null };
+    return { loaded: base, overlay: {}, stored: null, unreadable: (err as Error).message };
   }
   if (stored === null || Object.keys(stored.overlay).length === 0)
     return { loaded: base, overlay: {}, stored };

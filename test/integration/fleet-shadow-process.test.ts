@@ -5,7 +5,7 @@
 // the overlay survives a restart while the broker is unreachable, and check-config names its source.
 
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ShadowService } from '../../src/demo/iotcore-sim/shadow.js';
@@ -250,6 +250,34 @@ describe('remote configuration through a Device Shadow (child process)', functio
     assert.deepEqual(reported().queue, { flush: '100ms' });
     assert.equal((reported().edgegw as { configHash: string }).configHash, hash);
     await stop();
+  });
+
+  it("check-config says when it cannot read the stored overlay (another user's file) and how to see it", async function () {
+    await setup({ extra: shadowSite() });
+    // The daemon's overlay as root meets it in a service's dataDir: owned by another user.
+    const data = join(site.dir, 'data');
+    await mkdir(data, { recursive: true });
+    const overlay = join(data, 'fleet-overlay.json');
+    const stored = {
+      shadow: SHADOW,
+      shadowVersion: 3,
+      appliedAt: 1,
+      overlay: { 'log.level': 'debug' },
+      tried: null,
+    };
+    await writeFile(overlay, JSON.stringify(stored), { mode: 0o600 });
+    const uid = process.getuid?.() ?? 0;
+    await chown(overlay, uid === 0 ? 65534 : uid + 1, 0).catch(() => undefined);
+    if ((await stat(overlay)).uid === uid) return this.skip(); // cannot give a file away: not root
+    const r = await runCli(['check-config', '-c', site.configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /except: none/);
+    assert.match(
+      r.stdout,
+      /# sources: unknown: the stored remote overlay could not be read \(.*fleet-overlay\.json/,
+    );
+    assert.match(r.stdout, /sudo -u edgegw edgegw check-config -c /);
+    assert.match(r.stderr, /could not be read/);
   });
 
   it('an uplink change that breaks the connection is reverted and reported', async () => {
