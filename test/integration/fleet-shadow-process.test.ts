@@ -280,6 +280,39 @@ describe('remote configuration through a Device Shadow (child process)', functio
     assert.match(r.stderr, /could not be read/);
   });
 
+  it('the site file wins for local-only keys; one local-only sensor keeps the whole sensors list local', async () => {
+    await setup({ extra: shadowSite(', localOnly: [queue.flush, sensors.counter-1]') });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    const v = shadow.setDesired(GW, SHADOW, {
+      queue: { flush: '5s' },
+      sensors: [COUNTER1, COUNTER2],
+      log: { level: 'debug' },
+    });
+    await waitFor(() => change()?.shadowVersion === v, 20_000, 'the change reported');
+    const c = change()!;
+    assert.equal(c.result, 'applied');
+    assert.deepEqual(c.keys, ['log.level']);
+    assert.deepEqual(c.refused, ['queue.flush (local-only)', 'sensors (local-only)']);
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    assert.deepEqual(reported().sensors, [COUNTER1]);
+    assert.deepEqual(reported().log, { level: 'debug' });
+    const s = await status();
+    assert.deepEqual(
+      s.sensors.map((x) => x.id),
+      ['counter-1'],
+    );
+    assert.deepEqual(
+      s.fleet.shadow.overlay.map((o) => o.path),
+      ['log.level'],
+    );
+    assert.deepEqual(
+      audits('shadow-change').map((a) => [a.shadowVersion, a.keys, a.refused]),
+      [[v, ['log.level'], ['queue.flush', 'sensors']]],
+    );
+    await stop();
+  });
+
   it('an uplink change that breaks the connection is reverted and reported', async () => {
     // The broker closes a connection on a payload over 2000 bytes; the site's messages stay under
     // 1 KiB. Six sensors make ~600 readings/s, several times what a 2000-byte message holds, so a
