@@ -4,15 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Control } from '../uplink/control.js';
-import {
-  getPath,
-  isPlainObject,
-  sameOverlay,
-  setPath,
-  settableView,
-  staleReported,
-  type Overlay,
-} from './settable.js';
+import { sameOverlay, setPath, settableView, staleReported, type Overlay } from './settable.js';
 
 /** `reported.edgegw.change`: the last desired state acted on. */
 export interface ChangeReport {
@@ -97,29 +89,6 @@ function shorten(c: ChangeReport): Record<string, unknown> {
     refused: list(c.refused),
     reason: c.reason?.slice(0, MAX_TEXT) ?? null,
   };
-}
-
-/** `reported.edgegw.change` as the last report wrote it (shadow-report.ts), or null. */
-export function reportedChange(reported: unknown): ChangeReport | null {
-  const c = getPath(reported, 'edgegw.change');
-  if (!isPlainObject(c) || typeof c.shadowVersion !== 'number' || !Array.isArray(c.keys)) return null;
-  const result = c.result;
-  if (result !== 'applied' && result !== 'refused' && result !== 'reverted' && result !== 'proving')
-    return null;
-  const strings = (v: unknown) =>
-    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
-  return {
-    shadowVersion: c.shadowVersion,
-    result,
-    keys: strings(c.keys) ?? [],
-    ...(Array.isArray(c.errors) ? { errors: strings(c.errors) } : {}),
-    ...(Array.isArray(c.refused) ? { refused: strings(c.refused) } : {}),
-    ...(typeof c.reason === 'string' ? { reason: c.reason } : {}),
-  };
-}
-
-export function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
-  return (a ?? []).length === b.length && (a ?? []).every((x, i) => x === b[i]);
 }
 
 /** A 413: what is too large, and what to shorten (never a value of the document). */

@@ -13,14 +13,8 @@ import type { ReloadOutcome } from '../reload.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
 import { writeOverlay, type StoredOverlay, type TriedChange } from './overlay-store.js';
-import {
-  changedPaths,
-  reportedChange,
-  sameList,
-  ShadowReporter,
-  tooLarge,
-  type ChangeReport,
-} from './shadow-report.js';
+import { unchangedOutcome } from './change-outcome.js';
+import { changedPaths, ShadowReporter, tooLarge, type ChangeReport } from './shadow-report.js';
 import {
   overlayHash,
   sameOverlay,
@@ -326,11 +320,7 @@ export class ShadowSync {
     return this.report(reported);
   }
 
-  /**
-   * A new desired document whose settable part runs already (or was refused before): its outcome
-   * is still this version's, and any key it refuses is audited. The first get after a start finds
-   * the outcome it reported last time in `reported` and keeps it, so a restart audits nothing again.
-   */
+  /** A new desired document whose settable part runs already (or was refused before). */
   private nothingToApply(
     version: number,
     refused: RefusedKey[],
@@ -338,29 +328,9 @@ export class ShadowSync {
     first: boolean,
     reported: unknown,
   ): void {
-    const refusedPaths = refused.map((r) => `${r.path} (${r.why})`);
-    const before = first ? reportedChange(reported) : null;
-    if (before !== null && before.result !== 'proving' && sameList(before.refused, refusedPaths)) {
-      this.lastChange = before;
-      return;
-    }
-    if (refused.length === 0) {
-      // Nothing refused, nothing to change: the refusal or revert reported before still stands.
-      if (tried !== null || first) return;
-      this.lastChange = { shadowVersion: version, result: 'applied', keys: [], refused: [] };
-      return;
-    }
-    const reason =
-      tried !== null
-        ? `${tried.reason} (the settable keys are those of shadow version ${tried.shadowVersion}: not tried again)`
-        : 'no settable key to change: every key listed in refused is set in the site file only';
-    this.lastChange = {
-      shadowVersion: version,
-      result: tried?.result ?? 'refused',
-      keys: [],
-      refused: refusedPaths,
-      reason,
-    };
+    const { change, audited } = unchangedOutcome({ version, refused, tried, first, reported });
+    if (change !== null) this.lastChange = change;
+    if (!audited) return;
     audit(
       this.host.log,
       'shadow-refused',

@@ -164,6 +164,14 @@ describe('remote configuration through a Device Shadow (child process)', functio
       30_000,
       'counter-2 readings after restore',
     );
+    // The restarted daemon finds its change in reported and keeps it: nothing audited twice.
+    await waitFor(
+      async () => (await status()).fleet.shadow.lastChange?.shadowVersion === v,
+      20_000,
+      'the change reported before the restart, kept',
+      200,
+    );
+    assert.equal(audits('shadow-change').length + audits('shadow-refused').length, 0);
     await stop();
   });
 
