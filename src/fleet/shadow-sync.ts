@@ -4,7 +4,8 @@
 // daemon's reload path (same schema, same plan, same apply, or refused with key paths); a change
 // that touches the uplink must then prove the broker reachable within fleet.shadow.revertAfter or
 // the previous overlay is applied again. Only a proven change is stored on disk, so a daemon that
-// dies while proving one restarts with the previous. `reported` mirrors what runs.
+// dies while proving one restarts with the previous. `reported` mirrors what runs; its health
+// summary is sent again every reportInterval when it changed.
 
 import type { Logger } from 'pino';
 import { audit } from '../audit.js';
