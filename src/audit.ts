@@ -20,9 +20,12 @@ export const AuditEvents = {
     'The wall clock was found good; readings stamped before it are corrected (how, offset, seq ranges).',
   provision: 'A device identity was provisioned by claim (certificate id, thing name, template, files).',
   'certificate-rotation': 'A certificate rotation ended: rotated (new certificate id) or rolled back (why).',
-  'shadow-change': 'A remote change from the shadow was applied (shadow, its version, the key paths).',
-  'shadow-refused': 'A remote change from the shadow was refused (version, error count, restart-only keys).',
-  'shadow-reverted': 'A remote uplink change lost the broker and was reverted (version, key paths).',
+  'shadow-change':
+    'A remote change from the shadow was applied (shadow, its version, the key paths, the desired paths refused).',
+  'shadow-refused':
+    'A remote change from the shadow, or some of its keys, was refused (version, key paths, refused paths, error count and keys, restart-only keys).',
+  'shadow-reverted':
+    'A remote uplink change lost the broker and was reverted (version, key paths, refused paths).',
   job: 'An IoT job ended (job id, operation, SUCCEEDED / FAILED / REJECTED, the reason).',
   certificate: 'A certificate problem: expiring, expired, not yet valid, refused by the broker.',
 } as const;

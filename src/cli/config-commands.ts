@@ -26,7 +26,12 @@ export async function checkConfigCommand(configOpt: string | undefined): Promise
   }
   process.stdout.write(renderResolvedConfig(loaded));
   const shadow = base.config.fleet.shadow;
-  if (shadow !== undefined) {
+  if (shadow !== undefined && boot.unreadable !== undefined) {
+    // Said on stdout beside the config: "the site file, except: none" would be a guess.
+    const hint = `# sources: unknown: the stored remote overlay could not be read (${boot.unreadable.replace(/; it is ignored$/, '')}); the daemon may run other values than shown. Run check-config as the daemon's user, e.g. sudo -u edgegw edgegw check-config -c ${base.file}\n`;
+    process.stdout.write(hint);
+    process.stderr.write(hint.slice(2));
+  } else if (shadow !== undefined) {
     const keys = Object.keys(boot.overlay).sort();
     const from = `shadow ${shadow.name} v${boot.stored?.shadowVersion ?? 0} (${overlayPath(base.config.gateway.dataDir)})`;
     process.stdout.write(`# sources: the site file, except: ${keys.length === 0 ? 'none' : ''}\n`);

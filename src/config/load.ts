@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import { LineCounter, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { EdgegwError, Exit } from '../errors.js';
 import { packagePath } from '../package-root.js';
+import { canonicalJson } from './canonical.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
 import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
 import { checkStructure } from './structure.js';
@@ -26,6 +27,12 @@ export interface LoadedConfig {
   readonly warnings: ConfigIssue[];
   /** configHash() of what was read: `edgegw status` shows it, the audit trail records it. */
   readonly hash: string;
+  /**
+   * The site file as it was read for this configuration, as plain data in its written form
+   * (`'5s'`, not 5000) and without the overrides: what `reported` mirrors, even after the file on
+   * disk was edited and not reloaded.
+   */
+  readonly document: unknown;
 }
 
 export interface LoadOptions {
@@ -68,6 +75,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   for (const e of doc.errors) issues.errorAtOffset(e.pos[0], '(yaml)', e.message.split('\n')[0] ?? e.code);
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
 
+  const document = deepFreeze(toPlain(doc, issues));
   applyOverrides(doc, opts.overrides ?? {});
   const site = checkStructure(mqttVersion(tcpFrameDelay(toPlain(doc, issues))), issues);
   checkRules(site, issues);
@@ -90,21 +98,25 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     config: deepFreeze(decoded),
     profile,
     warnings: sorted(issues.warnings),
-    hash: configHash(text, profile),
+    hash: configHash(text, profile, opts.overrides),
+    document,
   };
 }
 
 /**
  * A short fingerprint of a configuration: the first 12 hex digits of SHA-256 over the site file's
- * text and the board profile. Equal hashes on two gateways mean the same configuration.
+ * text, the board profile and the overrides set over it (a remote overlay, sorted by key; none
+ * leaves the hash of the file alone as it was). Equal hashes on two gateways mean the same
+ * configuration.
  */
-export function configHash(text: string, profile: BoardProfile | null): string {
-  return createHash('sha256')
-    .update(text)
-    .update('\0')
-    .update(JSON.stringify(profile))
-    .digest('hex')
-    .slice(0, 12);
+export function configHash(
+  text: string,
+  profile: BoardProfile | null,
+  overrides: Readonly<Record<string, unknown>> = {},
+): string {
+  const h = createHash('sha256').update(text).update('\0').update(JSON.stringify(profile));
+  if (Object.keys(overrides).length > 0) h.update('\0').update(canonicalJson(overrides));
+  return h.digest('hex').slice(0, 12);
 }
 
 /**

@@ -43,9 +43,12 @@ const Size = (def: string, description: string, range?: Range) =>
     .Decode((s) => parseSize(s))
     .Encode((b) => formatSize(b));
 
-/** A file or folder path: bounded like PATH_MAX, so no value is ever megabytes long. */
+/**
+ * A file or folder path: bounded like PATH_MAX, so no value is ever megabytes long. The custom
+ * keyword `filePath` marks it: a remote change (fleet/settable.ts) never sets a path on the gateway.
+ */
 const Path = (opts: Parameters<typeof Type.String>[0]) =>
-  Type.String({ minLength: 1, maxLength: 4096, ...opts });
+  Type.String({ minLength: 1, maxLength: 4096, filePath: true, ...opts });
 
 /** Free text (names, units, hosts): short, so every check on it stays cheap. */
 const Text = (maxLength: number, opts: Parameters<typeof Type.String>[0]) =>
@@ -453,6 +456,13 @@ const FleetShadow = Strict(
       '60s',
       'A remote change to uplink.* that has not proven the broker reachable within this is reverted.',
       ['5s', '30m'],
+    ),
+    // At least a minute: each update is a metered shadow operation and bumps the shadow's version;
+    // IoT Core allows 20 shadow requests per second per thing, far above this.
+    reportInterval: Duration(
+      '15m',
+      'How often reported.edgegw.health is refreshed between changes, only when it changed (and only while connected).',
+      ['1m', '24h'],
     ),
   },
   'Remote configuration through an AWS IoT named Device Shadow.',

@@ -2,15 +2,18 @@
 // configuration, the IoT Jobs runner, the Device Defender metrics; each only when fleet.* says so.
 // Everything goes over the uplink's control channel: no second connection.
 
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { parse } from 'yaml';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { StatusSnapshot } from '../status/model.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
-import { readOverlay, type OverlayKeys, type StoredOverlay } from './overlay-store.js';
+import {
+  OverlayUnreadableError,
+  readOverlay,
+  type OverlayKeys,
+  type StoredOverlay,
+} from './overlay-store.js';
 import { splitDesired, type Overlay } from './settable.js';
 import { ShadowSync, type ShadowStatus } from './shadow-sync.js';
 import type { LinkProbe } from './uplink-proof.js';
@@ -55,6 +58,11 @@ export interface BootOverlay {
   stored: StoredOverlay | null;
   /** Why the stored overlay was refused (EDGEGW_E_FLEET_OVERLAY), or null. */
   refused: string | null;
+  /**
+   * Set when this user could not read it (another user's file, a folder or keys closed to this
+   * one): what the daemon's user reads is unknown.
+   */
+  unreadable?: string;
 }
 
 /**
@@ -75,7 +83,8 @@ export async function bootOverlay(
   } catch (err) {
     const why = (err as Error).message;
     log.warn({ code: 'EDGEGW_E_FLEET_OVERLAY' }, `${why}; starting with the site file alone`);
-    return { loaded: base, overlay: {}, stored: null, refused: why };
+    const unreadable = err instanceof OverlayUnreadableError ? { unreadable: why } : {};
+    return { loaded: base, overlay: {}, stored: null, refused: why, ...unreadable };
   }
   if (stored === null || Object.keys(stored.overlay).length === 0)
     return { loaded: base, overlay: {}, stored, refused: null };
@@ -113,7 +122,12 @@ export class Fleet {
       this.shadow = new ShadowSync({
         control: d.control,
         thing: site.gateway.id,
-        settings: { name: s.name, localOnly: s.localOnly, revertAfterMs: s.revertAfter },
+        settings: {
+          name: s.name,
+          localOnly: s.localOnly,
+          revertAfterMs: s.revertAfter,
+          reportIntervalMs: s.reportInterval,
+        },
         dataDir: site.gateway.dataDir,
         clock: d.clock,
         log: d.log.child({ stage: 'fleet-shadow' }),
@@ -123,7 +137,7 @@ export class Fleet {
         keys: d.keys,
         overlay: d.overlay,
         apply: d.apply,
-        siteDocument: async () => parse(await readFile(d.loaded().file, 'utf8')) as unknown,
+        siteDocument: () => d.loaded().document,
         configHash: () => d.loaded().hash,
         health: () => health(d.snapshot()),
         link: () => link(d.snapshot()),

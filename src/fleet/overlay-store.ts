@@ -51,6 +51,17 @@ export function overlayPath(dataDir: string): string {
  * The stored overlay, or null when there is none; throws EDGEGW_E_FLEET_OVERLAY when unusable.
  * `keys` is asked only when there is a file to open (check-config need not read a key for nothing).
  */
+/**
+ * The overlay could not be read by this user, which says nothing of what the daemon's user reads:
+ * a folder or file closed to it, a file another user owns (check-config run as root or as a
+ * technician), queue keys it may not read.
+ */
+export class OverlayUnreadableError extends EdgegwError {
+  constructor(message: string) {
+    super('EDGEGW_E_FLEET_OVERLAY', message);
+  }
+}
+
 export async function readOverlay(
   dataDir: string,
   keys: () => Promise<OverlayKeys>,
@@ -61,10 +72,15 @@ export async function readOverlay(
     st = await lstat(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `cannot read ${file} (${errno(err)})`);
+    throw new OverlayUnreadableError(`cannot read ${file} (${errno(err)})`);
   }
   const uid = process.getuid?.();
-  if (!st.isFile() || (st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid)) {
+  if (st.isFile() && (st.mode & 0o077) === 0 && uid !== undefined && st.uid !== uid) {
+    throw new OverlayUnreadableError(
+      `${file} belongs to uid ${st.uid}, not to this user (uid ${uid}); it is ignored`,
+    );
+  }
+  if (!st.isFile() || (st.mode & 0o077) !== 0) {
     throw new EdgegwError(
       'EDGEGW_E_FLEET_OVERLAY',
       `${file} is not a private file of this user (mode ${(st.mode & 0o777).toString(8)}); it is ignored`,
@@ -74,6 +90,8 @@ export async function readOverlay(
   try {
     outer = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES')
+      throw new OverlayUnreadableError(`cannot read ${file} (EACCES)`);
     throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `${file} does not parse (${errno(err)}); it is ignored`);
   }
   if (isPlainObject(outer) && outer.format === undefined && 'overlay' in outer) {
@@ -90,8 +108,7 @@ export async function readOverlay(
   try {
     ring = await keys();
   } catch (err) {
-    throw new EdgegwError(
-      'EDGEGW_E_FLEET_OVERLAY',
+    throw new OverlayUnreadableError(
       `${file} cannot be opened: the queue keys could not be read (${(err as Error).message}); it is ignored`,
     );
   }

@@ -9,8 +9,14 @@
 // whole values, as in the shadow (AWS compares and replaces arrays whole).
 
 import { createHash } from 'node:crypto';
+import type { TSchema } from '@sinclair/typebox';
+import { canonicalJson } from '../config/canonical.js';
+import { SiteSchema } from '../config/schema.js';
 
-/** The remotely settable key paths; a desired value anywhere else is refused. */
+/**
+ * The remotely settable key paths; a desired value anywhere else is refused, and so is a file path
+ * below them (FILE_LEAVES).
+ */
 export const SETTABLE: readonly string[] = [
   'sensors',
   'buses',
@@ -36,6 +42,46 @@ export interface DesiredSplit {
   refused: RefusedKey[];
 }
 
+/**
+ * Leaves the schema marks as a file path (`filePath`) or a secret file, as dotted patterns with `*`
+ * for a list item or a mapping entry (`buses.*.rtu.port`): never set remotely, even under a
+ * settable section, since a path would point the daemon at another file or device of the gateway.
+ */
+export const FILE_LEAVES: readonly string[] = fileLeafPatterns(SiteSchema, []);
+
+function fileLeafPatterns(s: TSchema, at: string[]): string[] {
+  if (s.filePath === true || s.secret === true) return [at.join('.')];
+  const out: string[] = [];
+  for (const [k, x] of Object.entries((s.properties ?? {}) as Record<string, TSchema>))
+    out.push(...fileLeafPatterns(x, [...at, k]));
+  for (const x of Object.values((s.patternProperties ?? {}) as Record<string, TSchema>))
+    out.push(...fileLeafPatterns(x, [...at, '*']));
+  const items = s.items as TSchema | TSchema[] | undefined;
+  if (items !== undefined && !Array.isArray(items)) out.push(...fileLeafPatterns(items, [...at, '*']));
+  for (const x of (s.anyOf ?? []) as TSchema[]) out.push(...fileLeafPatterns(x, at));
+  return [...new Set(out)];
+}
+
+/** The file-path leaves a desired value at `path` sets: `path` itself, or leaves inside it. */
+function fileLeavesIn(path: string, value: unknown): string[] {
+  const segs = path.split('.');
+  const out: string[] = [];
+  const collect = (v: unknown, rest: string[], at: string): void => {
+    if (v === undefined) return;
+    if (rest.length === 0) return void out.push(at);
+    const [head, ...tail] = rest;
+    if (Array.isArray(v) || isPlainObject(v)) {
+      for (const [k, x] of Object.entries(v)) if (head === '*' || head === k) collect(x, tail, `${at}.${k}`);
+    }
+  };
+  for (const pattern of FILE_LEAVES) {
+    const p = pattern.split('.');
+    if (p.length >= segs.length && segs.every((seg, i) => p[i] === '*' || p[i] === seg))
+      collect(value, p.slice(segs.length), path);
+  }
+  return out;
+}
+
 /** True when `path` is `prefix` or below it. */
 export function under(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(`${prefix}.`);
@@ -57,9 +103,11 @@ export function splitDesired(desired: unknown, localOnly: readonly string[]): De
       return;
     }
     if (path === '') return;
-    if (!SETTABLE.some((s) => under(path, s))) refused.push({ path, why: 'not-settable' });
-    else if (localOnly.some((l) => under(path, l) || under(l, path)))
-      refused.push({ path, why: 'local-only' });
+    if (!SETTABLE.some((s) => under(path, s))) return void refused.push({ path, why: 'not-settable' });
+    if (localOnly.some((l) => under(path, l) || under(l, path)))
+      return void refused.push({ path, why: 'local-only' });
+    const files = fileLeavesIn(path, v);
+    if (files.length > 0) for (const f of files) refused.push({ path: f, why: 'not-settable' });
     else overlay[path] = v;
   };
   walk(desired, '');
@@ -104,11 +152,11 @@ export function staleReported(reported: unknown, next: Record<string, unknown>):
 
 /** A short, order-independent fingerprint of an overlay (which desired state was tried). */
 export function overlayHash(overlay: Overlay): string {
-  return createHash('sha256').update(canonical(overlay)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(overlay)).digest('hex').slice(0, 16);
 }
 
 export function sameOverlay(a: Overlay, b: Overlay): boolean {
-  return canonical(a) === canonical(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** The paths of an overlay whose change reconnects or retunes the uplink (a revert guards them). */
@@ -138,13 +186,4 @@ export function setPath(root: Record<string, unknown>, path: string, value: unkn
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (isPlainObject(v)) {
-    const keys = Object.keys(v).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }

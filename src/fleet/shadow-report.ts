@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Control } from '../uplink/control.js';
-import { setPath, settableView, staleReported, type Overlay } from './settable.js';
+import { sameOverlay, setPath, settableView, staleReported, type Overlay } from './settable.js';
 
 /** `reported.edgegw.change`: the last desired state acted on. */
 export interface ChangeReport {
@@ -34,6 +34,8 @@ export class ShadowReporter {
   /** Our requests carry tokens with this prefix: replies to other clients are not ours. */
   private readonly tokenPrefix = `edgegw-${randomBytes(4).toString('hex')}-`;
   private n = 0;
+  /** Bytes of the last full `reported` sent: a 413 says how much of the 8 KB it takes. */
+  lastReportBytes = 0;
 
   constructor(
     private readonly control: Control,
@@ -54,6 +56,16 @@ export class ShadowReporter {
     const reported: Record<string, unknown> = { ...view };
     for (const path of staleReported(previous, view)) setPath(reported, path, null);
     reported.edgegw = { ...edgegw, change: edgegw.change === null ? null : shorten(edgegw.change) };
+    this.lastReportBytes = Buffer.byteLength(JSON.stringify(reported));
+    return this.update(reported);
+  }
+
+  /** `reported.edgegw.health` alone: the shadow merges it, the rest of `reported` stays. */
+  reportHealth(health: EdgegwReport['health']): Promise<void> {
+    return this.update({ edgegw: { health } });
+  }
+
+  private update(reported: Record<string, unknown>): Promise<void> {
     return this.control.publish(
       `${this.prefix}/update`,
       JSON.stringify({ state: { reported }, clientToken: this.token() }),
@@ -77,4 +89,15 @@ function shorten(c: ChangeReport): Record<string, unknown> {
     refused: list(c.refused),
     reason: c.reason?.slice(0, MAX_TEXT) ?? null,
   };
+}
+
+/** A 413: what is too large, and what to shorten (never a value of the document). */
+export function tooLarge(reportBytes: number): string {
+  return `report rejected: 413, the shadow document is over IoT Core's 8 KB of desired + reported (this report's reported is ${reportBytes} bytes, and it mirrors each settable value, the site file's sensors and buses included); shorten desired (set the keys no longer needed to null) or the settable lists (fewer or shorter sensor entries); not retried until the next change`;
+}
+
+/** The overlay paths `next` sets differently from `current`, or drops (key paths only, never values). */
+export function changedPaths(next: Overlay, current: Overlay): string[] {
+  const paths = new Set([...Object.keys(next), ...Object.keys(current)]);
+  return [...paths].filter((p) => !sameOverlay({ v: next[p] ?? null }, { v: current[p] ?? null })).sort();
 }

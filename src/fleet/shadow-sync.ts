@@ -4,16 +4,26 @@
 // daemon's reload path (same schema, same plan, same apply, or refused with key paths); a change
 // that touches the uplink must then prove the broker reachable within fleet.shadow.revertAfter or
 // the previous overlay is applied again. Only a proven change is stored on disk, so a daemon that
-// dies while proving one restarts with the previous. `reported` mirrors what runs.
+// dies while proving one restarts with the previous. `reported` mirrors what runs; its health
+// summary is sent again every reportInterval when it changed.
 
 import type { Logger } from 'pino';
 import { audit } from '../audit.js';
+import { canonicalJson } from '../config/canonical.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { Clock } from '../types.js';
 import type { Control } from '../uplink/control.js';
 import { writeOverlay, type OverlayKeys, type StoredOverlay, type TriedChange } from './overlay-store.js';
-import { ShadowReporter, type ChangeReport } from './shadow-report.js';
-import { overlayHash, sameOverlay, splitDesired, touchesUplink, type Overlay } from './settable.js';
+import { unchangedOutcome } from './change-outcome.js';
+import { changedPaths, ShadowReporter, tooLarge, type ChangeReport } from './shadow-report.js';
+import {
+  overlayHash,
+  sameOverlay,
+  splitDesired,
+  touchesUplink,
+  type Overlay,
+  type RefusedKey,
+} from './settable.js';
 import { UplinkProof, type LinkProbe } from './uplink-proof.js';
 
 const RETRY_MIN_MS = 5000;
@@ -23,6 +33,8 @@ export interface ShadowSettings {
   name: string;
   localOnly: readonly string[];
   revertAfterMs: number;
+  /** reported.edgegw.health is sent again this often, when it changed. */
+  reportIntervalMs: number;
 }
 
 export interface ShadowHost {
@@ -43,8 +55,8 @@ export interface ShadowHost {
   overlay(): Overlay;
   /** Validates, plans and applies the site file with `overlay` (the daemon's reload path). */
   apply(overlay: Overlay): Promise<ReloadOutcome>;
-  /** The site file as plain data (as written), for `reported`. */
-  siteDocument(): Promise<unknown>;
+  /** The site file the running configuration was loaded from, as plain data (as written). */
+  siteDocument(): unknown;
   configHash(): string;
   health(): Record<string, string | number | null>;
   link(): LinkProbe;
@@ -71,6 +83,8 @@ export class ShadowSync {
   private stored: StoredOverlay | null;
   private version: number | null = null;
   private lastChange: ChangeReport | null = null;
+  /** The whole desired document last acted on (overlayHash), null before the first get. */
+  private seenDesired: string | null = null;
   private lastError: string | null = null;
   private overlayRefused: string | null;
   private proof: UplinkProof | null = null;
@@ -80,6 +94,9 @@ export class ShadowSync {
   private stopped = false;
   private retryMs = 0;
   private retryTimer: unknown = null;
+  private healthTimer: unknown = null;
+  /** The health last sent (canonical JSON); null before the first report. */
+  private sentHealth: string | null = null;
 
   constructor(private readonly host: ShadowHost) {
     this.prefix = `$aws/things/${host.thing}/shadow/name/${host.settings.name}`;
@@ -105,12 +122,14 @@ export class ShadowSync {
       `${p}/update/rejected`,
     ]);
     if (this.host.control.connected) this.requestGet();
+    this.scheduleHealth();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.removers.splice(0)) r();
     if (this.retryTimer !== null) this.host.clock.clearTimeout(this.retryTimer);
+    if (this.healthTimer !== null) this.host.clock.clearTimeout(this.healthTimer);
     // A change still being proven is not stored: the next start runs the previous overlay.
     this.proof?.cancel();
     await this.work;
@@ -130,6 +149,33 @@ export class ShadowSync {
       lastError: this.lastError,
       overlayRefused: this.overlayRefused,
     };
+  }
+
+  /**
+   * The health summary goes stale between changes: every reportInterval it is sent again, alone,
+   * when it changed since the last report and the connection is up (a report that cannot leave is
+   * skipped, not queued).
+   */
+  private scheduleHealth(): void {
+    if (this.stopped) return;
+    this.healthTimer = this.host.clock.setTimeout(() => {
+      this.healthTimer = null;
+      this.work = this.work.then(() => this.refreshHealth());
+      this.scheduleHealth();
+    }, this.host.settings.reportIntervalMs);
+  }
+
+  private async refreshHealth(): Promise<void> {
+    if (this.stopped || this.sentHealth === null || !this.host.control.connected) return;
+    const health = this.host.health();
+    const text = canonicalJson(health);
+    if (text === this.sentHealth) return;
+    try {
+      await this.reporter.reportHealth(health);
+      this.sentHealth = text;
+    } catch (err) {
+      this.fail(`health report not sent (${(err as Error).message})`);
+    }
   }
 
   private requestGet(): void {
@@ -162,6 +208,8 @@ export class ShadowSync {
       return;
     }
     if (what === 'update/rejected' && this.reporter.mine(body)) {
+      // Too large is not retried: the same document would be refused again until desired shrinks.
+      if (body.code === 413) return this.fail(tooLarge(this.reporter.lastReportBytes));
       this.retryLater(body.code);
       this.fail(`report rejected: ${String(body.code)} ${String(body.message)}`);
     }
@@ -186,10 +234,14 @@ export class ShadowSync {
     const hash = overlayHash(overlay);
     const tried = this.stored?.tried ?? null;
     const current = this.host.overlay();
+    // A get comes on every connection and after our own reports: only a new desired document is
+    // a change to act on, report and audit.
+    const digest = overlayHash({ desired });
+    const first = this.seenDesired === null;
+    const fresh = digest !== this.seenDesired;
+    this.seenDesired = digest;
     if (sameOverlay(overlay, current) || tried?.hash === hash) {
-      if (refused.length > 0 && this.lastChange === null) {
-        this.lastChange = { shadowVersion: version, result: 'refused', keys: [], refused: refusedPaths };
-      }
+      if (fresh) this.nothingToApply(version, refused, tried?.hash === hash ? tried : null, first, reported);
       return this.report(reported);
     }
 
@@ -218,8 +270,11 @@ export class ShadowSync {
         {
           shadow: this.host.settings.name,
           shadowVersion: version,
+          keys: changedPaths(overlay, current),
+          refused: refused.map((r) => r.path),
           errors: errors.length,
-          keys: outcome.restartNeeded,
+          errorKeys: errors.map((e) => e.split(':')[0] ?? e),
+          restartNeeded: outcome.restartNeeded,
         },
         'remote configuration refused',
         'warn',
@@ -245,7 +300,12 @@ export class ShadowSync {
         audit(
           this.host.log,
           'shadow-reverted',
-          { shadow: this.host.settings.name, shadowVersion: version, keys },
+          {
+            shadow: this.host.settings.name,
+            shadowVersion: version,
+            keys,
+            refused: refused.map((r) => r.path),
+          },
           'remote configuration reverted',
           'warn',
         );
@@ -258,10 +318,44 @@ export class ShadowSync {
     audit(
       this.host.log,
       'shadow-change',
-      { shadow: this.host.settings.name, shadowVersion: version, keys, configHash: outcome.hash },
+      {
+        shadow: this.host.settings.name,
+        shadowVersion: version,
+        keys,
+        refused: refused.map((r) => r.path),
+        configHash: outcome.hash,
+      },
       outcome.message,
     );
     return this.report(reported);
+  }
+
+  /** A new desired document whose settable part runs already (or was refused before). */
+  private nothingToApply(
+    version: number,
+    refused: RefusedKey[],
+    tried: TriedChange | null,
+    first: boolean,
+    reported: unknown,
+  ): void {
+    const { change, audited } = unchangedOutcome({ version, refused, tried, first, reported });
+    if (change !== null) this.lastChange = change;
+    if (!audited) return;
+    audit(
+      this.host.log,
+      'shadow-refused',
+      {
+        shadow: this.host.settings.name,
+        shadowVersion: version,
+        keys: [],
+        refused: refused.map((r) => r.path),
+        errors: 0,
+        errorKeys: [],
+        restartNeeded: [],
+      },
+      'remote configuration refused',
+      'warn',
+    );
   }
 
   /** Stores what runs (and what was tried): a restart, even offline, comes back to it. */
@@ -288,13 +382,15 @@ export class ShadowSync {
   private async report(reported: unknown): Promise<void> {
     if (this.stopped) return;
     try {
-      const site = await this.host.siteDocument();
+      const site = this.host.siteDocument();
+      const health = this.host.health();
       await this.reporter.report(site, this.host.overlay(), reported, {
         version: this.host.version,
         configHash: this.host.configHash(),
-        health: this.host.health(),
+        health,
         change: this.lastChange,
       });
+      this.sentHealth = canonicalJson(health);
     } catch (err) {
       this.fail(`report not sent (${(err as Error).message})`);
     }

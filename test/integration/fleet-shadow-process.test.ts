@@ -5,7 +5,7 @@
 // the overlay survives a restart while the broker is unreachable, and check-config names its source.
 
 import assert from 'node:assert/strict';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ShadowService } from '../../src/demo/iotcore-sim/shadow.js';
@@ -31,6 +31,15 @@ interface Change {
   errors: string[] | null;
   refused: string[] | null;
   reason: string | null;
+}
+
+interface AuditEntry {
+  shadow: string;
+  shadowVersion: number;
+  keys: string[];
+  refused: string[];
+  errors?: number;
+  errorKeys?: string[];
 }
 
 describe('remote configuration through a Device Shadow (child process)', function () {
@@ -73,12 +82,17 @@ describe('remote configuration through a Device Shadow (child process)', functio
   const bySensor = (id: string) => messages.flatMap(decodeWire).filter((r) => r.sensor === id);
   const reported = () => shadow.document(GW, SHADOW)?.reported ?? {};
   const change = () => (reported().edgegw as { change?: Change } | undefined)?.change ?? null;
-  const audits = (event: string) => out.split('\n').filter((l) => l.includes(`"audit":"${event}"`));
+  const audits = (event: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.includes(`"audit":"${event}"`))
+      .map((l) => JSON.parse(l) as AuditEntry);
   const status = async () => {
     const r = await runCli(['status', '--json', '-c', site.configFile]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as {
       sensors: { id: string }[];
+      config: { hash: string };
       fleet: {
         shadow: {
           version: number;
@@ -107,12 +121,19 @@ describe('remote configuration through a Device Shadow (child process)', functio
     await waitFor(() => bySensor('counter-2').length >= 5, 20_000, 'readings of the sensor added remotely');
     await waitFor(() => change()?.result === 'applied', 10_000, 'the change reported');
     assert.equal(change()!.shadowVersion, v);
+    // The overlay is part of the configuration's hash.
+    const hashOf = (r: Record<string, unknown>) => (r.edgegw as { configHash: string }).configHash;
+    assert.notEqual(hashOf(reported()), hashOf(first));
+    assert.equal((await status()).config.hash, hashOf(reported()));
     assert.deepEqual(change()!.keys, ['sensors.counter-2 (added)']);
     assert.deepEqual(reported().sensors, [COUNTER1, COUNTER2]);
     // desired and reported agree: no delta left.
     const doc = shadow.document(GW, SHADOW)!;
     assert.deepEqual(doc.reported.sensors, doc.desired.sensors);
-    assert.equal(audits('shadow-change').length, 1);
+    assert.deepEqual(
+      audits('shadow-change').map((a) => [a.shadow, a.shadowVersion, a.keys, a.refused]),
+      [[SHADOW, v, ['sensors.counter-2 (added)'], []]],
+    );
     const s = await status();
     assert.deepEqual(
       s.fleet.shadow.overlay.map((o) => [o.path, o.source]),
@@ -148,6 +169,14 @@ describe('remote configuration through a Device Shadow (child process)', functio
       30_000,
       'counter-2 readings after restore',
     );
+    // The restarted daemon finds its change in reported and keeps it: nothing audited twice.
+    await waitFor(
+      async () => (await status()).fleet.shadow.lastChange?.shadowVersion === v,
+      20_000,
+      'the change reported before the restart, kept',
+      200,
+    );
+    assert.equal(audits('shadow-change').length + audits('shadow-refused').length, 0);
     await stop();
   });
 
@@ -235,10 +264,123 @@ describe('remote configuration through a Device Shadow (child process)', functio
     );
     assert.deepEqual(c.refused, ['uplink.url (not-settable)']);
     assert.deepEqual(reported().sensors, [COUNTER1]);
-    assert.equal(audits('shadow-refused').length, 1);
+    assert.deepEqual(
+      audits('shadow-refused').map((a) => [a.shadowVersion, a.keys, a.refused, a.errorKeys]),
+      [[v, ['queue.flush', 'sensors'], ['uplink.url'], ['queue.flush', 'sensors[1].every']]],
+    );
     // The running configuration goes on delivering.
     const n = bySensor('counter-1').length;
     await waitFor(() => bySensor('counter-1').length > n + 5, 10_000, 'readings go on');
+    await stop();
+  });
+
+  it('a later desired version with only refused keys is reported as refused with its paths and audited', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    const v1 = shadow.setDesired(GW, SHADOW, { sensors: [COUNTER1, COUNTER2] });
+    await waitFor(() => change()?.result === 'applied' && change()!.shadowVersion === v1, 20_000, 'applied');
+    // Only keys a remote change may not set: the settable part is the overlay that runs already.
+    const v2 = shadow.setDesired(GW, SHADOW, {
+      gateway: { id: 'elsewhere' },
+      uplink: { url: 'mqtts://elsewhere.example:8883' },
+    });
+    await waitFor(() => change()?.shadowVersion === v2, 20_000, 'the refusal-only version reported');
+    const c = change()!;
+    assert.equal(c.result, 'refused');
+    assert.deepEqual(c.refused, ['gateway.id (not-settable)', 'uplink.url (not-settable)']);
+    assert.deepEqual(c.keys, []);
+    await waitFor(() => audits('shadow-refused').length > 0, 10_000, 'the refusal audited');
+    assert.deepEqual(
+      audits('shadow-refused').map((a) => [a.shadow, a.shadowVersion, a.keys, a.refused]),
+      [[SHADOW, v2, [], ['gateway.id', 'uplink.url']]],
+    );
+    // The change of v1 still runs, audited once; a reconnect's get of the same desired audits nothing.
+    assert.deepEqual(reported().sensors, [COUNTER1, COUNTER2]);
+    assert.deepEqual(
+      audits('shadow-change').map((a) => a.shadowVersion),
+      [v1],
+    );
+    const s = await status();
+    assert.equal(s.fleet.shadow.lastChange?.shadowVersion, v2);
+    assert.equal(s.fleet.shadow.lastChange?.result, 'refused');
+    await stop();
+  });
+
+  it('reported mirrors the running configuration, not a site file edited and never reloaded', async () => {
+    await setup({ extra: shadowSite() });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    const hash = (reported().edgegw as { configHash: string }).configHash;
+    // An edit with no SIGHUP does not run; a refusal-only delta makes the daemon report again.
+    const text = await readFile(site.configFile, 'utf8');
+    await writeFile(site.configFile, text.replace('flush: 100ms', 'flush: 2s'));
+    const v = shadow.setDesired(GW, SHADOW, { gateway: { id: 'elsewhere' } });
+    await waitFor(() => change()?.shadowVersion === v, 20_000, 'the report after the delta');
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    assert.equal((reported().edgegw as { configHash: string }).configHash, hash);
+    await stop();
+  });
+
+  it("check-config says when it cannot read the stored overlay (another user's file) and how to see it", async function () {
+    await setup({ extra: shadowSite() });
+    // The daemon's overlay as root meets it in a service's dataDir: owned by another user.
+    const data = join(site.dir, 'data');
+    await mkdir(data, { recursive: true });
+    const overlay = join(data, 'fleet-overlay.json');
+    const stored = {
+      shadow: SHADOW,
+      shadowVersion: 3,
+      appliedAt: 1,
+      overlay: { 'log.level': 'debug' },
+      tried: null,
+    };
+    await writeFile(overlay, JSON.stringify(stored), { mode: 0o600 });
+    const uid = process.getuid?.() ?? 0;
+    await chown(overlay, uid === 0 ? 65534 : uid + 1, 0).catch(() => undefined);
+    if ((await stat(overlay)).uid === uid) return this.skip(); // cannot give a file away: not root
+    const r = await runCli(['check-config', '-c', site.configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /except: none/);
+    assert.match(
+      r.stdout,
+      /# sources: unknown: the stored remote overlay could not be read \(.*fleet-overlay\.json/,
+    );
+    assert.match(r.stdout, /sudo -u edgegw edgegw check-config -c /);
+    assert.match(r.stderr, /could not be read/);
+  });
+
+  it('the site file wins for local-only keys; one local-only sensor keeps the whole sensors list local', async () => {
+    await setup({ extra: shadowSite(', localOnly: [queue.flush, sensors.counter-1]') });
+    start();
+    await waitFor(() => reported().edgegw !== undefined, 20_000, 'first report');
+    const v = shadow.setDesired(GW, SHADOW, {
+      queue: { flush: '5s' },
+      sensors: [COUNTER1, COUNTER2],
+      log: { level: 'debug' },
+    });
+    await waitFor(() => change()?.shadowVersion === v, 20_000, 'the change reported');
+    const c = change()!;
+    assert.equal(c.result, 'applied');
+    assert.deepEqual(c.keys, ['log.level']);
+    assert.deepEqual(c.refused, ['queue.flush (local-only)', 'sensors (local-only)']);
+    assert.deepEqual(reported().queue, { flush: '100ms' });
+    assert.deepEqual(reported().sensors, [COUNTER1]);
+    assert.deepEqual(reported().log, { level: 'debug' });
+    const s = await status();
+    assert.deepEqual(
+      s.sensors.map((x) => x.id),
+      ['counter-1'],
+    );
+    assert.deepEqual(
+      s.fleet.shadow.overlay.map((o) => o.path),
+      ['log.level'],
+    );
+    assert.deepEqual(
+      audits('shadow-change').map((a) => [a.shadowVersion, a.keys, a.refused]),
+      [[v, ['log.level'], ['queue.flush', 'sensors']]],
+    );
     await stop();
   });
 
@@ -263,13 +405,16 @@ describe('remote configuration through a Device Shadow (child process)', functio
       'first report',
     );
     // One publish a second of up to 64 KiB: every message is over the broker's limit.
-    shadow.setDesired(GW, SHADOW, {
+    const v = shadow.setDesired(GW, SHADOW, {
       uplink: { limits: { maxPayloadBytes: '64KiB', publishesPerSecond: 1 } },
     });
     await waitFor(() => change()?.result === 'reverted', 40_000, 'the revert reported');
     assert.match(change()!.reason!, /not reached within 8s/);
     assert.ok(site.broker.rules.refusedPayload > 0, 'the change did break the connection');
-    assert.equal(audits('shadow-reverted').length, 1);
+    assert.deepEqual(
+      audits('shadow-reverted').map((a) => [a.shadowVersion, a.keys, a.refused]),
+      [[v, ['uplink.limits.maxPayloadBytes', 'uplink.limits.publishesPerSecond'], []]],
+    );
     const s = await status();
     assert.deepEqual(s.fleet.shadow.overlay, []);
     assert.equal(s.fleet.shadow.lastChange?.result, 'reverted');

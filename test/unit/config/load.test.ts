@@ -1,6 +1,7 @@
 // Loading valid sites: defaults, decoding, paths, EDGEGW_CONFIG, overrides, warnings, shipped files.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +110,20 @@ describe('loadConfig', () => {
     assert.throws(() => {
       (config.gateway as { id: string }).id = 'x';
     }, TypeError);
+  });
+
+  it('hashes the overrides (a remote overlay) with the file, in any key order; none leaves the hash of the file', async () => {
+    const plain = await site.load(BASE);
+    // The hash of the file and its (absent) profile, exactly as before overlays counted.
+    const fileOnly = createHash('sha256').update(BASE).update('\0').update('null').digest('hex').slice(0, 12);
+    assert.equal(plain.hash, fileOnly);
+    assert.equal((await site.load(BASE, { overrides: {} })).hash, fileOnly);
+    const a = await site.load(BASE, { overrides: { 'queue.flush': '5s', 'log.level': 'debug' } });
+    const b = await site.load(BASE, { overrides: { 'log.level': 'debug', 'queue.flush': '5s' } });
+    const c = await site.load(BASE, { overrides: { 'queue.flush': '6s', 'log.level': 'debug' } });
+    assert.notEqual(a.hash, fileOnly);
+    assert.equal(a.hash, b.hash);
+    assert.notEqual(a.hash, c.hash);
   });
 
   it('applies overrides to the document before validation', async () => {

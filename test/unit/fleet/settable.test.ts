@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import {
+  FILE_LEAVES,
   overlayHash,
   sameOverlay,
   settableView,
@@ -41,6 +42,28 @@ describe('fleet settable keys', () => {
         'gateway.id not-settable',
         'edgegw.version not-settable',
       ],
+    );
+  });
+
+  it('refuses a file path under a settable section (a bus serial port); the bus settings beside it apply', () => {
+    // From the schema's own marks, not a hand list: every Path-typed and secret-file leaf.
+    assert.ok(FILE_LEAVES.includes('buses.*.rtu.port'), FILE_LEAVES.join(', '));
+    assert.ok(FILE_LEAVES.includes('uplink.key') && FILE_LEAVES.includes('queue.keyFile'));
+    const { overlay, refused } = splitDesired(
+      { buses: { rs485: { rtu: { port: '/dev/ttyS9', baudRate: 19200 } } } },
+      [],
+    );
+    assert.deepEqual(overlay, { 'buses.rs485.rtu.baudRate': 19200 });
+    assert.deepEqual(
+      refused.map((r) => `${r.path} ${r.why}`),
+      ['buses.rs485.rtu.port not-settable'],
+    );
+    // A whole bus written at once is walked leaf by leaf too: its port is still refused.
+    const whole = splitDesired({ buses: { b2: { rtu: { port: 'serial0' }, timeout: '2s' } } }, []);
+    assert.deepEqual(whole.overlay, { 'buses.b2.timeout': '2s' });
+    assert.deepEqual(
+      whole.refused.map((r) => r.path),
+      ['buses.b2.rtu.port'],
     );
   });
 
