@@ -2,7 +2,8 @@
 // AWS "Device provisioning MQTT API"): CreateCertificateFromCsr (the private key is made here and
 // never leaves the gateway), CreateKeysAndCertificate (AWS makes the key), RegisterThing.
 
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { EdgegwError } from '../errors.js';
 import { ID_PATTERN } from '../config/schema.js';
@@ -17,18 +18,22 @@ export interface NewIdentity {
   fromCsr: boolean;
 }
 
-/** A new RSA 2048 key and a CSR for it, its subject CN `commonName` (AWS keeps only the public key). */
-export function newKeyAndCsr(commonName: string): { key: string; csr: string } {
-  // node-forge hands RSA generation to Node's native crypto when it can.
-  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
+/**
+ * A new RSA 2048 key and a CSR for it, its subject CN `commonName` (AWS keeps only the public key).
+ * The key is made by Node's crypto off the event loop (seconds on a gateway's ARM core, which a
+ * rotation inside the running daemon must not block); node-forge builds and signs the CSR.
+ */
+export async function newKeyAndCsr(commonName: string): Promise<{ key: string; csr: string }> {
+  const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
   const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = keys.publicKey;
+  csr.publicKey = forge.pki.publicKeyFromPem(publicKey);
   csr.setSubject([{ name: 'commonName', value: commonName }]);
-  csr.sign(keys.privateKey, forge.md.sha256.create());
-  return {
-    key: forge.pki.privateKeyToPem(keys.privateKey),
-    csr: forge.pki.certificationRequestToPem(csr),
-  };
+  csr.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create());
+  return { key: privateKey, csr: forge.pki.certificationRequestToPem(csr) };
 }
 
 export async function createCertificate(
@@ -47,7 +52,7 @@ export async function createCertificate(
     });
   }
   const what = 'CreateCertificateFromCsr';
-  const { key, csr } = newKeyAndCsr(how.csrFor);
+  const { key, csr } = await newKeyAndCsr(how.csrFor);
   const r = await request(
     opts,
     '$aws/certificates/create-from-csr/json',
