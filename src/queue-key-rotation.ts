@@ -4,7 +4,9 @@
 // record (SealedQueue.switchKey writes the key's range first). Records sealed before keep opening
 // with their own key. A rotated key whose records are all gone is retired: moved to
 // rotatedKeysDir/retired/ at start and as soon as the queue reports it drained. queue.keyFile and
-// queue.previousKeyFiles are never moved: the site file names them.
+// queue.previousKeyFiles are never moved: the site file names them, and neither is the key that
+// sealed the stored fleet overlay (it must open at the next start, even offline): that one is
+// retired at a start after the overlay was stored again under a newer key.
 
 import { join, resolve, sep } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,6 +16,7 @@ import type { SealedQueue } from './queue/sealed-queue.js';
 import { Keyring } from './seal/keyring.js';
 import { keyFileId, retireKeyFiles, rotateKey } from './seal/rotated-keys.js';
 import { JobFailure } from './fleet/operations.js';
+import { overlaySealingKeyId } from './fleet/overlay-store.js';
 import { errorText } from './reload-apply.js';
 
 export interface QueueKeyRotationDeps {
@@ -94,8 +97,9 @@ export class QueueKeyRotation {
     // The site file's keys stay where it names them, even when they lie in the folder.
     const named = new Set([q.keyFile, ...q.previousKeyFiles].map((f) => resolve(f)));
     const files = keyring.files();
+    const overlayKey = await overlaySealingKeyId(this.deps.site().gateway.dataDir);
     const candidates = ids
-      .filter((id) => id !== keyring.currentId)
+      .filter((id) => id !== keyring.currentId && id !== overlayKey)
       .flatMap((id) => {
         const f = files.get(id);
         return f === undefined || named.has(resolve(f)) ? [] : [f];

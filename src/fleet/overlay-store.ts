@@ -13,6 +13,7 @@ import { lstat, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurably } from '../durable-file.js';
 import { EdgegwError } from '../errors.js';
+import { sealedFileKeyId } from '../seal/sealer.js';
 import { isPlainObject, type Overlay } from './settable.js';
 
 /** The last desired state that was refused or reverted: not applied again until it changes. */
@@ -133,6 +134,22 @@ export async function readOverlay(
     throw new EdgegwError('EDGEGW_E_FLEET_OVERLAY', `${file} is not an overlay file; it is ignored`);
   }
   return { ...(s as StoredOverlay), tried: isPlainObject(s.tried) ? s.tried : null };
+}
+
+/**
+ * The id of the queue key the stored overlay says sealed it, or null when there is none (or it is
+ * not a sealed overlay). A key retirement keeps that key: the overlay must open at the next start.
+ */
+export async function overlaySealingKeyId(dataDir: string): Promise<string | null> {
+  let outer: unknown;
+  try {
+    outer = JSON.parse(await readFile(overlayPath(dataDir), 'utf8'));
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(outer) || outer.format !== SEALED_FORMAT || typeof outer.sealed !== 'string')
+    return null;
+  return sealedFileKeyId(Buffer.from(outer.sealed, 'base64'));
 }
 
 /** Stores the overlay sealed with the current queue key. */
