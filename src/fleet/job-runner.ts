@@ -89,6 +89,8 @@ export class JobRunner {
    * asked in a loop.
    */
   private holdNext = false;
+  /** The outcome of the last job run until the service accepted it (its file record may be missing). */
+  private unsent: JobMark | null = null;
   /** Ends the pause between two attempts at an update (stop). */
   private wake: (() => void) | null = null;
 
@@ -188,7 +190,9 @@ export class JobRunner {
     const doc = e.jobDocument ?? {};
     const name = typeof doc.operation === 'string' ? doc.operation : '';
     const op = this.opts.operations.get(name);
-    const marked = await this.marked();
+    // An outcome not sent yet: from memory first (its record may have failed to write), else the file.
+    const unsent = this.unsent?.jobId === e.jobId ? this.unsent : null;
+    const marked = unsent ?? (await this.marked());
     if (marked?.jobId === e.jobId) {
       // It ran to the end but its update never passed (the link went down, or it was rejected):
       // send that, not a new run.
@@ -243,13 +247,19 @@ export class JobRunner {
     details: Record<string, string>,
   ): Promise<void> {
     // The outcome is stored first: a daemon that dies before the update passed sends it on restart.
+    // It is kept in memory too, so a record that could not be written (a full disk) does not turn
+    // a job that ran into one "stopped while it ran" at the next start-next.
+    this.unsent = { jobId, result: { status, details } };
     try {
       await this.mark(jobId, { status, details });
     } catch (err) {
       this.fail(`the outcome of job ${jobId} cannot be recorded in ${this.opts.dataDir} (${errno(err)})`);
     }
     this.holdNext = !(await this.report(jobId, status, details));
-    if (!this.holdNext) await this.unmark();
+    if (!this.holdNext) {
+      this.unsent = null;
+      await this.unmark();
+    }
     this.last = { jobId, operation, status };
     audit(
       this.opts.log,

@@ -5,7 +5,7 @@
 // made what AWS takes.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOB_FILE, JobRunner, UPDATE_ATTEMPTS, statusDetails } from '../../../src/fleet/job-runner.js';
@@ -96,17 +96,30 @@ describe('IoT Jobs runner', () => {
             return Promise.resolve({ runs: String(runs) });
           },
         ],
+        [
+          // Runs, and leaves gateway.dataDir unable to take the job's record (as a full disk would).
+          'count-then-break-the-folder',
+          async () => {
+            runs++;
+            await mkdir(join(dir, `${JOB_FILE}.tmp`));
+            return { runs: String(runs) };
+          },
+        ],
       ]),
     });
     return runner.start();
   }
   /** The service: one execution j1 in progress until a final update is accepted (`accept`). */
-  function service(accept: () => boolean, inProgress: 'accept' | 'cancelled' = 'accept') {
+  function service(
+    accept: () => boolean,
+    inProgress: 'accept' | 'cancelled' = 'accept',
+    operation = 'count',
+  ) {
     let over = false;
     return (topic: string, body: Record<string, unknown>): Reply => {
       const token = body.clientToken;
       if (topic === `${P}/start-next`) {
-        const execution = over ? undefined : { jobId: 'j1', jobDocument: { operation: 'count' } };
+        const execution = over ? undefined : { jobId: 'j1', jobDocument: { operation } };
         return { topic: `${P}/start-next/accepted`, body: { execution, clientToken: token } };
       }
       const final = body.status !== 'IN_PROGRESS';
@@ -159,6 +172,34 @@ describe('IoT Jobs runner', () => {
     );
     assert.equal(runs, 1);
     assert.deepEqual(runner!.status().last, { jobId: 'j1', operation: 'count', status: 'SUCCEEDED' });
+  });
+
+  it('an outcome whose record cannot be written is still the one sent again, never "stopped while it ran"', async () => {
+    let accepting = false;
+    const control = new ScriptedControl(service(() => accepting, 'accept', 'count-then-break-the-folder'));
+    await start(control);
+    await waitFor(() => finals(control) === 1, 5000, 'the first final update');
+    // The final updates rejected: start-next hands j1 back, and the outcome kept goes again.
+    await pass(120_000);
+    const updates = control.sent.filter(
+      (x) => x.topic === `${P}/j1/update` && x.body.status !== 'IN_PROGRESS',
+    );
+    assert.ok(updates.length > UPDATE_ATTEMPTS, `${updates.length} final updates`);
+    assert.deepEqual(new Set(updates.map((u) => u.body.status)), new Set(['SUCCEEDED']));
+    assert.equal(runs, 1);
+    accepting = true;
+    await waitFor(
+      async () => {
+        await clock.advanceAsync(1000);
+        return readFile(join(dir, JOB_FILE)).then(
+          () => false,
+          () => true,
+        );
+      },
+      10_000,
+      'the outcome accepted and the job record removed',
+    );
+    assert.equal(runs, 1);
   });
 
   it('a job the service no longer has in progress (cancelled) is not run', async () => {
