@@ -117,15 +117,37 @@ export function splitDesired(desired: unknown, localOnly: readonly string[]): De
 /**
  * The settable part of a site document (plain data, as the file writes it: `'5s'`, not 5000) with
  * `overlay` applied: what `reported` shows, in the shape `desired` is written in, so a desired
- * value that is applied leaves no delta.
+ * value that is applied leaves no delta. Keys the site file keeps local (`localOnly`) are not
+ * remotely settable on this gateway and are left out: a site with many sensors keeps its shadow
+ * under the 8 KB of desired + reported by listing `sensors` there.
  */
-export function settableView(plainSite: unknown, overlay: Overlay): Record<string, unknown> {
+export function settableView(
+  plainSite: unknown,
+  overlay: Overlay,
+  localOnly: readonly string[] = [],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const path of SETTABLE) {
     const v = getPath(plainSite, path);
     if (v !== undefined) setPath(out, path, structuredClone(v));
   }
   for (const [path, v] of Object.entries(overlay)) setPath(out, path, structuredClone(v));
+  for (const local of localOnly) {
+    // `sensors` is one value (a list): one local sensor keeps the whole list local.
+    const path = under(local, 'sensors') ? 'sensors' : local;
+    const parts = path.split('.');
+    const chain: Record<string, unknown>[] = [out];
+    for (const k of parts.slice(0, -1)) {
+      const next = chain[chain.length - 1]![k];
+      if (!isPlainObject(next)) break;
+      chain.push(next);
+    }
+    if (chain.length !== parts.length) continue;
+    delete chain[chain.length - 1]![parts[parts.length - 1]!];
+    // A section left empty goes too (`queue: {}` would say nothing).
+    for (let i = chain.length - 1; i > 0 && Object.keys(chain[i]!).length === 0; i--)
+      delete chain[i - 1]![parts[i - 1]!];
+  }
   return out;
 }
 

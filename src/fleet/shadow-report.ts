@@ -50,12 +50,26 @@ export class ShadowReporter {
     return this.control.publish(`${this.prefix}/get`, JSON.stringify({ clientToken: this.token() }));
   }
 
-  /** `reported`: the view, null for what the shadow holds that no longer runs, and `edgegw`. */
-  report(site: unknown, overlay: Overlay, previous: unknown, edgegw: EdgegwReport): Promise<void> {
-    const view = settableView(site, overlay);
+  /**
+   * `reported`: the view (without the local-only keys), null for what the shadow holds that no
+   * longer runs or is local now, and `edgegw`.
+   */
+  report(
+    site: unknown,
+    overlay: Overlay,
+    localOnly: readonly string[],
+    previous: unknown,
+    edgegw: EdgegwReport,
+  ): Promise<void> {
+    const view = settableView(site, overlay, localOnly);
     const reported: Record<string, unknown> = { ...view };
     for (const path of staleReported(previous, view)) setPath(reported, path, null);
-    reported.edgegw = { ...edgegw, change: edgegw.change === null ? null : shorten(edgegw.change) };
+    reported.edgegw = {
+      ...edgegw,
+      // Which keys the site file keeps (left out above): the cloud sees why they are not reported.
+      localOnly: localOnly.slice(0, MAX_LIST),
+      change: edgegw.change === null ? null : shorten(edgegw.change),
+    };
     this.lastReportBytes = Buffer.byteLength(JSON.stringify(reported));
     return this.update(reported);
   }
@@ -93,7 +107,7 @@ function shorten(c: ChangeReport): Record<string, unknown> {
 
 /** A 413: what is too large, and what to shorten (never a value of the document). */
 export function tooLarge(reportBytes: number): string {
-  return `report rejected: 413, the shadow document is over IoT Core's 8 KB of desired + reported (this report's reported is ${reportBytes} bytes, and it mirrors each settable value, the site file's sensors and buses included); shorten desired (set the keys no longer needed to null) or the settable lists (fewer or shorter sensor entries); not retried until the next change`;
+  return `report rejected: 413, the shadow document is over IoT Core's 8 KB of desired + reported (this report's reported is ${reportBytes} bytes, and it mirrors each settable value, the site file's sensors and buses included); shorten desired (set the keys no longer needed to null), or keep the long lists in the site file (list sensors in fleet.shadow.localOnly: local-only keys are not reported); not retried until the next change`;
 }
 
 /** The overlay paths `next` sets differently from `current`, or drops (key paths only, never values). */

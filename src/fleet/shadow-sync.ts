@@ -384,7 +384,7 @@ export class ShadowSync {
     try {
       const site = this.host.siteDocument();
       const health = this.host.health();
-      await this.reporter.report(site, this.host.overlay(), reported, {
+      await this.reporter.report(site, this.host.overlay(), this.host.settings.localOnly, reported, {
         version: this.host.version,
         configHash: this.host.configHash(),
         health,

@@ -107,6 +107,24 @@ describe('fleet settable keys', () => {
     });
   });
 
+  it('leaves local-only keys out of the view (one local sensor: the whole list); an emptied section goes', () => {
+    const file = {
+      queue: { flush: '100ms' },
+      buses: { plc: { timeout: '1s' }, io: { timeout: '2s' } },
+      sensors: [{ id: 'a' }, { id: 'b' }],
+      log: { level: 'info' },
+    };
+    assert.deepEqual(settableView(file, {}, ['queue.flush', 'buses.plc', 'sensors.a']), {
+      buses: { io: { timeout: '2s' } },
+      log: { level: 'info' },
+    });
+    assert.deepEqual(settableView(file, { 'log.level': 'debug' }, ['log.level']), {
+      queue: { flush: '100ms' },
+      buses: { plc: { timeout: '1s' }, io: { timeout: '2s' } },
+      sensors: [{ id: 'a' }, { id: 'b' }],
+    });
+  });
+
   it('names what reported holds that no longer runs, never edgegw or a non-settable key', () => {
     const reported = {
       buses: { plc: { timeout: '1s' }, gone: { timeout: '1s' } },
