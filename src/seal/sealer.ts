@@ -213,37 +213,14 @@ export class Sealer {
 
   /** Seals dictionary entry `index` (sensor id `id`) as sealed by the key with id `keyId` (hex). */
   sealId(index: number, id: string, keyId: string): Uint8Array {
-    const header = new Uint8Array(ENTRY_HEADER_BYTES);
-    header[0] = ID_ENTRY_VERSION;
-    header.set(Buffer.from(keyId, 'hex').subarray(0, KEY_ID_BYTES), 1);
-    const nonce = Uint8Array.from(this.nonces.take(ENTRY_NONCE_BYTES));
-    const cipher = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-      new TextEncoder().encode(id),
-      entryAd(index, header),
-      null,
-      nonce,
-      this.key,
-    );
-    const out = new Uint8Array(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES + cipher.length);
-    out.set(header, 0);
-    out.set(nonce, ENTRY_HEADER_BYTES);
-    out.set(cipher, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES);
-    return out;
+    return this.sealEntry(ID_ENTRY_VERSION, keyId, new TextEncoder().encode(id), (h) => entryAd(index, h));
   }
 
   /** The sensor id of dictionary entry `index`; DamagedIdError when it does not authenticate. */
   openId(index: number, entry: Uint8Array): string {
     if (entryKeyId(entry) === null) throw new DamagedIdError(index, 'is malformed');
-    const header = entry.subarray(0, ENTRY_HEADER_BYTES);
-    const nonce = entry.subarray(ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES);
     try {
-      const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-        null,
-        entry.subarray(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
-        entryAd(index, header),
-        nonce,
-        this.key,
-      );
+      const plain = this.openEntry(entry, (h) => entryAd(index, h));
       return new TextDecoder('utf-8', { fatal: true }).decode(plain);
     } catch (err) {
       throw new DamagedIdError(index, 'failed authentication', { cause: err });
@@ -252,13 +229,36 @@ export class Sealer {
 
   /** Seals a file's content for `purpose` as sealed by the key with id `keyId` (hex). */
   sealFile(purpose: string, plain: Uint8Array, keyId: string): Uint8Array {
+    return this.sealEntry(SEALED_FILE_VERSION, keyId, plain, (h) => fileAd(purpose, h));
+  }
+
+  /** The content of a file sealed for `purpose`, or null when it does not authenticate. */
+  openFile(purpose: string, sealed: Uint8Array): Uint8Array | null {
+    if (sealedFileKeyId(sealed) === null) return null;
+    try {
+      return this.openEntry(sealed, (h) => fileAd(purpose, h));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A small sealed item (a dictionary entry, a file): header (`version`, the key id), a random
+   * nonce, then the XChaCha20-Poly1305 ciphertext; `ad` binds it to its place or purpose.
+   */
+  private sealEntry(
+    version: number,
+    keyId: string,
+    plain: Uint8Array,
+    ad: (header: Uint8Array) => Uint8Array,
+  ): Uint8Array {
     const header = new Uint8Array(ENTRY_HEADER_BYTES);
-    header[0] = SEALED_FILE_VERSION;
+    header[0] = version;
     header.set(Buffer.from(keyId, 'hex').subarray(0, KEY_ID_BYTES), 1);
     const nonce = Uint8Array.from(this.nonces.take(ENTRY_NONCE_BYTES));
     const cipher = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
       plain,
-      fileAd(purpose, header),
+      ad(header),
       null,
       nonce,
       this.key,
@@ -270,20 +270,15 @@ export class Sealer {
     return out;
   }
 
-  /** The content of a file sealed for `purpose`, or null when it does not authenticate. */
-  openFile(purpose: string, sealed: Uint8Array): Uint8Array | null {
-    if (sealedFileKeyId(sealed) === null) return null;
-    try {
-      return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-        null,
-        sealed.subarray(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
-        fileAd(purpose, sealed.subarray(0, ENTRY_HEADER_BYTES)),
-        sealed.subarray(ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
-        this.key,
-      );
-    } catch {
-      return null;
-    }
+  /** The plaintext of a sealEntry item; throws when it does not authenticate. */
+  private openEntry(entry: Uint8Array, ad: (header: Uint8Array) => Uint8Array): Uint8Array {
+    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null,
+      entry.subarray(ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
+      ad(entry.subarray(0, ENTRY_HEADER_BYTES)),
+      entry.subarray(ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + ENTRY_NONCE_BYTES),
+      this.key,
+    );
   }
 
   /** Seals a notice record made at `t0` (ms since the epoch); its count is 0. */
