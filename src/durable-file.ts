@@ -14,7 +14,12 @@ export async function writeFileDurably(path: string, tmp: string, data: string):
     await f.close();
   }
   await rename(tmp, path);
-  const d = await open(dirname(path), 'r');
+  await syncFolder(dirname(path));
+}
+
+/** fsyncs a folder, so the names created, renamed or removed in it survive a power cut. */
+export async function syncFolder(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
   try {
     await d.sync();
   } finally {

@@ -7,6 +7,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { link, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { syncFolder } from '../durable-file.js';
 import { removeIfThere, writeOwned } from './owned-file.js';
 
 export interface IdentityPaths {
@@ -103,12 +104,5 @@ export async function recoverIdentity(paths: IdentityPaths): Promise<Recovery> {
 }
 
 async function syncFolders(paths: IdentityPaths): Promise<void> {
-  for (const dir of new Set([dirname(paths.cert), dirname(paths.key)])) {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  }
+  for (const dir of new Set([dirname(paths.cert), dirname(paths.key)])) await syncFolder(dir);
 }

@@ -7,6 +7,7 @@
 
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { syncFolder } from '../durable-file.js';
 
 export interface Owner {
   uid: number;
@@ -51,12 +52,7 @@ export async function replaceKeepingOwner(file: string, data: string): Promise<v
   const tmp = `${file}.tmp`;
   await writeOwned(tmp, data, mode, file);
   await rename(tmp, file);
-  const d = await open(dirname(file), 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await syncFolder(dirname(file));
 }
 
 export async function removeIfThere(file: string): Promise<void> {

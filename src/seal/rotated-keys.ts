@@ -8,9 +8,9 @@
 // `retired/` (never deleted, never loaded again; move it back to use it). The folder is kept
 // outside gateway.dataDir, as the key file is (DESIGN.md §2).
 
-import { mkdir, open, readFile, readdir, rename } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { writeFileDurably } from '../durable-file.js';
+import { syncFolder, writeFileDurably } from '../durable-file.js';
 import { readQueueKey, writeNewKeyFile } from './keyfile.js';
 import { Keyring, keyIdOf } from './keyring.js';
 
@@ -81,15 +81,6 @@ export async function retireKeyFiles(dir: string, files: readonly string[]): Pro
   }
   for (const d of [to, dir]) await syncFolder(d);
   return moved;
-}
-
-async function syncFolder(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 /** The keyring a start uses: queue.keyFile and queue.previousKeyFiles, and the rotated keys. */
