@@ -69,7 +69,9 @@ export class TimestampGuard {
   }
 
   private guard(r: Reading): Reading {
-    this.check();
+    // A clock reading before the build time stamps readings before it, so the clock is read only
+    // for such a reading, or while it is distrusted (to see it recover): not once per reading.
+    if (!this.ok || r.ts < this.buildTime) this.check();
     const prev = this.lastTs.get(r.sensor);
     const ts = prev !== undefined && r.ts < prev ? prev : r.ts;
     this.lastTs.set(r.sensor, ts);

@@ -92,3 +92,23 @@ describe('TimestampGuard', () => {
     assert.equal(lines.filter((l) => l.code === 'EDGEGW_E_CLOCK').length, 1);
   });
 });
+
+describe('TimestampGuard on the reading path', () => {
+  it('reads the wall clock only for an implausible reading or while the clock is distrusted', () => {
+    const clock = new FakeClock(GOOD);
+    let reads = 0;
+    const now = clock.now.bind(clock);
+    clock.now = () => {
+      reads++;
+      return now();
+    };
+    const inner = new RecordingObserver();
+    const obs = new TimestampGuard({ clock, buildTime: BUILD_TIME }).wrap(inner);
+    for (let i = 0; i < 1000; i++) obs.reading({ sensor: 'a', ts: GOOD + i, value: i, quality: 'good' });
+    assert.equal(reads, 0, 'plausible readings under a trusted clock');
+    obs.reading({ sensor: 'a', ts: 1000, value: 1, quality: 'good' });
+    assert.equal(reads, 1, 'a reading stamped before the build time makes it look');
+    assert.equal(inner.readings.length, 1001);
+    assert.ok(inner.readings.slice(0, 1000).every((r) => r.quality === 'good'));
+  });
+});

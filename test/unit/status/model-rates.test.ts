@@ -185,3 +185,43 @@ describe('StatusModel rates, ages and certificate', () => {
     ]);
   });
 });
+
+describe('StatusModel on the reading path', () => {
+  /** The site's clock, counting how often the monotonic clock is read. */
+  function counted() {
+    const s = site();
+    let reads = 0;
+    const monotonic = s.clock.monotonic.bind(s.clock);
+    s.clock.monotonic = () => {
+      reads++;
+      return monotonic();
+    };
+    return { ...s, reads: () => reads };
+  }
+
+  it('reads the clock a few times a second of readings, not once per reading', () => {
+    const { model, clock, reads } = counted();
+    const before = reads();
+    // 20,000 readings stamped over two seconds.
+    for (let i = 0; i < 20_000; i++)
+      model.reading({ sensor: `s${i % 20}`, ts: clock.now() + i / 10, value: 1, quality: 'good' });
+    assert.ok(reads() - before <= 100, `${reads() - before} clock reads for 20,000 readings`);
+    assert.ok(reads() - before >= 10, 'it still samples');
+  });
+
+  it('still samples the drain rates while readings keep one stamp (the clock held after a step back)', () => {
+    const { model, clock, counters, queue } = counted();
+    queue.readings = 10_000;
+    queue.oldestTs = T0;
+    const held = clock.now();
+    // 20 s: an outage for the first 10, then 250 delivered a second. Only samples taken on the
+    // way (every 256 readings) give the last 10 s alone; one from the start would average both.
+    for (let s = 0; s < 20; s++) {
+      clock.advance(1000);
+      counters.committedReadings += 50;
+      if (s >= 10) counters.deliveredReadings += 250;
+      for (let i = 0; i < 300; i++) model.reading({ sensor: 's', ts: held, value: 1, quality: 'good' });
+    }
+    assert.deepEqual(model.snapshot().queue.rates, { committedPerSecond: 50, deliveredPerSecond: 250 });
+  });
+});

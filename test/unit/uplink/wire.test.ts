@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { OpenRecord, Reading } from '../../../src/types.js';
-import { encodeMessage, packMessages } from '../../../src/uplink/wire.js';
+import { encodeMessage, packMessages, valueJson } from '../../../src/uplink/wire.js';
 
 interface Wire {
   v: number;
@@ -216,5 +216,25 @@ describe('wire format (DESIGN.md §3)', () => {
     const [msg] = packMessages('gw1', [data, notice], 1 << 20);
     assert.equal(msg!.readings, 1, 'a notice carries no readings (delivered counters stay right)');
     assert.deepEqual(msg!.seqs, [1199, 1200]);
+  });
+});
+
+describe('valueJson (the values of a message)', () => {
+  it('writes every value exactly as JSON.stringify does, and null for a non-finite one', () => {
+    // Values as sensors give them (0..4 decimals, scaled to any magnitude), raw doubles, signs.
+    let seed = 42;
+    const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const values: number[] = [0, -0, 0.01, -0.01, 0.05, 0.1, 0.29, 1.15, 9_999_999_999_999.99, 1e13, 1e-7];
+    values.push(5e-324, 2 ** 53, 1e21, 123.456, -5, Number.MAX_VALUE, -Number.MIN_VALUE);
+    for (let i = 0; i < 200_000; i++) {
+      const decimals = i % 5;
+      const magnitude = 10 ** (Math.floor(random() * 16) - 2);
+      const v = Math.round((random() - 0.5) * magnitude * 10 ** decimals) / 10 ** decimals;
+      values.push(v, -v, random() * magnitude, Math.fround(v));
+    }
+    for (const v of values) assert.equal(valueJson(v), JSON.stringify(v), `value ${v}`);
+    for (const v of [NaN, Infinity, -Infinity]) assert.equal(valueJson(v), 'null');
+    assert.equal(valueJson(true), 'true');
+    assert.equal(valueJson(false), 'false');
   });
 });
