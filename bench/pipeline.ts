@@ -1,6 +1,8 @@
 // The edgegw pipeline composed from its stages, as src/daemon.ts wires them (without sensor
 // drivers, the status socket or systemd): from the sensor side, readings -> timestamp guard ->
-// fan-out (status model, Batcher) -> SealedQueue -> QueueRecordSource -> Uplink.
+// fan-out (status model, Batcher) -> SealedQueue -> QueueRecordSource -> Uplink, with write-behind
+// (a record the uplink has room for is handed to it at once and committed only if its PUBACK has
+// not come by its deadline) wired as the daemon wires it.
 
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
@@ -11,7 +13,7 @@ import { StatusModel } from '../src/status/model.js';
 import { VERSION } from '../src/version.js';
 import { QueueRecordSource } from '../src/queue/record-source.js';
 import { SealedQueue } from '../src/queue/sealed-queue.js';
-import { Sealer } from '../src/seal/sealer.js';
+import { openedForm, Sealer } from '../src/seal/sealer.js';
 import { Keyring } from '../src/seal/keyring.js';
 import { systemClock, type Clock, type Reading, type SensorObserver } from '../src/types.js';
 import { Uplink, type UplinkLimits } from '../src/uplink/uplink.js';
@@ -85,16 +87,18 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     seal: (seq, readings, ids) => keyring.seal(seq, readings, ids),
     log: silent,
     clock,
+    opened: openedForm,
+    writeBehind: (): number => uplink?.writeBehindRoom() ?? 0,
   });
   let committing = 0;
   const batcher = new Batcher({
     flushMs: o.flushMs,
     maxReadings: o.maxRecordReadings,
     clock,
-    commit: async (readings) => {
+    commit: async (readings, durableBy) => {
       committing++;
       try {
-        const seq = await queue.append(readings);
+        const seq = await queue.append(readings, undefined, durableBy);
         o.onCommit?.(seq, readings);
       } finally {
         committing--;
@@ -104,7 +108,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       console.error('bench: commit failed:', err instanceof Error ? err.message : String(err));
     },
   });
-  const uplink =
+  const uplink: Uplink | null =
     o.broker === null
       ? null
       : new Uplink({

@@ -45,15 +45,27 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
  * commit of a whole batch. Returns the same array when every reading is fine (the usual case).
  */
 export function encodableReadings(readings: readonly Reading[]): readonly Reading[] {
-  if (readings.every((r) => Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS)) return readings;
+  let fine = true;
+  for (const r of readings) {
+    if (!encodableTs(r.ts)) {
+      fine = false;
+      break;
+    }
+  }
+  if (fine) return readings;
   return readings.map((r) => {
-    if (Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts < MAX_TS) return r;
+    if (encodableTs(r.ts)) return r;
     const rounded = Number.isFinite(r.ts) ? Math.round(r.ts) : 0;
     const ts = Math.min(Math.max(rounded, 0), MAX_TS - 1);
     // A fraction of a millisecond is only rounding; anything else means the time is not known.
     const quality = ts === rounded && Number.isFinite(r.ts) ? r.quality : 'bad';
     return { ...r, ts, quality };
   });
+}
+
+/** Whether the codec carries `ts` as it is: an integer ms in [0, 2^48). */
+export function encodableTs(ts: number): boolean {
+  return Number.isSafeInteger(ts) && ts >= 0 && ts < MAX_TS;
 }
 
 /** The smallest t0 (base time) of a non-empty list of readings. */

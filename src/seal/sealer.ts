@@ -41,6 +41,7 @@ import {
   decodeBody,
   decodeIndexedBody,
   encodableReadings,
+  encodableTs,
   encodeBody,
   encodeIndexedBody,
   indicesOf,
@@ -170,6 +171,16 @@ class NoncePool {
  * value carried as 0, quality bad), and a test checks the two against each other.
  */
 export function openedForm(seq: number, given: readonly Reading[]): OpenRecord {
+  // The usual case, every timestamp encodable and every value finite (one pass over them): the
+  // readings themselves (they are never changed), not a copy.
+  let fine = true;
+  for (const r of given) {
+    if (!encodableTs(r.ts) || (typeof r.value === 'number' && !Number.isFinite(r.value))) {
+      fine = false;
+      break;
+    }
+  }
+  if (fine) return { seq, readings: given };
   const readings = encodableReadings(given).map((r): Reading =>
     typeof r.value === 'number' && !Number.isFinite(r.value)
       ? { sensor: r.sensor, ts: r.ts, value: 0, quality: 'bad' }

@@ -32,7 +32,7 @@ export class TimestampGuard {
   private readonly buildTime: number;
   private readonly log: Logger | undefined;
   private readonly deferred: () => boolean;
-  private readonly lastTs = new Map<string, number>();
+  private readonly lastTs = new Map<string, { ts: number }>();
   private ok = true;
   private issue: string | null = null;
 
@@ -45,7 +45,7 @@ export class TimestampGuard {
 
   /** The stamps moved by `ms` (the clock sync): each sensor's last ts moves with them. */
   shift(ms: number): void {
-    for (const [sensor, ts] of this.lastTs) this.lastTs.set(sensor, ts + ms);
+    for (const last of this.lastTs.values()) last.ts += ms;
   }
 
   /** True unless the wall clock currently reads earlier than the build time. */
@@ -72,9 +72,12 @@ export class TimestampGuard {
     // A clock reading before the build time stamps readings before it, so the clock is read only
     // for such a reading, or while it is distrusted (to see it recover): not once per reading.
     if (!this.ok || r.ts < this.buildTime) this.check();
-    const prev = this.lastTs.get(r.sensor);
-    const ts = prev !== undefined && r.ts < prev ? prev : r.ts;
-    this.lastTs.set(r.sensor, ts);
+    // One lookup per reading: each sensor's last ts is a slot changed in place.
+    const last = this.lastTs.get(r.sensor);
+    let ts = r.ts;
+    if (last === undefined) this.lastTs.set(r.sensor, { ts });
+    else if (ts < last.ts) ts = last.ts;
+    else last.ts = ts;
     const implausible = (!this.ok || ts < this.buildTime) && !this.deferred();
     if (ts === r.ts && !implausible) return r;
     return { ...r, ts, quality: implausible ? 'bad' : r.quality };

@@ -231,7 +231,9 @@ export class MessagePacker {
       this.idsBytes += Buffer.byteLength(q) + (this.ids.length > 0 ? 1 : 0);
       this.ids.push(q);
     }
-    this.recsBytes += Buffer.byteLength(json) + (this.recs.length > 0 ? 1 : 0);
+    // A record's JSON is ASCII (numbers, brackets, quality and notice words; ids are listed apart):
+    // its length is its size in bytes, without a scan of it.
+    this.recsBytes += json.length + (this.recs.length > 0 ? 1 : 0);
     this.recs.push(json);
     this.seqs.push(rec.seq);
     this.readings += rec.readings.length;
@@ -330,7 +332,7 @@ export class MessagePacker {
     let ids = this.idsBytes;
     let n = this.ids.length;
     for (const id of added) ids += Buffer.byteLength(JSON.stringify(id)) + (n++ > 0 ? 1 : 0);
-    return this.fixedBytes + ids + this.recsBytes + Buffer.byteLength(json) + (this.recs.length > 0 ? 1 : 0);
+    return this.fixedBytes + ids + this.recsBytes + json.length + (this.recs.length > 0 ? 1 : 0);
   }
 }
 

@@ -186,4 +186,21 @@ describe('seal/openedForm', () => {
       await fx.cleanup();
     }
   });
+
+  it('gives the readings themselves, not a copy, when the codec changes none of them', async () => {
+    const fx = await queueFixture();
+    try {
+      const t = 1_764_380_000_000;
+      const readings: Reading[] = [
+        { sensor: 'a', ts: t, value: 21.6, quality: 'good' },
+        { sensor: 'b', ts: t + 2, value: -0, quality: 'stale' },
+        { sensor: 'c', ts: t + 3, value: false, quality: 'bad' },
+      ];
+      const opened = openedForm(8, readings);
+      assert.equal(opened.readings, readings, 'no copy per reading on the hot path');
+      assert.deepEqual(opened, fx.sealer.open(fx.sealer.seal(8, readings)));
+    } finally {
+      await fx.cleanup();
+    }
+  });
 });
