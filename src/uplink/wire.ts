@@ -41,42 +41,99 @@ const FULL_AT = 0.96;
 const FIRST_RATIO = 0.2;
 
 /** The zlib stream of a plain message. */
-export function deflatePayload(json: string): Buffer {
+export function deflatePayload(json: string | Buffer): Buffer {
   return deflateSync(json, DEFLATE_OPTIONS);
 }
 
+// A record's JSON is written as bytes into a scratch buffer, digit by digit: building it as a
+// string cost twice JSON.stringify of the same message (the string's pieces, then flattening and
+// encoding them to UTF-8). It is ASCII (numbers, brackets, quality words; ids are listed apart).
+let scratch = Buffer.allocUnsafe(64 * 1024);
+let at = 0;
+
+/** Room for `n` more bytes in the scratch buffer. */
+function room(n: number): void {
+  if (at + n <= scratch.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, at + n));
+  scratch.copy(bigger, 0, 0, at);
+  scratch = bigger;
+}
+
+/** An ASCII string (room made by the caller). */
+function putAscii(text: string): void {
+  for (let i = 0; i < text.length; i++) scratch[at++] = text.charCodeAt(i);
+}
+
+/** A number as JSON.stringify writes it; integers digit by digit (room made by the caller). */
+function putInt(n: number): void {
+  if (!Number.isSafeInteger(n)) {
+    putAscii(Number.isFinite(n) ? String(n) : 'null');
+    return;
+  }
+  if (n < 0) {
+    scratch[at++] = 45; // '-'
+    n = -n;
+  }
+  if (n < 10) {
+    scratch[at++] = 48 + n;
+    return;
+  }
+  const first = at;
+  while (n > 0) {
+    const q = Math.floor(n / 10);
+    scratch[at++] = 48 + (n - 10 * q);
+    n = q;
+  }
+  for (let a = first, b = at - 1; a < b; a++, b--) {
+    const d = scratch[a]!;
+    scratch[a] = scratch[b]!;
+    scratch[b] = d;
+  }
+}
+
 /**
- * A value as JSON, exactly as JSON.stringify writes it. Sensor values carry few decimals (the
- * sensor's `decimals`), so a value that is exactly its integer of hundredths ÷ 100 is written from
- * that integer: the decimal it gives is then the only one of at most two decimals that reads back
- * as the value (below 1e13 two of them are 0.01 apart, far more than the value's precision), so
- * it is the shortest, which is what JSON.stringify writes, at a fraction of the cost of the
- * general double-to-text conversion (the largest cost of packing). Any other value takes String.
+ * A value exactly as JSON.stringify writes it (null for a non-finite number: JSON has no NaN or
+ * Infinity). Sensor values carry few decimals (the sensor's `decimals`), so a value that is
+ * exactly its integer of hundredths ÷ 100 is written from that integer: the decimal it gives is
+ * then the only one of at most two decimals that reads back as the value (below 1e13 two of them
+ * are 0.01 apart, far more than the value's precision), so it is the shortest, which is what
+ * JSON.stringify writes, at a fraction of the cost of the general double-to-text conversion.
+ * Any other value takes String (room made by the caller).
  */
-export function valueJson(v: number | boolean): string {
-  if (typeof v !== 'number') return v ? 'true' : 'false';
+function putValue(v: number | boolean): void {
+  if (typeof v !== 'number') {
+    putAscii(v ? 'true' : 'false');
+    return;
+  }
   const a = v < 0 ? -v : v;
   if (a < 1e13) {
     const h = Math.round(a * 100);
     if (h / 100 === a) {
+      if (v < 0) scratch[at++] = 45; // -0 is written 0, as JSON.stringify does
       const whole = Math.floor(h / 100);
       const cents = h - whole * 100;
-      const sign = v < 0 ? '-' : ''; // -0 is written 0, as JSON.stringify does
-      if (cents === 0) return `${sign}${whole}`;
-      if (cents % 10 === 0) return `${sign}${whole}.${cents / 10}`;
-      return `${sign}${whole}.${cents < 10 ? '0' : ''}${cents}`;
+      putInt(whole);
+      if (cents === 0) return;
+      scratch[at++] = 46; // '.'
+      if (cents % 10 === 0) putInt(cents / 10);
+      else {
+        if (cents < 10) scratch[at++] = 48;
+        putInt(cents);
+      }
+      return;
     }
   }
-  // JSON has no NaN/Infinity: a non-finite number is written as null so the message stays valid.
-  return Number.isFinite(v) ? String(v) : 'null';
+  putAscii(Number.isFinite(v) ? String(v) : 'null');
 }
+
+/** The most bytes one reading takes: three numbers of String's longest form, quality, punctuation. */
+const READING_ROOM = 3 * 25 + 16;
 
 /**
  * One record's JSON, with sensor indices from `index` (new ids are appended to it and to `added`):
- * `{"seq":…,"t0":…,"r":[[i,dt,value],…]}`, a reading that is not good adding `,"quality"`. Built
- * as one string, without a fragment per reading: this is the hottest loop of the uplink.
+ * `{"seq":…,"t0":…,"r":[[i,dt,value],…]}`, a reading that is not good adding `,"quality"`.
  */
-function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string[]): string {
+function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string[]): Buffer {
   const readings = rec.readings;
   let t0 = Infinity;
   for (let k = 0; k < readings.length; k++) {
@@ -84,7 +141,13 @@ function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string
     if (ts < t0) t0 = ts;
   }
   if (t0 === Infinity) t0 = 0;
-  let out = `{"seq":${rec.seq},"t0":${t0},"r":[`;
+  at = 0;
+  room(64);
+  putAscii('{"seq":');
+  putInt(rec.seq);
+  putAscii(',"t0":');
+  putInt(t0);
+  putAscii(',"r":[');
   for (let k = 0; k < readings.length; k++) {
     const r = readings[k]!;
     let i = index.get(r.sensor);
@@ -93,11 +156,23 @@ function encodeRecord(rec: OpenRecord, index: Map<string, number>, added: string
       index.set(r.sensor, i);
       added.push(r.sensor);
     }
-    if (k > 0) out += ',';
-    out += `[${i},${Math.round(r.ts) - t0},${valueJson(r.value)}`;
-    out += r.quality === 'good' ? ']' : `,"${r.quality}"]`;
+    room(READING_ROOM);
+    if (k > 0) scratch[at++] = 44; // ','
+    scratch[at++] = 91; // '['
+    putInt(i);
+    scratch[at++] = 44;
+    putInt(Math.round(r.ts) - t0);
+    scratch[at++] = 44;
+    putValue(r.value);
+    if (r.quality !== 'good') {
+      putAscii(',"');
+      putAscii(r.quality);
+      scratch[at++] = 34; // '"'
+    }
+    scratch[at++] = 93; // ']'
   }
-  return `${out}]}`;
+  putAscii(']}');
+  return Buffer.from(scratch.subarray(0, at));
 }
 
 /**
@@ -110,6 +185,10 @@ export function encodeNotice(rec: OpenRecord): string {
   if (n === undefined) throw new RangeError(`record seq ${rec.seq} is not a notice`);
   const t0 = Math.round(rec.t0 ?? 0);
   return `{"seq":${rec.seq},"t0":${t0},"r":[],"gap":{"from":${n.from},"to":${n.to},"why":"${n.why}","readings":${n.readings ?? 'null'}}}`;
+}
+
+function noticeBytes(rec: OpenRecord): Buffer {
+  return Buffer.from(encodeNotice(rec), 'utf8');
 }
 
 /** The last compression of a prefix of the open message that fitted. */
@@ -128,7 +207,7 @@ export class MessagePacker {
   private index = new Map<string, number>();
   private ids: string[] = [];
   private idsBytes = 0;
-  private recs: string[] = [];
+  private recs: Buffer[] = [];
   private recsBytes = 0;
   private records: OpenRecord[] = [];
   /** Per record of the open message: ids listed and plain message size with it as the last one. */
@@ -173,7 +252,7 @@ export class MessagePacker {
       return this.settle(false);
     }
     const added: string[] = [];
-    const json = rec.notice === undefined ? encodeRecord(rec, this.index, added) : encodeNotice(rec);
+    const json = rec.notice === undefined ? encodeRecord(rec, this.index, added) : noticeBytes(rec);
     if (this.seqs.length > 0 && this.sizeWith(json, added) > this.maxPayloadBytes) {
       const closed = this.flush();
       this.add(rec);
@@ -190,7 +269,7 @@ export class MessagePacker {
   flush(): PackedMessage | null {
     if (this.seqs.length === 0) return null;
     if (this.compressed) return this.settle(true);
-    const msg = this.message(this.seqs.length, Buffer.from(this.json(this.seqs.length), 'utf8'));
+    const msg = this.message(this.seqs.length, this.json(this.seqs.length));
     this.reset();
     return msg;
   }
@@ -218,21 +297,15 @@ export class MessagePacker {
 
   private append(rec: OpenRecord): void {
     const added: string[] = [];
-    this.push(
-      rec,
-      rec.notice === undefined ? encodeRecord(rec, this.index, added) : encodeNotice(rec),
-      added,
-    );
+    this.push(rec, rec.notice === undefined ? encodeRecord(rec, this.index, added) : noticeBytes(rec), added);
   }
 
-  private push(rec: OpenRecord, json: string, added: readonly string[]): void {
+  private push(rec: OpenRecord, json: Buffer, added: readonly string[]): void {
     for (const id of added) {
       const q = JSON.stringify(id);
       this.idsBytes += Buffer.byteLength(q) + (this.ids.length > 0 ? 1 : 0);
       this.ids.push(q);
     }
-    // A record's JSON is ASCII (numbers, brackets, quality and notice words; ids are listed apart):
-    // its length is its size in bytes, without a scan of it.
     this.recsBytes += json.length + (this.recs.length > 0 ? 1 : 0);
     this.recs.push(json);
     this.seqs.push(rec.seq);
@@ -248,11 +321,23 @@ export class MessagePacker {
   }
 
   /** The plain JSON of the first `count` records of the open message (it lists only their ids). */
-  private json(count: number): string {
+  private json(count: number): Buffer {
     const ids = this.ends[count - 1]?.ids ?? this.ids.length;
     const idList = count === this.seqs.length ? this.ids : this.ids.slice(0, ids);
     const recs = count === this.seqs.length ? this.recs : this.recs.slice(0, count);
-    return `${this.head}${idList.join(',')}],"recs":[${recs.join(',')}]}`;
+    const head = Buffer.from(`${this.head}${idList.join(',')}],"recs":[`, 'utf8');
+    let size = head.length + Math.max(0, recs.length - 1) + 2;
+    for (const r of recs) size += r.length;
+    const out = Buffer.allocUnsafe(size);
+    let p = head.copy(out, 0);
+    for (let i = 0; i < recs.length; i++) {
+      if (i > 0) out[p++] = 44; // ','
+      p += recs[i]!.copy(out, p);
+    }
+    out[p++] = 93; // ']'
+    out[p++] = 125; // '}'
+    if (p !== size) throw new Error(`wire: message of ${p} bytes where ${size} were counted`);
+    return out;
   }
 
   private compress(count: number): Buffer {
@@ -328,7 +413,7 @@ export class MessagePacker {
     return { payload, seqs, readings, compressed: this.compressed };
   }
 
-  private sizeWith(json: string, added: readonly string[]): number {
+  private sizeWith(json: Buffer, added: readonly string[]): number {
     let ids = this.idsBytes;
     let n = this.ids.length;
     for (const id of added) ids += Buffer.byteLength(JSON.stringify(id)) + (n++ > 0 ? 1 : 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { OpenRecord, Reading } from '../../../src/types.js';
-import { encodeMessage, packMessages, valueJson } from '../../../src/uplink/wire.js';
+import { encodeMessage, packMessages } from '../../../src/uplink/wire.js';
 
 interface Wire {
   v: number;
@@ -219,22 +219,63 @@ describe('wire format (DESIGN.md §3)', () => {
   });
 });
 
-describe('valueJson (the values of a message)', () => {
+describe('wire values and numbers (written as bytes)', () => {
+  /** The message JSON.stringify writes for one record of these values, each from sensor `s`. */
+  function expected(seq: number, t0: number, values: readonly (number | boolean)[]): string {
+    const r = values.map(
+      (v, k) => `[0,${k},${JSON.stringify(Number.isFinite(v) || typeof v === 'boolean' ? v : null)}]`,
+    );
+    return `{"v":1,"gw":"gw","ids":["s"],"recs":[{"seq":${seq},"t0":${t0},"r":[${r.join(',')}]}]}`;
+  }
+
   it('writes every value exactly as JSON.stringify does, and null for a non-finite one', () => {
     // Values as sensors give them (0..4 decimals, scaled to any magnitude), raw doubles, signs.
     let seed = 42;
     const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-    const values: number[] = [0, -0, 0.01, -0.01, 0.05, 0.1, 0.29, 1.15, 9_999_999_999_999.99, 1e13, 1e-7];
-    values.push(5e-324, 2 ** 53, 1e21, 123.456, -5, Number.MAX_VALUE, -Number.MIN_VALUE);
+    const values: (number | boolean)[] = [0, -0, 0.01, -0.01, 0.05, 0.1, 0.29, 1.15, 9_999_999_999_999.99];
+    values.push(1e13, 1e-7, 5e-324, 2 ** 53, 1e21, 123.456, -5, Number.MAX_VALUE, -Number.MIN_VALUE);
+    values.push(NaN, Infinity, -Infinity, true, false);
     for (let i = 0; i < 200_000; i++) {
       const decimals = i % 5;
       const magnitude = 10 ** (Math.floor(random() * 16) - 2);
       const v = Math.round((random() - 0.5) * magnitude * 10 ** decimals) / 10 ** decimals;
       values.push(v, -v, random() * magnitude, Math.fround(v));
     }
-    for (const v of values) assert.equal(valueJson(v), JSON.stringify(v), `value ${v}`);
-    for (const v of [NaN, Infinity, -Infinity]) assert.equal(valueJson(v), 'null');
-    assert.equal(valueJson(true), 'true');
-    assert.equal(valueJson(false), 'false');
+    const t0 = 1_764_380_000_000;
+    for (let from = 0; from < values.length; from += 1000) {
+      const chunk = values.slice(from, from + 1000);
+      const rec: OpenRecord = {
+        seq: from + 1,
+        readings: chunk.map((value, k) => ({ sensor: 's', ts: t0 + k, value, quality: 'good' })),
+      };
+      assert.equal(encodeMessage('gw', [rec]), expected(from + 1, t0, chunk), `values from #${from}`);
+    }
+  });
+
+  it('writes seqs, times and indices of any size, and a quality that is not good', () => {
+    const rec: OpenRecord = {
+      seq: 2 ** 53 - 1,
+      readings: [
+        { sensor: 'a', ts: 0, value: 1, quality: 'good' },
+        { sensor: 'b', ts: 2 ** 48 - 1, value: 2, quality: 'unsynced' },
+      ],
+    };
+    assert.equal(
+      encodeMessage('gw', [rec]),
+      `{"v":1,"gw":"gw","ids":["a","b"],"recs":[{"seq":${2 ** 53 - 1},"t0":0,"r":[[0,0,1],[1,${2 ** 48 - 1},2,"unsynced"]]}]}`,
+    );
+    // A record larger than the scratch space it starts with (64 KiB).
+    const big: OpenRecord = {
+      seq: 9,
+      readings: Array.from({ length: 5000 }, (_, k) => ({
+        sensor: `s${k % 300}`,
+        ts: 1000 + k,
+        value: k / 7,
+        quality: 'good' as const,
+      })),
+    };
+    const m = JSON.parse(encodeMessage('gw', [big])) as Wire;
+    assert.equal(m.recs[0]!.r.length, 5000);
+    assert.deepEqual(m.recs[0]!.r[4999], [4999 % 300, 4999, 4999 / 7]);
   });
 });
