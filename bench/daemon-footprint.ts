@@ -3,6 +3,8 @@
 // /proc/<pid> counters, so nothing this process does counts.
 //   node dist/bench/daemon-footprint.js [--seconds=60] [--warmup=15] [--backlog=N] [--offline] [--flash]
 //                                       [--node=--max-semi-space-size=1,--max-old-space-size=48]
+//                                       [--env=MALLOC_ARENA_MAX=2]
+// --node and --env default to the unit's (systemd/edgegw.service); --node= and --env= run without.
 // --backlog=N fills the queue with N readings first (typical-site records, as section 5's fill),
 // --offline points the uplink at a closed port (the backlog stays waiting); --flash puts the site on
 // an ext4 loop device of its own and counts what reaches it (root only: loop-fs.ts).
@@ -45,10 +47,27 @@ interface DaemonStatus {
   nextSeq: number;
 }
 
-/** The node flags of systemd/edgegw.service's ExecStart: the daemon is measured as shipped. */
-export const UNIT_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
-/** The memory settings among systemd/edgegw.service's Environment= lines. */
-export const UNIT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+/**
+ * The node flags of systemd/edgegw.service's ExecStart and its MALLOC_* Environment= lines, read
+ * from the unit itself: the daemon is measured as shipped, and the two cannot drift apart.
+ */
+export function unitMemorySettings(unit: string): { nodeArgs: string[]; env: Record<string, string> } {
+  const exec = /^ExecStart=\S*node((?: --\S+)*) /m.exec(unit);
+  if (exec === null) throw new Error('bench: no ExecStart=…node… line in the unit');
+  const nodeArgs = exec[1]!
+    .trim()
+    .split(/\s+/)
+    .filter((a) => a !== '');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)) env[m[1]!] = m[2]!;
+  return { nodeArgs, env };
+}
+
+const UNIT = unitMemorySettings(
+  readFileSync(fileURLToPath(new URL('../../systemd/edgegw.service', import.meta.url)), 'utf8'),
+);
+export const UNIT_NODE_ARGS: readonly string[] = UNIT.nodeArgs;
+export const UNIT_ENV: Readonly<Record<string, string>> = UNIT.env;
 
 const BIN = fileURLToPath(new URL('../../bin/edgegw.js', import.meta.url));
 const CLK_TCK = 100; // USER_HZ on Linux
@@ -252,7 +271,7 @@ log: { level: warn }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const nodeArgs = arg('node', '');
+  const nodeArgs = arg('node', UNIT_NODE_ARGS.join(','));
   const readings = Number(arg('backlog', '0'));
   let backlog: { dir: string; key: Uint8Array } | undefined;
   if (readings > 0) {
@@ -270,7 +289,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     offline: process.argv.includes('--offline'),
     nodeArgs: nodeArgs === '' ? [] : nodeArgs.split(','),
     env: Object.fromEntries(
-      arg('env', '')
+      arg(
+        'env',
+        Object.entries(UNIT_ENV)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      )
         .split(',')
         .filter((kv) => kv.includes('='))
         .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
@@ -287,7 +311,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       ...r.status,
       ...(r.flash === undefined ? {} : { flash: r.flash }),
       nodeArgs,
-      env: arg('env', ''),
+      env: arg(
+        'env',
+        Object.entries(UNIT_ENV)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      ),
     }),
   );
 }

@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { SiteSchema } from '../../src/config/schema.js';
 import { Exit } from '../../src/errors.js';
-import { UNIT_ENV, UNIT_NODE_ARGS } from '../../bench/daemon-footprint.js';
+import { UNIT_ENV, UNIT_NODE_ARGS, unitMemorySettings } from '../../bench/daemon-footprint.js';
 
 const unitPath = fileURLToPath(new URL('../../../systemd/edgegw.service', import.meta.url));
 const unit = readFileSync(unitPath, 'utf8');
@@ -37,13 +37,32 @@ describe('systemd/edgegw.service', () => {
     assert.ok(directive('Environment').includes('EDGEGW_CONFIG=/etc/edgegw/site.yaml'));
   });
 
-  it('starts node with the heap flags the bench measures the daemon with', () => {
+  it('starts node with the memory flags and environment the bench reads from it and measures', () => {
     const exec = directive('ExecStart')[0] ?? '';
     const flags = exec.split(/\s+/).filter((w) => w.startsWith('--'));
-    assert.deepEqual(flags, [...UNIT_NODE_ARGS]);
+    assert.deepEqual(flags, [...UNIT_NODE_ARGS], 'the bench measures the daemon with every flag of the unit');
+    for (const flag of [
+      '--max-semi-space-size=1',
+      '--v8-pool-size=1',
+      '--single-threaded',
+      '--bytecode-old-age=1',
+    ]) {
+      assert.ok(flags.includes(flag), flag);
+    }
+    assert.deepEqual(UNIT_ENV, {
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_TRIM_THRESHOLD_: '131072',
+      MALLOC_MMAP_THRESHOLD_: '131072',
+    });
     for (const [name, value] of Object.entries(UNIT_ENV)) {
       assert.ok(directive('Environment').includes(`${name}=${value}`), `Environment=${name}=${value}`);
     }
+    assert.deepEqual(
+      unitMemorySettings(
+        'Environment=NODE_ENV=x\nEnvironment=MALLOC_ARENA_MAX=4\nExecStart=/usr/bin/node --a=1 --b /x.js run\n',
+      ),
+      { nodeArgs: ['--a=1', '--b'], env: { MALLOC_ARENA_MAX: '4' } },
+    );
   });
 
   it('does not restart on usage, insecure-key or configuration errors', () => {
