@@ -1,6 +1,6 @@
 // The MQTT payload (DESIGN.md §3): one message holds whole records in seq order, lists each sensor
-// id once, and stands alone. Packing is incremental: each record is stringified once, and a
-// message is assembled from fragments when it is full, never re-stringified per added record.
+// id once, and stands alone. Packing is incremental: each record's JSON is written once (as bytes),
+// and a message is assembled from those bytes when it is full, never re-encoded per added record.
 //
 // With `compression: deflate` the payload is that JSON as a zlib stream (RFC 1950, first byte
 // 0x78), and the size limit applies to the compressed bytes. Compressing is the costly step, so it
