@@ -189,6 +189,70 @@ describe('queue/Batcher', () => {
     assert.equal(errors.length, 0, 'still running: nothing refused');
   });
 
+  it('batches closed behind a commit in flight keep their own first arrival: deadline and watchdog', async () => {
+    const seen: { readings: Reading[]; durableBy: number; resolve(): void }[] = [];
+    const b = new Batcher({
+      flushMs: 200,
+      maxReadings: 3,
+      clock,
+      commit: (readings, durableBy) =>
+        new Promise<void>((resolve) => seen.push({ readings: [...readings], durableBy, resolve })),
+      onError: (err) => errors.push(err),
+    });
+    await b.start();
+    const t0 = clock.monotonic();
+    for (let i = 0; i < 3; i++) b.add(reading(i)); // full: committed at once
+    clock.advance(40);
+    for (let i = 3; i < 6; i++) b.add(reading(i)); // full, closed behind the first
+    clock.advance(40);
+    b.add(reading(6)); // the batch being formed
+    assert.equal(b.stats().waiting, 4);
+    assert.equal(b.progress().due, t0 + 200, 'the commit in flight is the oldest');
+    seen[0]!.resolve();
+    await settle();
+    assert.equal(seen.length, 2);
+    assert.deepEqual(
+      seen[1]!.readings.map((r) => r.ts),
+      [3, 4, 5],
+    );
+    assert.equal(
+      seen[1]!.durableBy,
+      t0 + 40 + 400,
+      "2 x flush after its own first reading, not the commit's start",
+    );
+    assert.equal(b.progress().due, t0 + 40 + 200);
+    seen[1]!.resolve();
+    await settle();
+    // The reading left over was waiting before that commit started: it goes next, at once.
+    assert.equal(seen.length, 3);
+    assert.deepEqual(
+      seen[2]!.readings.map((r) => r.ts),
+      [6],
+    );
+    assert.equal(seen[2]!.durableBy, t0 + 80 + 400);
+    assert.equal(clock.pending, 0, 'nothing waits: no flush timer');
+  });
+
+  it('arms one flush timer per batch, not one per reading', () => {
+    let armed = 0;
+    const counting = Object.create(clock) as FakeClock;
+    counting.setTimeout = (fn: () => void, ms: number): unknown => {
+      armed++;
+      return clock.setTimeout(fn, ms);
+    };
+    const b = new Batcher({
+      flushMs: 200,
+      maxReadings: 1000,
+      clock: counting,
+      commit: () => Promise.resolve(),
+      onError: (err) => errors.push(err),
+    });
+    return b.start().then(() => {
+      for (let i = 0; i < 500; i++) b.add(reading(i));
+      assert.equal(armed, 1);
+    });
+  });
+
   it('refuses nonsense options', () => {
     assert.throws(() => make(0, 10), RangeError);
     assert.throws(() => make(200, 0), RangeError);
