@@ -11,6 +11,11 @@ export class ByteWriter {
     this.view = new DataView(this.buf.buffer);
   }
 
+  /** Empties the writer, keeping its buffer (a writer reused for every record). */
+  reset(): void {
+    this.length = 0;
+  }
+
   private ensure(n: number): void {
     if (this.length + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));

@@ -46,8 +46,8 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
  */
 export function encodableReadings(readings: readonly Reading[]): readonly Reading[] {
   let fine = true;
-  for (const r of readings) {
-    if (!encodableTs(r.ts)) {
+  for (let k = 0; k < readings.length; k++) {
+    if (!encodableTs(readings[k]!.ts)) {
       fine = false;
       break;
     }
@@ -71,13 +71,16 @@ export function encodableTs(ts: number): boolean {
 /** The smallest t0 (base time) of a non-empty list of readings. */
 export function baseTime(readings: readonly Reading[]): number {
   let t0 = Infinity;
-  for (const r of readings) if (r.ts < t0) t0 = r.ts;
+  for (let k = 0; k < readings.length; k++) {
+    const ts = readings[k]!.ts;
+    if (ts < t0) t0 = ts;
+  }
   return t0;
 }
 
 /** Self-contained encoding: count, t0, then the body. */
 export function encodeReadings(readings: readonly Reading[]): Uint8Array {
-  const w = new ByteWriter(estimateSize(readings));
+  const w = scratchWriter();
   const t0 = readings.length === 0 ? 0 : baseTime(readings);
   w.uvarint(readings.length);
   w.uvarint(t0);
@@ -95,7 +98,7 @@ export function decodeReadings(bytes: Uint8Array): { t0: number; readings: Readi
 
 /** The body alone (the sealer carries count and t0 in its header). */
 export function encodeBody(readings: readonly Reading[], t0: number): Uint8Array {
-  const w = new ByteWriter(estimateSize(readings));
+  const w = scratchWriter();
   writeBody(w, readings, t0);
   return w.finish();
 }
@@ -112,7 +115,7 @@ export function encodeIndexedBody(
   t0: number,
   indexOf: (sensor: string) => number,
 ): Uint8Array {
-  const w = new ByteWriter(estimateSize(readings));
+  const w = scratchWriter();
   writeReadings(w, readings, t0, indexOf);
   return w.finish();
 }
@@ -137,8 +140,14 @@ export function indicesOf(bytes: Uint8Array, count: number, t0: number): Set<num
   return seen;
 }
 
-function estimateSize(readings: readonly Reading[]): number {
-  return 64 + readings.length * 8;
+// One writer for every encoding (they are synchronous and never nested): its buffer grows to
+// the largest record once and stays, where a buffer per record (and its doublings) was GC work.
+// finish() copies out exactly the bytes written.
+const scratch = new ByteWriter(16 * 1024);
+
+function scratchWriter(): ByteWriter {
+  scratch.reset();
+  return scratch;
 }
 
 function writeBody(w: ByteWriter, readings: readonly Reading[], t0: number): void {
@@ -173,78 +182,81 @@ function writeReadings(
   t0: number,
   indexOf: (sensor: string) => number,
 ): void {
+  // Only small integers (index, ts delta, tag bits) and the reading itself are passed on: a
+  // double passed to a function that is not inlined is boxed, a heap number per reading.
   let prevTs = t0;
-  for (const r of readings) {
-    if (!Number.isSafeInteger(r.ts) || r.ts < 0 || r.ts >= MAX_TS) {
+  // An index loop: a batch is a holey array (batcher.ts), which for-of iterates the slow way.
+  for (let k = 0; k < readings.length; k++) {
+    const r = readings[k]!;
+    const ts = r.ts;
+    if (!Number.isSafeInteger(ts) || ts < 0 || ts >= MAX_TS) {
       throw new RangeError(`reading of ${r.sensor}: ts is not an integer ms timestamp`);
     }
     const q = QUALITY_BITS[r.quality];
     if (q === undefined) throw new RangeError(`reading of ${r.sensor}: unknown quality`);
+    const index = indexOf(r.sensor);
+    const dt = ts - prevTs;
     const v = r.value;
     if (typeof v === 'boolean') {
       w.byte((v ? KIND_TRUE : KIND_FALSE) | q);
-      writeIndexAndTime(w, indexOf, r, prevTs);
+      w.uvarint(index);
+      w.svarint(dt);
     } else {
-      writeNumber(w, indexOf, r, prevTs, v, q);
+      writeNumber(w, index, dt, r, q);
     }
-    prevTs = r.ts;
+    prevTs = ts;
   }
 }
 
-function writeIndexAndTime(
-  w: ByteWriter,
-  indexOf: (sensor: string) => number,
-  r: Reading,
-  prevTs: number,
-): void {
-  w.uvarint(indexOf(r.sensor));
-  w.svarint(r.ts - prevTs);
-}
-
-function writeNumber(
-  w: ByteWriter,
-  index: (sensor: string) => number,
-  r: Reading,
-  prevTs: number,
-  v: number,
-  q: number,
-): void {
+/** A number reading: tag, index, ts delta, value (r.value is a number). */
+function writeNumber(w: ByteWriter, index: number, dt: number, r: Reading, q: number): void {
+  const v = r.value as number;
   if (!Number.isFinite(v)) {
     // NaN/±Infinity cannot be carried (nor sent as JSON): it is written as value 0 with quality
     // bad, the same as a driver's bad reading, instead of failing the whole record.
     w.byte(KIND_DEC_POS | QUALITY_BITS.bad);
-    writeIndexAndTime(w, index, r, prevTs);
+    w.uvarint(index);
+    w.svarint(dt);
     w.uvarint(0);
     return;
   }
-  const dec = asDecimal(v);
+  const m = asDecimal(v);
   const f32 = Math.fround(v) === v && !Object.is(v, -0);
-  if (dec !== null && (!f32 || uvarintLength(dec.m) <= 4)) {
-    w.byte((v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (dec.e << 3) | q);
-    writeIndexAndTime(w, index, r, prevTs);
-    w.uvarint(dec.m);
+  if (m >= 0 && (!f32 || uvarintLength(m) <= 4)) {
+    w.byte((v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (decimalExponent << 3) | q);
+    w.uvarint(index);
+    w.svarint(dt);
+    w.uvarint(m);
   } else if (f32 || Object.is(v, -0)) {
     w.byte(KIND_F32 | q);
-    writeIndexAndTime(w, index, r, prevTs);
+    w.uvarint(index);
+    w.svarint(dt);
     w.float32(v);
   } else {
     w.byte(KIND_F64 | q);
-    writeIndexAndTime(w, index, r, prevTs);
+    w.uvarint(index);
+    w.svarint(dt);
     w.float64(v);
   }
 }
 
-/** |v| = m / 10^e exactly, for the smallest e in 0..7 that works, or null. */
-function asDecimal(v: number): { m: number; e: number } | null {
-  if (Object.is(v, -0)) return null;
+/** The e of asDecimal's last m (a module slot: an { m, e } object per reading was GC work). */
+let decimalExponent = 0;
+
+/** m with |v| = m / 10^e exactly, for the smallest e in 0..7 that works (e in decimalExponent), or -1. */
+function asDecimal(v: number): number {
+  if (Object.is(v, -0)) return -1;
   const a = Math.abs(v);
   for (let e = 0; e < POW10.length; e++) {
     const s = POW10[e]!;
     const m = Math.round(a * s);
-    if (!Number.isSafeInteger(m)) return null;
-    if (m / s === a) return { m, e };
+    if (!Number.isSafeInteger(m)) return -1;
+    if (m / s === a) {
+      decimalExponent = e;
+      return m;
+    }
   }
-  return null;
+  return -1;
 }
 
 function readBody(r: ByteReader, count: number, t0: number): Reading[] {

@@ -174,7 +174,8 @@ export function openedForm(seq: number, given: readonly Reading[]): OpenRecord {
   // The usual case, every timestamp encodable and every value finite (one pass over them): the
   // readings themselves (they are never changed), not a copy.
   let fine = true;
-  for (const r of given) {
+  for (let k = 0; k < given.length; k++) {
+    const r = given[k]!;
     if (!encodableTs(r.ts) || (typeof r.value === 'number' && !Number.isFinite(r.value))) {
       fine = false;
       break;

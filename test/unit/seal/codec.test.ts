@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { decodeReadings, encodeReadings } from '../../../src/seal/codec.js';
+import {
+  decodeIndexedBody,
+  decodeReadings,
+  encodeIndexedBody,
+  encodeReadings,
+} from '../../../src/seal/codec.js';
 import type { Quality, Reading } from '../../../src/types.js';
 import { SITE_IDS, prng, siteReadings } from '../../helpers/readings.js';
 
@@ -61,6 +66,37 @@ describe('seal/codec', () => {
       assert.equal(decoded.t0, Math.min(...readings.map((r) => r.ts)));
       assertSame(decoded.readings, readings);
     }
+  });
+
+  it('every encoding is its own bytes: one shared writer, and a later record does not overwrite an earlier', () => {
+    const a = siteReadings(SITE_IDS, 5, prng(11));
+    const b = siteReadings(SITE_IDS, 40, prng(12)); // larger: the shared buffer grows
+    const first = encodeReadings(a);
+    const copy = Uint8Array.from(first);
+    const second = encodeReadings(b);
+    assert.deepEqual(first, copy);
+    assert.notEqual(first.buffer, second.buffer);
+    assertSame(decodeReadings(first).readings, a);
+    assertSame(decodeReadings(second).readings, b);
+  });
+
+  it('a batch formed in place (a holey array, as the Batcher makes) encodes as the same readings packed', () => {
+    const readings = siteReadings(SITE_IDS, 5, prng(13));
+    const holey = new Array<Reading>(readings.length + 50);
+    readings.forEach((r, i) => (holey[i] = r));
+    holey.length = readings.length;
+    const index = new Map(SITE_IDS.map((id, i) => [id, i]));
+    const t0 = Math.min(...readings.map((r) => r.ts));
+    const packed = encodeIndexedBody(readings, t0, (id) => index.get(id)!);
+    assert.deepEqual(
+      encodeIndexedBody(holey, t0, (id) => index.get(id)!),
+      packed,
+    );
+    assertSame(
+      decodeIndexedBody(packed, readings.length, t0, (i) => SITE_IDS[i]),
+      readings,
+    );
+    assert.deepEqual(encodeReadings(holey), encodeReadings(readings));
   });
 
   it('round-trips a realistic site record', () => {
