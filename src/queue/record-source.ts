@@ -54,7 +54,7 @@ export class QueueRecordSource implements RecordSource {
    * and the release or the sync tells it (onAppend) to read on.
    */
   lastSeq(): number {
-    const last = this.queue.stats().nextSeq - 1;
+    const last = this.queue.nextSeq() - 1;
     const held = this.queue.clockRanges.firstHeld();
     return held === null ? last : Math.min(last, held - 1);
   }

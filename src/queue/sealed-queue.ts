@@ -190,6 +190,11 @@ export class SealedQueue implements Lifecycle {
     return { ...out, lostReadings: this.store.s.lostReadings, notices };
   }
 
+  /** The seq the next record takes (stats().nextSeq, without copying every figure). */
+  nextSeq(): number {
+    return this.store.s.nextSeq;
+  }
+
   /** Offline figures for `edgegw queue inspect`. */
   inspect(): QueueStats {
     return this.stats();
