@@ -183,8 +183,8 @@ function writeReadings(
   indexOf: (sensor: string) => number,
 ): void {
   // Only small integers (index, ts delta, tag bits) and the reading itself are passed on: a
-  // double passed to a function that is not inlined is boxed, a heap number per reading.
-  let prevTs = t0;
+  // double passed to a function that is not inlined is boxed, a heap number per reading. For the
+  // same reason the previous ts is read again from the previous reading, not carried in a local.
   // An index loop: a batch is a holey array (batcher.ts), which for-of iterates the slow way.
   for (let k = 0; k < readings.length; k++) {
     const r = readings[k]!;
@@ -195,7 +195,7 @@ function writeReadings(
     const q = QUALITY_BITS[r.quality];
     if (q === undefined) throw new RangeError(`reading of ${r.sensor}: unknown quality`);
     const index = indexOf(r.sensor);
-    const dt = ts - prevTs;
+    const dt = ts - (k === 0 ? t0 : readings[k - 1]!.ts);
     const v = r.value;
     if (typeof v === 'boolean') {
       w.byte((v ? KIND_TRUE : KIND_FALSE) | q);
@@ -204,7 +204,6 @@ function writeReadings(
     } else {
       writeNumber(w, index, dt, r, q);
     }
-    prevTs = ts;
   }
 }
 
@@ -220,7 +219,7 @@ function writeNumber(w: ByteWriter, index: number, dt: number, r: Reading, q: nu
     w.uvarint(0);
     return;
   }
-  const m = asDecimal(v);
+  const m = asDecimal(r);
   const f32 = Math.fround(v) === v && !Object.is(v, -0);
   if (m >= 0 && (!f32 || uvarintLength(m) <= 4)) {
     w.byte((v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (decimalExponent << 3) | q);
@@ -243,8 +242,12 @@ function writeNumber(w: ByteWriter, index: number, dt: number, r: Reading, q: nu
 /** The e of asDecimal's last m (a module slot: an { m, e } object per reading was GC work). */
 let decimalExponent = 0;
 
-/** m with |v| = m / 10^e exactly, for the smallest e in 0..7 that works (e in decimalExponent), or -1. */
-function asDecimal(v: number): number {
+/**
+ * m with |value| = m / 10^e exactly, for the smallest e in 0..7 that works (e in
+ * decimalExponent), or -1. It takes the reading, not the number: a number passed in is boxed.
+ */
+function asDecimal(r: Reading): number {
+  const v = r.value as number;
   if (Object.is(v, -0)) return -1;
   const a = Math.abs(v);
   for (let e = 0; e < POW10.length; e++) {
