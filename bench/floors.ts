@@ -42,7 +42,7 @@ type Records = readonly { seq: number; readings: Reading[] }[];
  * Each stage is timed this many times and its least CPU kept: a floor is the least a stage costs,
  * and on a shared machine noise (GC of an earlier stage, another process) only ever adds to it.
  */
-export const REPEATS = 3;
+export const REPEATS = 5;
 
 function cpuOf(fn: () => void): number {
   let best = Infinity;
