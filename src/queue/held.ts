@@ -40,6 +40,13 @@ export class HeldRecords {
     return Infinity;
   }
 
+  /** The seq of the k-th lowest held record (k from 1; Infinity when fewer are held). */
+  nth(k: number): number {
+    let i = 0;
+    for (const seq of this.map.keys()) if (++i === k) return seq;
+    return Infinity;
+  }
+
   /** The earliest commit start among them (Infinity when none). */
   earliest(): number {
     let t = Infinity;

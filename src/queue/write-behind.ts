@@ -4,7 +4,9 @@
 // no room (opts.writeBehind gives 0) every record is committed at once, as before.
 //
 // - Bounded: at most opts.writeBehind() records wait in memory (the uplink's in-flight window);
-//   beyond it, what waits is committed, oldest first, then the new record.
+//   when it is full, the oldest of them is committed (early: before its deadline) and the new
+//   record is held in its place. Committing every held record and then the new one, as this did,
+//   turned one moment of a full window into a burst of a window's worth of synced writes.
 // - Order: records reach the disk in seq order (a direct commit first commits every held one),
 //   so the head index, the recent cache and the full policy see seqs as before.
 // - Seq: a held record takes its seq at once, only below a reservation (META_RESERVED), raised
@@ -70,7 +72,11 @@ export class WriteBehind {
   async hold(readings: readonly Reading[], durableBy: number): Promise<number | null> {
     const store = this.store;
     const { opts, s } = store;
-    if (opts.opened === undefined || store.held.size >= (opts.writeBehind?.() ?? 0)) return null;
+    const room = opts.writeBehind?.() ?? 0;
+    if (opts.opened === undefined || room <= 0) return null;
+    // The window is full: the oldest held records make room (the disk still sees seqs in order:
+    // every held seq is above every stored one).
+    if (store.held.size >= room) await this.commitThrough(store.held.nth(store.held.size - room + 1));
     // Gaps waiting to be sealed go with the next commit (notices.ts): this one is it.
     if (store.notices.due(store.clock.now(), false)) return null;
     if (s.nextSeq >= store.reserved && !(await this.reserve(s.nextSeq))) return null;

@@ -70,17 +70,35 @@ describe('queue/write-behind', () => {
     assert.deepEqual([t.committedRecords, t.deliveredRecords, t.deliveredReadings], [1, 1, 2]);
   });
 
-  it('holds at most the window; beyond it, what is held goes to disk first, in seq order', async () => {
+  it('holds at most the window; when it is full, only the oldest held goes to disk, in seq order', async () => {
     room = 2;
     await append(1);
     await append(1);
     assert.equal(queue.stats().held, 2);
     assert.equal(await append(1), 3);
-    const s = queue.stats();
-    assert.deepEqual([s.held, s.records, s.firstSeq], [0, 3, 1]);
+    let s = queue.stats();
+    assert.deepEqual([s.held, s.records, s.firstSeq], [2, 1, 1], 'seq 1 written to make room for seq 3');
     assert.deepEqual(
       (await queue.read(0, 10)).map((r) => r.seq),
       [1, 2, 3],
+    );
+    // The two held in time are never written.
+    assert.equal(await queue.delete(2), true);
+    assert.equal(await queue.delete(3), true);
+    await clock.advanceAsync(10 * FLUSH);
+    s = queue.stats();
+    assert.deepEqual([s.held, s.records], [0, 1]);
+    assert.equal(s.totals.committedRecords, 3);
+    // A smaller window (a broker's receive maximum) frees as many as it must, oldest first.
+    room = 3;
+    for (let i = 0; i < 3; i++) await append(1);
+    room = 1;
+    assert.equal(await append(1), 7);
+    s = queue.stats();
+    assert.deepEqual([s.held, s.records], [1, 4]);
+    assert.deepEqual(
+      (await queue.read(0, 10)).map((r) => r.seq),
+      [1, 4, 5, 6, 7],
     );
   });
 
