@@ -46,6 +46,7 @@ describe('systemd/edgegw.service', () => {
       '--v8-pool-size=1',
       '--single-threaded',
       '--bytecode-old-age=1',
+      '--heap-growing-percent=20',
     ]) {
       assert.ok(flags.includes(flag), flag);
     }
@@ -62,6 +63,20 @@ describe('systemd/edgegw.service', () => {
         'Environment=NODE_ENV=x\nEnvironment=MALLOC_ARENA_MAX=4\nExecStart=/usr/bin/node --a=1 --b /x.js run\n',
       ),
       { nodeArgs: ['--a=1', '--b'], env: { MALLOC_ARENA_MAX: '4' } },
+    );
+  });
+
+  it('starts node with flags this node accepts (a misspelt one would stop the service from starting)', () => {
+    // node refuses an unknown node option, and V8 an unknown V8 flag, before running anything.
+    const out = execFileSync(process.execPath, [...UNIT_NODE_ARGS, '-e', 'process.stdout.write("ran")'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(out, 'ran');
+    assert.throws(
+      () => execFileSync(process.execPath, ['--heap-growing-percnt=20', '-e', '0'], { stdio: 'pipe' }),
+      /bad option|unrecognized|unknown/i,
+      'a misspelt flag is refused: the check above could fail',
     );
   });
 
