@@ -391,7 +391,8 @@ async function main(): Promise<void> {
         'flat (≤ 10 MiB)',
         growth <= 10 * 1024 * 1024,
       );
-      // Each daemon run takes its backlog folder over (and the online one drains it): a copy each.
+      // A daemon run takes its backlog folder over: the offline run gets `dir`, the online one
+      // (which drains it) a copy.
       const drainDir = join(work, 'backlog-drain');
       await cp(dir, drainDir, { recursive: true });
       log(`5: the daemon (edgegw run, own process) restarted with that backlog, uplink offline, 5 s`);
