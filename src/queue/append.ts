@@ -186,6 +186,8 @@ export class Appender {
       { dataNext: Math.max(s.nextSeq, seq + 1) },
     );
     clock?.apply();
+    // A held record written late (below the next seq): what was read ahead may not have it.
+    if (seq < s.nextSeq) store.ahead.invalidate();
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
     s.records++;
     s.readings += rec.count;

@@ -20,6 +20,7 @@ import {
 import { EdgegwError, Exit } from '../errors.js';
 import { HeadIndex, type HeadEntry } from './head-index.js';
 import { RecentRecords } from './recent.js';
+import { ReadAhead } from './read-ahead.js';
 import { Tombstones } from './tombstones.js';
 import {
   KIND_RECORD,
@@ -139,6 +140,9 @@ const COMPACT_EVERY = 10_000;
 /** The newest records kept in memory for the uplink's live reads (at most these many, these bytes). */
 const RECENT_CAP = 64;
 const RECENT_BYTES = 1024 * 1024;
+/** Backlog records read ahead of the uplink's pulls (at most these many, these bytes). */
+export const AHEAD_CAP = 256;
+const AHEAD_BYTES = 256 * 1024;
 
 interface Compactable {
   compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
@@ -151,6 +155,7 @@ export class QueueStore {
   head = new HeadIndex(HEAD_CAP);
   tombstones = new Tombstones();
   recent = new RecentRecords(1, RECENT_CAP, RECENT_BYTES);
+  ahead = new ReadAhead(AHEAD_CAP, AHEAD_BYTES);
   quarantineBytes = 0;
   /** LevelDB's write buffer (disk.ts), set before each open. */
   writeBufferSize = 4 * 1024 * 1024;
@@ -200,6 +205,7 @@ export class QueueStore {
   reset(): void {
     this.head = new HeadIndex(HEAD_CAP);
     this.tombstones = new Tombstones();
+    this.ahead.invalidate();
     this.quarantineBytes = 0;
     this.deletesSinceCompact = 0;
     this.broken = null;
@@ -400,6 +406,7 @@ export class QueueStore {
     this.s.bytes -= e.size;
     this.head.remove(e);
     this.recent.drop(e.seq);
+    this.ahead.drop(e.seq);
   }
 
   async afterRemoval(db: Db, removed: number): Promise<void> {

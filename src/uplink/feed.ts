@@ -206,6 +206,10 @@ export class Feed {
   }
 
   private async pullBacklog(region: { after: number; until: number }): Promise<void> {
+    // The event loop gets a turn first. The queue answers most backlog pulls from memory (its
+    // read-ahead): without this, a drain could pack for hundreds of ms with no live commit, timer
+    // or ack getting in between (live p99 5.5 s instead of 0.26 s in the bench's compressed drain).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const gen = this.gen;
     // The region holds at most until − after seqs: never read (and open) records past it.
     const limit = Math.min(PULL_RECORDS, region.until - region.after);
