@@ -36,12 +36,14 @@ export interface DaemonFootprint {
   /** From `edgegw status --json` at the end: readings read and delivered, sensor errors. */
   status: DaemonStatus;
   /** With `fs`: what reached its block device over the measured seconds. */
-  flash?: { bytes: number; readings: number; delivered: number; commits: number };
+  flash?: { bytes: number; readings: number; delivered: number; written: number; commits: number };
 }
 
 interface DaemonStatus {
   readings: number;
   delivered: number;
+  /** Readings written to disk (status counters.written). */
+  written: number;
   sensorErrors: number;
   queued: number;
   nextSeq: number;
@@ -115,13 +117,14 @@ function statusOf(socket: string): DaemonStatus {
   const r = spawnSync(process.execPath, [BIN, 'status', '--json', '--socket', socket], { encoding: 'utf8' });
   if (process.env.FOOTPRINT_STATUS !== undefined) console.error(r.stdout);
   const s = JSON.parse(r.stdout) as {
-    counters: { readings: number; delivered: number };
+    counters: { readings: number; delivered: number; written: number };
     queue: { readings: number; nextSeq: number };
     sensors: { errors: number }[];
   };
   return {
     readings: s.counters.readings,
     delivered: s.counters.delivered,
+    written: s.counters.written,
     sensorErrors: s.sensors.reduce((a, x) => a + x.errors, 0),
     queued: s.queue.readings,
     nextSeq: s.queue.nextSeq,
@@ -249,6 +252,7 @@ log: { level: warn }
             bytes: o.fs.bytesWritten() - before.bytes,
             readings: status.readings - before.status.readings,
             delivered: status.delivered - before.status.delivered,
+            written: status.written - before.status.written,
             commits: status.nextSeq - before.status.nextSeq,
           };
     return {

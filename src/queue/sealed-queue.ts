@@ -181,13 +181,14 @@ export class SealedQueue implements Lifecycle {
   }
 
   /** What changed since this process opened the queue (the status counters). */
-  sinceStart(): QueueTotals & { lostReadings: number; notices: number } {
+  sinceStart(): QueueTotals & { lostReadings: number; writtenReadings: number; notices: number } {
     const t = this.store.s.totals;
     const b = this.baseline ?? t;
     const out = zeroTotals();
     for (const k of Object.keys(out) as (keyof QueueTotals)[]) out[k] = t[k] - b[k];
     const notices = this.store.notices.totals.committed - this.noticeBaseline;
-    return { ...out, lostReadings: this.store.s.lostReadings, notices };
+    const { lostReadings, writtenReadings } = this.store.s;
+    return { ...out, lostReadings, writtenReadings, notices };
   }
 
   /** The seq the next record takes (stats().nextSeq, without copying every figure). */

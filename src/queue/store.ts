@@ -72,6 +72,11 @@ export interface StoreFigures {
   totals: QueueTotals;
   /** Since start: readings that never got a seq kept (refused by the policy, or a failed write). */
   lostReadings: number;
+  /**
+   * Since start: readings written to disk (committed at once, or held for their PUBACK and written
+   * because it was late). Held ones acknowledged in time are committed but never written.
+   */
+  writtenReadings: number;
 }
 
 export interface SealedQueueOptions {
@@ -197,6 +202,7 @@ export class QueueStore {
     droppedRecords: 0,
     totals: zeroTotals(),
     lostReadings: 0,
+    writtenReadings: 0,
   };
 
   constructor(readonly opts: SealedQueueOptions) {}

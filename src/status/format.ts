@@ -28,7 +28,7 @@ export function formatStatus(s: StatusSnapshot, now: number = Date.now()): strin
     lines.push(`keys     sealing with key id ${q.keys.sealing} · ${older} still with queued records`);
   }
   lines.push(
-    `counters read ${c.readings} · committed ${c.committed} · delivered ${c.delivered} · ` +
+    `counters read ${c.readings} · committed ${c.committed} (written ${c.written}) · delivered ${c.delivered} · ` +
       `dropped ${c.dropped} · quarantined ${c.quarantined} records · ${c.messages} messages`,
   );
   const rates = uplinkRates(s);

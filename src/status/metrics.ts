@@ -161,6 +161,11 @@ export function metricsRegistry(model: StatusModel): Scrape {
     (s) => s.counters.committed,
   );
   counter(
+    'edgegw_written_total',
+    'Readings written to the queue on disk since start (committed minus those acknowledged while held in memory).',
+    (s) => s.counters.written,
+  );
+  counter(
     'edgegw_delivered_total',
     'Readings acknowledged by the broker since start.',
     (s) => s.counters.delivered,

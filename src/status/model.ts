@@ -86,6 +86,11 @@ export interface StatusCounters {
   readings: number;
   /** Readings committed to the queue. */
   committed: number;
+  /**
+   * Readings written to the queue's disk: committed at once, or held for their PUBACK
+   * (write-behind) and written because it came late. committed − written never reached the disk.
+   */
+  written: number;
   /** Readings whose record's PUBACK arrived. */
   delivered: number;
   /** Readings dropped: by the full-queue policy, or never kept (a failed queue write). */
@@ -196,6 +201,8 @@ export interface QueueCounters {
   droppedReadings: number;
   /** Readings that were never kept (refused, or a failed write): dropped too, for the technician. */
   lostReadings: number;
+  /** Readings written to disk (the rest of committed was acknowledged while held in memory). */
+  writtenReadings?: number;
   quarantinedRecords: number;
   /** Notice records committed. */
   notices?: number;
@@ -217,6 +224,7 @@ export class StatusModel implements SensorObserver {
   private readonly counters: StatusCounters = {
     readings: 0,
     committed: 0,
+    written: 0,
     delivered: 0,
     dropped: 0,
     quarantined: 0,
@@ -268,8 +276,10 @@ export class StatusModel implements SensorObserver {
     this.overruns.set(scope, o);
   }
 
+  /** Without the queue's own counters, a commit is a write. */
   committed(readings: number): void {
     this.counters.committed += readings;
+    this.counters.written += readings;
   }
 
   delivered(readings: number): void {
@@ -392,6 +402,7 @@ export class StatusModel implements SensorObserver {
     return {
       ...this.counters,
       committed: q.committedReadings,
+      written: q.writtenReadings ?? q.committedReadings,
       delivered: q.deliveredReadings,
       dropped: q.droppedReadings + q.lostReadings,
       quarantined: q.quarantinedRecords,

@@ -12,7 +12,7 @@ const INFLIGHT = 4;
 
 interface Status {
   queue: { records: number; readings: number; held: number; nextSeq: number };
-  counters: { committed: number; delivered: number };
+  counters: { committed: number; written: number; delivered: number };
 }
 
 interface Inspect {
@@ -108,7 +108,8 @@ describe('write-behind (child processes, real broker)', function () {
     const run = startCli(['run', '-c', site.configFile]);
     await waitFor(async () => ((await status())?.counters.delivered ?? 0) > 0, 20_000, 'a first PUBACK', 200);
     const before = await folderBytes(join(site.dir, 'data'));
-    const from = (await status())!.counters.delivered;
+    const c0 = (await status())!.counters;
+    const from = c0.delivered;
     await waitFor(
       async () => ((await status())?.counters.delivered ?? 0) >= from + 100,
       20_000,
@@ -116,11 +117,17 @@ describe('write-behind (child processes, real broker)', function () {
       200,
     );
     const grown = (await folderBytes(join(site.dir, 'data'))) - before;
+    const c1 = (await status())!.counters;
     run.child.kill('SIGTERM');
     assert.equal((await run.done).code, 0);
     // 100 readings are ≥ 20 records of ≥ 30 bytes each, plus a batch header per commit; with
     // write-behind at most a reservation batch or two reach the log.
     assert.ok(grown < 600, `the database grew by ${grown} bytes for 100 readings delivered`);
+    // The status says so too: committed, and (nearly) none of it written.
+    const committed = c1.committed - c0.committed;
+    const written = c1.written - c0.written;
+    assert.ok(committed >= 100, `${committed} readings committed`);
+    assert.ok(written <= committed / 10, `${written} of ${committed} committed readings written`);
   });
 
   it('while PUBACKs are held, records go to disk within 2 × flush, memory bounded by the window; a SIGKILL loses none of them', async () => {
@@ -149,6 +156,11 @@ describe('write-behind (child processes, real broker)', function () {
     assert.ok(
       q.readings >= before.counters.committed - before.counters.delivered,
       `${q.readings} readings on disk, ${before.counters.committed - before.counters.delivered} reported committed and undelivered`,
+    );
+    // And the status counted them written (what reached the SD card).
+    assert.ok(
+      before.counters.written >= q.readings,
+      `${before.counters.written} readings reported written, ${q.readings} on disk`,
     );
   });
 

@@ -89,6 +89,7 @@ describe('queue/SealedQueue totals', () => {
     await q.quarantine(3, 'test');
     const c = model.snapshot().counters;
     assert.equal(c.committed, 6);
+    assert.equal(c.written, 6, 'without write-behind every commit is a write');
     assert.equal(c.delivered, 3);
     assert.equal(c.dropped, 3, 'the refused readings');
     assert.equal(c.quarantined, 1);

@@ -52,6 +52,7 @@ describe('queue/write-behind', () => {
     assert.equal(s.totals.committedReadings, 3);
     assert.equal(s.totals.deliveredRecords, 1);
     assert.equal(s.totals.deliveredReadings, 3);
+    assert.equal(queue.sinceStart().writtenReadings, 0, 'committed, never written');
     assert.equal(await queue.delete(1), false, 'a second PUBACK is not counted again');
   });
 
@@ -64,6 +65,7 @@ describe('queue/write-behind', () => {
     const s = queue.stats();
     assert.deepEqual([s.held, s.records, s.readings], [0, 1, 2]);
     assert.equal(s.totals.committedRecords, 1);
+    assert.equal(queue.sinceStart().writtenReadings, 2, 'its PUBACK was late: written');
     // Its late PUBACK deletes it as any committed record: delivered once, committed once.
     assert.equal(await queue.delete(1), true);
     const t = queue.stats().totals;

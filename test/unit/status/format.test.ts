@@ -43,7 +43,7 @@ describe('formatStatus', () => {
     assert.match(lines[2]!, /^queue +2 records · 40 readings · 1\.2 KiB · oldest 1h02m old · next seq 12$/);
     assert.match(
       lines[3]!,
-      /read 2 · committed 40 · delivered 30 · dropped 0 · quarantined 0 records · 1 messages/,
+      /read 2 · committed 40 \(written 40\) · delivered 30 · dropped 0 · quarantined 0 records · 1 messages/,
     );
     const header = lines.findIndex((l) => l.startsWith('SENSOR'));
     assert.ok(header > 3, text);

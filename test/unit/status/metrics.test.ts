@@ -67,6 +67,7 @@ describe('MetricsServer', () => {
     assert.match(r.type, /^text\/plain/);
     assert.equal(sample(r.body, 'edgegw_readings_total'), 2);
     assert.equal(sample(r.body, 'edgegw_committed_total'), 2);
+    assert.equal(sample(r.body, 'edgegw_written_total'), 2);
     assert.equal(sample(r.body, 'edgegw_delivered_total'), 1);
     assert.equal(sample(r.body, 'edgegw_dropped_total'), 4);
     assert.equal(sample(r.body, 'edgegw_quarantined_total'), 1);

@@ -31,6 +31,7 @@ describe('StatusModel', () => {
       'notices',
       'quarantined',
       'readings',
+      'written',
     ]);
     assert.equal(s.gateway, 'site-042-gw1');
     assert.equal(s.version, '1.2.3');
@@ -186,6 +187,7 @@ describe('StatusModel', () => {
     assert.deepEqual(model.snapshot().counters, {
       readings: 0,
       committed: 15,
+      written: 15,
       delivered: 12,
       dropped: 3,
       quarantined: 3,
