@@ -241,6 +241,12 @@ log: { level: warn }
       rss.push(procRss(pid));
     }
     const ticks = procCpuTicks(pid) - c0;
+    // FOOTPRINT_LS: the files written during the window (which part of the daemon wrote there).
+    if (process.env.FOOTPRINT_LS !== undefined) {
+      const since = `@${Math.floor(Date.now() / 1000 - o.seconds)}`;
+      const args = [o.fs?.mount ?? dir, '-newermt', since, '-printf', '%TT %s %p\\n'];
+      console.error(spawnSync('find', args, { encoding: 'utf8' }).stdout);
+    }
     if (process.env.FOOTPRINT_SMAPS !== undefined) dumpMaps(pid);
     const status = statusOf(join(dir, 'status.sock'));
     const wall = (performance.now() - t0) / 1000;

@@ -12,7 +12,12 @@ import { waitFor } from '../../helpers/site.js';
 import { openedForm } from '../../../src/seal/sealer.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 
-const rec = (seq: number, bytes = 10): SealedRecord => ({ seq, count: 1, t0: 0, bytes: new Uint8Array(bytes) });
+const rec = (seq: number, bytes = 10): SealedRecord => ({
+  seq,
+  count: 1,
+  t0: 0,
+  bytes: new Uint8Array(bytes),
+});
 const seqs = (rs: readonly SealedRecord[] | null): number[] | null => rs?.map((r) => r.seq) ?? null;
 
 describe('queue/ReadAhead', () => {
@@ -90,7 +95,8 @@ describe('queue/SealedQueue read-ahead', () => {
       Array.from({ length: 34 }, (_, i) => i + 33).filter((s) => s !== 33 && s !== 40),
     );
     // The same records as the disk holds: each opens to what was appended.
-    for (const r of second) assert.deepEqual(fx.sealer.open(r).readings, fixedReadings(2, 1000 * (r.seq - 1)));
+    for (const r of second)
+      assert.deepEqual(fx.sealer.open(r).readings, fixedReadings(2, 1000 * (r.seq - 1)));
     // Past what was read ahead: the disk again, and every record is still there.
     let after = 66;
     const rest: number[] = [];
@@ -115,7 +121,8 @@ describe('queue/SealedQueue read-ahead', () => {
     q.onAppend(() => undefined);
     const n = AHEAD_CAP + 100;
     // No room at the uplink: committed at once.
-    for (let i = 0; i < n; i++) await q.append(fixedReadings(1, 1000 * i), undefined, clock.monotonic() + 400);
+    for (let i = 0; i < n; i++)
+      await q.append(fixedReadings(1, 1000 * i), undefined, clock.monotonic() + 400);
     assert.equal((await q.read(0, 32)).length, 32);
     room = 4;
     const held = await q.append(fixedReadings(1, 1000 * n), undefined, clock.monotonic() + 400);
@@ -126,7 +133,7 @@ describe('queue/SealedQueue read-ahead', () => {
     await waitFor(() => q.stats().held === 0, 5000, 'the late record on disk');
     assert.equal(q.stats().records, n + 1);
     const all: number[] = [];
-    for (let after = 32; ; ) {
+    for (let after = 32; ;) {
       const got = await q.read(after, 32);
       if (got.length === 0) break;
       all.push(...got.map((r) => r.seq));
