@@ -96,7 +96,7 @@ export class Appender {
         await this.reopen();
         // The batch may have reached the log before the error (a failed fsync): then it is kept.
         if ((await store.entryOf(store.open(), seq)) !== undefined) {
-          store.s.writtenReadings += rec.count;
+          store.writtenReadings += rec.count;
           this.notify();
           return seq;
         }
@@ -192,7 +192,7 @@ export class Appender {
     s.nextSeq = Math.max(s.nextSeq, seq + 1);
     s.records++;
     s.readings += rec.count;
-    s.writtenReadings += rec.count;
+    store.writtenReadings += rec.count;
     s.bytes += size;
     store.head.appended({ seq, count: rec.count, t0: rec.t0, size });
     store.held.skipHoles(store.head);

@@ -3,8 +3,7 @@
 // one disk read takes up to `cap` records (at most `maxBytes` of values) and the pulls that follow
 // are answered from here. Bounded, and emptied as the cursor moves past.
 //
-// Invariant: every stored record with seq in [from, to] is in the map (deleted ones are removed
-// from it). Only a write of a record below the next seq can break it (a record held in memory by
+// Invariant: every stored record with seq in [from, to] is in it (deleted ones are taken out). Only a write of a record below the next seq can break it (a record held in memory by
 // write-behind, committed late): that empties the cache, and a read in progress when it happened
 // does not fill it (`generation`).
 

@@ -187,8 +187,8 @@ export class SealedQueue implements Lifecycle {
     const out = zeroTotals();
     for (const k of Object.keys(out) as (keyof QueueTotals)[]) out[k] = t[k] - b[k];
     const notices = this.store.notices.totals.committed - this.noticeBaseline;
-    const { lostReadings, writtenReadings } = this.store.s;
-    return { ...out, lostReadings, writtenReadings, notices };
+    const { lostReadings } = this.store.s;
+    return { ...out, lostReadings, writtenReadings: this.store.writtenReadings, notices };
   }
 
   /** The seq the next record takes (stats().nextSeq, without copying every figure). */

@@ -72,11 +72,6 @@ export interface StoreFigures {
   totals: QueueTotals;
   /** Since start: readings that never got a seq kept (refused by the policy, or a failed write). */
   lostReadings: number;
-  /**
-   * Since start: readings written to disk (committed at once, or held for their PUBACK and written
-   * because it was late). Held ones acknowledged in time are committed but never written.
-   */
-  writtenReadings: number;
 }
 
 export interface SealedQueueOptions {
@@ -190,6 +185,11 @@ export class QueueStore {
   reservedOnDisk = -1;
   settledOnDisk = -1;
   private deletesSinceCompact = 0;
+  /**
+   * Since start: readings written to disk (committed at once, or held for their PUBACK and written
+   * because it was late). Held ones acknowledged in time are committed but never written.
+   */
+  writtenReadings = 0;
   readonly s: StoreFigures = {
     records: 0,
     readings: 0,
@@ -202,7 +202,6 @@ export class QueueStore {
     droppedRecords: 0,
     totals: zeroTotals(),
     lostReadings: 0,
-    writtenReadings: 0,
   };
 
   constructor(readonly opts: SealedQueueOptions) {}
