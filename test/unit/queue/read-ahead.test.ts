@@ -74,6 +74,15 @@ describe('queue/SealedQueue read-ahead', () => {
     return counter;
   }
 
+  /** The seqs of every record after `after`, read in 32-record pulls as the uplink does. */
+  async function seqsAfter(q: SealedQueue, after: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let got = await q.read(after, 32); got.length > 0; got = await q.read(out.at(-1)!, 32)) {
+      out.push(...got.map((r) => r.seq));
+    }
+    return out;
+  }
+
   it("answers a drain's pulls from one disk read; what was acked meanwhile is not read again", async () => {
     const q = fx.make();
     await q.start();
@@ -98,16 +107,8 @@ describe('queue/SealedQueue read-ahead', () => {
     for (const r of second)
       assert.deepEqual(fx.sealer.open(r).readings, fixedReadings(2, 1000 * (r.seq - 1)));
     // Past what was read ahead: the disk again, and every record is still there.
-    let after = 66;
-    const rest: number[] = [];
-    for (;;) {
-      const got = await q.read(after, 32);
-      if (got.length === 0) break;
-      rest.push(...got.map((r) => r.seq));
-      after = got[got.length - 1]!.seq;
-    }
     assert.deepEqual(
-      rest,
+      await seqsAfter(q, 66),
       Array.from({ length: n - 66 }, (_, i) => i + 67),
     );
     assert.ok(iterators.count >= 2 && iterators.count <= 4, `${iterators.count} iterators`);
@@ -132,15 +133,8 @@ describe('queue/SealedQueue read-ahead', () => {
     await clock.advanceAsync(1000);
     await waitFor(() => q.stats().held === 0, 5000, 'the late record on disk');
     assert.equal(q.stats().records, n + 1);
-    const all: number[] = [];
-    for (let after = 32; ;) {
-      const got = await q.read(after, 32);
-      if (got.length === 0) break;
-      all.push(...got.map((r) => r.seq));
-      after = got[got.length - 1]!.seq;
-    }
     assert.deepEqual(
-      all,
+      await seqsAfter(q, 32),
       Array.from({ length: n + 1 - 32 }, (_, i) => i + 33),
     );
   });
