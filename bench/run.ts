@@ -489,7 +489,7 @@ async function main(): Promise<void> {
           } else {
             report.check(
               s,
-              `online: bytes at the device per reading (${what}, ${fmt.int(f.delivered)} delivered, ${fmt.int(f.written)} written: PUBACK late)`,
+              `online: bytes at the device per reading (${what}, ${fmt.int(f.delivered)} delivered, ${fmt.int(f.written)} committed: PUBACK past the deadline)`,
               `${fmt.num(perReading, 1)} B`,
               '≤ 20 B',
               perReading <= 20,
