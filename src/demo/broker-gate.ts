@@ -52,6 +52,7 @@ export interface GateContext {
   clock: Clock;
   mode(): AckMode;
   onAcked?: AckedHook;
+  onPublishRead?: (frameBytes: number) => void;
 }
 
 /** What admitting one client frame came to: bytes for aedes, or wait, drop it, or the gate closed. */
@@ -111,7 +112,11 @@ export class Gate {
   attach(): void {
     this.socket.on('data', (chunk: Buffer) => {
       if (this.closing) return; // what a closing connection still sends is never read
-      for (const f of this.inbound.push(chunk)) this.pending.push(f);
+      const onRead = this.ctx.onPublishRead;
+      for (const f of this.inbound.push(chunk)) {
+        if (onRead !== undefined && frameType(f) === PUBLISH) onRead(f.length);
+        this.pending.push(f);
+      }
       this.pump();
     });
     this.socket.on('end', () => this.stream.push(null));

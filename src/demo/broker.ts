@@ -42,6 +42,11 @@ export interface BrokerOptions {
    * what the broker acknowledged, in order (the chaos suite's record of what was delivered).
    */
   onAcked?: (topic: string, payload: Buffer) => void;
+  /**
+   * Called with the frame size of each client PUBLISH as the broker reads it off the socket, before
+   * the IoT Core rules delay or discard it: where IoT Core counts a connection's bytes per second.
+   */
+  onPublishRead?: (frameBytes: number) => void;
   /** IoT Core's per-connection rules: `true` for IoT Core's numbers, or some of them overridden. Off when absent. */
   iotcore?: Partial<IotCoreRules> | true;
   /** What the CONNACK to an MQTT 5 client advertises. */
@@ -128,6 +133,7 @@ export async function startTlsBroker(opts: BrokerOptions): Promise<TlsBroker> {
     clock,
     mode: () => ackMode,
     ...(opts.onAcked === undefined ? {} : { onAcked: opts.onAcked }),
+    ...(opts.onPublishRead === undefined ? {} : { onPublishRead: opts.onPublishRead }),
   };
   let ackMode: AckMode = 'pass';
   let isCut = false;

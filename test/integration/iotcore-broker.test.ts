@@ -167,6 +167,32 @@ describe('test broker (IoT Core rules, MQTT 5, cut)', () => {
       assert.equal(broker.rules.discarded, 0);
     });
 
+    it('reports each PUBLISH frame as it is read, before the byte window delays it (onPublishRead)', async () => {
+      const clock = new FakeClock();
+      const reads: number[] = [];
+      await start({ iotcore: { bytesPerSecond: 1000 }, clock, onPublishRead: (n) => reads.push(n) });
+      const { c } = await connect(broker, 'gw-reads', 4);
+      const { errs } = burst(c, 3, 't/reads', 'r'.repeat(600));
+      await waitFor(
+        () => reads.length >= 2 && broker.rules.delayedBytes === 1,
+        10_000,
+        'two read, one delayed',
+      );
+      // The second frame was reported when it arrived, not when the window let it through.
+      assert.equal(broker.published.messages, 1);
+      clock.advance(1000);
+      await waitFor(() => acked(errs) === 2, 10_000, 'the second');
+      clock.advance(1000);
+      await waitFor(() => acked(errs) === 3, 10_000, 'the third');
+      assert.equal(reads.length, 3);
+      // Whole frames: fixed header, remaining length, topic, packet id, payload.
+      assert.deepEqual(reads, [614, 614, 614]);
+      assert.equal(
+        reads.reduce((a, b) => a + b, 0),
+        broker.published.bytes,
+      );
+    });
+
     for (const v of [4, 5] as const) {
       it(`closes an MQTT ${v === 4 ? '3.1.1' : '5'} connection that publishes an oversize payload or topic`, async () => {
         await start({ iotcore: { maxPayloadBytes: 1000 } });
