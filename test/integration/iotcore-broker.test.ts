@@ -181,7 +181,11 @@ describe('test broker (IoT Core rules, MQTT 5, cut)', () => {
       // The second frame was reported when it arrived, not when the window let it through.
       assert.equal(broker.published.messages, 1);
       clock.advance(1000);
-      await waitFor(() => acked(errs) === 2, 10_000, 'the second');
+      await waitFor(
+        () => acked(errs) === 2 && broker.rules.delayedBytes === 2,
+        10_000,
+        'the second, the third delayed',
+      );
       clock.advance(1000);
       await waitFor(() => acked(errs) === 3, 10_000, 'the third');
       assert.equal(reads.length, 3);
