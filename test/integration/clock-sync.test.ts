@@ -120,10 +120,18 @@ describe('true timestamps (in process, real queue, uplink and broker)', function
     const second = await daemonWith(clock, src, 'boot-b');
     await second.daemon.start();
     try {
+      // Live records go first and the backlog drains beside them: wait for both, not one as a sign of the other.
+      const oldReadings = (): number =>
+        new Set(
+          fixture
+            .readings()
+            .filter((r) => r.seq <= lastOfBootA)
+            .map((r) => `${r.seq}/${String(r.value)}`),
+        ).size;
       await waitFor(
-        () => fixture.readings().some((r) => r.seq > lastOfBootA + 2),
+        () => fixture.readings().some((r) => r.seq > lastOfBootA + 2) && oldReadings() >= committedA,
         15_000,
-        'records of the new boot at the subscriber',
+        "records of the new boot and boot A's backlog at the subscriber",
       );
       const readings = fixture.readings();
       const old = readings.filter((r) => r.seq <= lastOfBootA);
