@@ -66,10 +66,13 @@ describe('true timestamps (in process, real queue, uplink and broker)', function
       // NTP syncs: the wall clock steps to the true time and the source says so.
       shift.ms = 0;
       src.ok = true;
+      // Live records go ahead of a backlog: wait for those sealed before the sync as well.
       await waitFor(
-        () => fixture.readings().some((r) => r.seq > sealedBefore + 3),
+        () =>
+          fixture.readings().some((r) => r.seq > sealedBefore + 3) &&
+          fixture.readings().filter((r) => r.sensor === 'counter-1' && r.seq <= sealedBefore).length >= 5,
         15_000,
-        'records after the sync at the subscriber',
+        'records from before and after the sync at the subscriber',
       );
       await daemon.stop();
       const trueEnd = Date.now();
