@@ -319,6 +319,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     JSON.stringify({
       rssMaxMiB: mib(r.rssMax),
       rssMedianMiB: mib(sorted[Math.floor(sorted.length / 2)] ?? 0),
+      rssMiB: r.rss.map(mib).join(' '),
       cpuPercent: r.cpuPercent.toFixed(3),
       seconds: r.seconds.toFixed(1),
       ...r.status,
