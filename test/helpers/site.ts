@@ -163,6 +163,17 @@ export function unexplainedSeqs(messages: readonly WireMessage[], upTo: number):
   return out;
 }
 
+/**
+ * Whether a seq above `above` arrived and every seq up to the highest arrived or is explained. What
+ * a wait for "delivery after X" must test: the uplink sends live records ahead of a backlog, and a
+ * clean stop sends only the live tail, so a new seq alone says nothing of the records before it.
+ */
+export function deliveredPast(messages: readonly WireMessage[], above: number): boolean {
+  let top = 0;
+  for (const m of messages) for (const rec of m.recs) top = Math.max(top, rec.seq);
+  return top > above && unexplainedSeqs(messages, top).length === 0;
+}
+
 /** A fresh site per test with a subscriber on its telemetry topic (registers mocha hooks). */
 export interface SubscribedSite {
   readonly site: TestSite;

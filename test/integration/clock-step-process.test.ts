@@ -40,6 +40,14 @@ describe('edgegw run under wall-clock steps (child process, libfaketime)', funct
       await writeFile(offsetFile, '+86400\n'); // and then a day forward
       const fwd = readings().length;
       await waitFor(() => readings().length >= fwd + 20, 15_000, 'readings after the jump forward');
+      // The first 40 polls' readings, backlog included (a clean stop sends only the live tail).
+      const first40 = () =>
+        new Set(
+          readings()
+            .map((x) => Number(x.value))
+            .filter((v) => v < 40),
+        ).size === 40;
+      await waitFor(first40, 15_000, 'the first 40 counter readings');
 
       const st = (await queryStatus(join(site.dir, 'status.sock'))) as unknown as {
         uptimeS: number;

@@ -81,11 +81,13 @@ describe('GPIO in the running daemon (fake sysfs in a mount namespace)', functio
       sysfs.setValue(17, 0);
       await waitFor(() => readings('door-1').at(-1)?.value === false, 10_000, 'door closed');
 
+      // Each level held 250 ms: the fake sysfs is polled, and a daemon stalled longer than a level
+      // (a loaded machine) would miss an edge no real GPIO interrupt would.
       for (let i = 0; i < 3; i++) {
         sysfs.setValue(27, 1);
-        await new Promise((r) => setTimeout(r, 60));
+        await new Promise((r) => setTimeout(r, 250));
         sysfs.setValue(27, 0);
-        await new Promise((r) => setTimeout(r, 60));
+        await new Promise((r) => setTimeout(r, 250));
       }
       const counted = () => readings('water-pulses').reduce((a, r) => a + Number(r.value), 0);
       await waitFor(() => counted() >= 3, 10_000, 'three pulses counted');

@@ -32,10 +32,14 @@ describe('pipeline (sim → seal → LevelDB → MQTT/TLS → broker)', function
     await unsubscribe();
 
     const readings = decodeWire_(messages);
-    const seqs = [...new Set(readings.map((r) => r.seq))];
+    // By seq, not arrival: a reconnect's backlog goes out after live records.
+    const seqs = [...new Set(readings.map((r) => r.seq))].sort((a, b) => a - b);
     assert.equal(seqs[0], 1, 'the first record of a new queue is seq 1');
     seqs.forEach((s, i) => assert.equal(s, i + 1, `seq ${s} at position ${i} is not contiguous`));
-    const values = readings.filter((r) => r.sensor === 'counter-1').map((r) => r.value);
+    const counter = readings
+      .filter((r) => r.sensor === 'counter-1')
+      .sort((a, b) => a.seq - b.seq || a.ts - b.ts);
+    const values = [...new Map(counter.map((r) => [`${r.seq}/${r.ts}`, r.value])).values()];
     values.forEach((v, i) => assert.equal(v, i, `counter reading ${i} is ${String(v)}`));
     assert.ok(readings.every((r) => r.quality === 'good'));
     for (const m of messages) {

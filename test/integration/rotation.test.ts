@@ -14,7 +14,7 @@ import { JobsService } from '../../src/demo/iotcore-sim/jobs.js';
 import { certificateId } from '../../src/demo/iotcore-sim/provisioning.js';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { makeIdentitySite, type IdentitySite } from '../helpers/identity.js';
-import { unexplainedSeqs, waitFor, type WireMessage, parseWire } from '../helpers/site.js';
+import { deliveredPast, unexplainedSeqs, waitFor, type WireMessage, parseWire } from '../helpers/site.js';
 
 let id: IdentitySite;
 
@@ -98,13 +98,13 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     id.sim.deactivate(oldCert.toString());
     id.site.broker.dropConnections();
     const after = maxSeq();
-    await waitFor(() => maxSeq() > after + 20, 20_000, 'delivery on the new certificate');
+    await waitFor(() => deliveredPast(messages, after + 20), 20_000, 'delivery on the new certificate');
     // A restart connects on the committed files and drops .previous.
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
     start();
     const restarted = maxSeq();
-    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    await waitFor(() => deliveredPast(messages, restarted + 10), 20_000, 'delivery after the restart');
     await waitFor(
       async () => !(await files()).some((n) => n.endsWith('.previous')),
       10_000,
@@ -148,7 +148,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
       id.sim.mode = 'normal';
       assert.deepEqual(await readFile(id.cert), before, 'the certificate in use stays');
       const after = maxSeq();
-      await waitFor(() => maxSeq() > after + 10, 20_000, 'delivery after the job');
+      await waitFor(() => deliveredPast(messages, after + 10), 20_000, 'delivery after the job');
       child!.kill('SIGTERM');
       assert.equal((await done).code, 0);
       assertNoGap();
@@ -178,7 +178,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     ]);
     assert.match(out, /"result":"rolled-back".*"audit":"certificate-rotation"/);
     const after = maxSeq();
-    await waitFor(() => maxSeq() > after + 20, 20_000, 'delivery after the rollback');
+    await waitFor(() => deliveredPast(messages, after + 20), 20_000, 'delivery after the rollback');
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
     assertNoGap();
@@ -231,7 +231,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
       assert.equal(id.sim.certificates.at(-1)!.status, 'ACTIVE', 'the new certificate was not refused');
       id.site.broker.resumeAcks();
       const after = maxSeq();
-      await waitFor(() => maxSeq() > after + 10, 20_000, 'delivery on the old certificate');
+      await waitFor(() => deliveredPast(messages, after + 10), 20_000, 'delivery on the old certificate');
       assert.ok(connects.length >= 2 && connects.every((c) => c === 'test-gw1'), connects.join(' '));
       assert.equal(gateways().length, 1);
       child!.kill('SIGTERM');
@@ -260,7 +260,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     assert.match(other.stderr, /registered the certificate to thing someone-else, not test-gw1/);
     assert.deepEqual(await readFile(id.cert), before);
     const after = maxSeq();
-    await waitFor(() => maxSeq() > after + 10, 20_000, 'delivery goes on');
+    await waitFor(() => deliveredPast(messages, after + 10), 20_000, 'delivery goes on');
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);
     assertNoGap();
@@ -286,7 +286,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     id.sim.deactivate(id.sim.certificates.at(-1)!.certificateId);
     start();
     const restarted = maxSeq();
-    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    await waitFor(() => deliveredPast(messages, restarted + 10), 20_000, 'delivery after the restart');
     assert.match(out, /"result":"discarded-next".*"audit":"certificate-rotation"/);
     assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
     assert.ok(!(await files()).some((n) => n.endsWith('.next')));
@@ -317,7 +317,7 @@ describe('certificate rotation (child process, IoT Core simulator)', function ()
     id.sim.deactivate(id.sim.certificates.at(-1)!.certificateId);
     start();
     const restarted = maxSeq();
-    await waitFor(() => maxSeq() > restarted + 10, 20_000, 'delivery after the restart');
+    await waitFor(() => deliveredPast(messages, restarted + 10), 20_000, 'delivery after the restart');
     assert.deepEqual([await readFile(id.cert), await readFile(id.key)], before);
     child!.kill('SIGTERM');
     assert.equal((await done).code, 0);

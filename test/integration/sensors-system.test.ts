@@ -120,8 +120,8 @@ describe('sensors through the CLI and the daemon (real Modbus TCP servers)', fun
       const badOnes = readings()
         .slice(mark)
         .filter((r) => r.sensor === 'tank-level' && r.quality === 'bad');
-      const from = badOnes[0]!.ts;
-      const to = badOnes.at(-1)!.ts;
+      const from = Math.min(...badOnes.map((r) => r.ts));
+      const to = Math.max(...badOnes.map((r) => r.ts));
       // Let the other bus's readings of that time arrive: wait for one stamped after it.
       await waitFor(
         () => readings().some((r) => r.sensor === 'boiler-temp' && r.ts > to),
