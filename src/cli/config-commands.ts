@@ -10,13 +10,14 @@ import { loadQueueKeyring } from '../seal/rotated-keys.js';
 
 /** `edgegw check-config`: validate, print warnings to stderr and the resolved config to stdout. */
 export async function checkConfigCommand(configOpt: string | undefined): Promise<void> {
-  const base = await loadFromArg(configOpt);
+  // The key files' modes too: `edgegw run` refuses a key its group or others may read.
+  const base = await loadFromArg(configOpt, { keyModes: true });
   // With fleet.shadow, what runs is the file plus the stored remote overlay: shown with its source.
   const log = createLogger({ level: 'warn', destination: process.stderr });
   // The overlay is sealed with the queue keys: read as `queue verify` reads them.
   const boot = await bootOverlay(
     base,
-    (o) => loadConfig(base.file, { overrides: { ...o } }),
+    (o) => loadConfig(base.file, { overrides: { ...o }, keyModes: true }),
     () => loadQueueKeyring(base.config.queue),
     log,
   );

@@ -10,7 +10,8 @@ import { EdgegwError, Exit } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { canonicalJson } from './canonical.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
-import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
+import { ConfigError, IssueList, type ConfigIssue, type KeyPath } from './issues.js';
+import { assertPrivateFile } from '../seal/keyfile.js';
 import { checkStructure } from './structure.js';
 import { checkRules } from './rules.js';
 import { clampToBroker } from './clamps.js';
@@ -42,6 +43,12 @@ export interface LoadOptions {
   identityMayBeMissing?: boolean;
   /** Folder of board profiles; defaults to the repository's hw-profiles/. */
   profilesDir?: string;
+  /**
+   * `edgegw check-config`: the private key files' modes too, by the daemon's own check, so a key
+   * `edgegw run` would refuse is not called OK. Other commands leave it to the daemon and doctor
+   * (a technician can still read `status` of a gateway whose key mode is wrong).
+   */
+  keyModes?: boolean;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/edgegw/site.yaml';
@@ -91,6 +98,10 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     // Every check above should have caught what Decode refuses; never let its raw error through.
     issues.error([], `the configuration does not match the schema (${(err as Error).message})`);
     throw new ConfigError(issues.errors);
+  }
+  if (opts.keyModes === true) {
+    await checkKeyModes(decoded, issues);
+    if (issues.errors.length > 0) throw new ConfigError(sorted(issues.errors));
   }
   clampToBroker(decoded, issues);
   return {
@@ -214,4 +225,21 @@ function mqttVersion(plain: unknown): unknown {
     if (u.protocol === 5) u.protocol = '5';
   }
   return plain;
+}
+
+/** Each private key file as `edgegw run` checks it (assertPrivateFile): its mode, at its key. */
+async function checkKeyModes(site: SiteConfig, issues: IssueList): Promise<void> {
+  const keys: [KeyPath, string][] = [
+    [['queue', 'keyFile'], site.queue.keyFile],
+    ...site.queue.previousKeyFiles.map((f, i): [KeyPath, string] => [['queue', 'previousKeyFiles', i], f]),
+    [['uplink', 'key'], site.uplink.key],
+  ];
+  for (const [path, file] of keys) {
+    try {
+      await assertPrivateFile(file, 'the file');
+    } catch (err) {
+      if (!(err instanceof EdgegwError) || err.code !== 'EDGEGW_E_KEY_PERMS') throw err;
+      issues.error(path, `${err.message} (edgegw run refuses it)`);
+    }
+  }
 }

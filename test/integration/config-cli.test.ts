@@ -2,7 +2,7 @@
 // FILE:LINE:COL from both commands now, before anything opens the queue or the network.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -100,5 +100,27 @@ describe('config that run cannot survive (child process)', function () {
       for (const leak of ['PASSWORD', secret, 'MIIE', 'q8Vx3'])
         assert.ok(!out.includes(leak), `${cmd}: ${out}`);
     }
+  });
+  it('check-config refuses a key file its group or others may read, at its key, as run does; chmod 600 makes it OK', async () => {
+    const file = join(dir, 'site.yaml');
+    await writeFile(file, BASE);
+    await chmod(join(dir, 'key.pem'), 0o644);
+    await chmod(join(dir, 'queue.key'), 0o640);
+    const r = await runCli(['check-config', '-c', file]);
+    assert.equal(r.code, 78, r.stdout + r.stderr);
+    const perms = (key: string, line: string, name: string, mode: string) =>
+      new RegExp(
+        `site\\.yaml:${line}: ${key}: the file \\S*/${name} has mode ${mode}: group or others may read it\\. Fix: chmod 600 \\S*/${name} \\(edgegw run refuses it\\)`,
+      );
+    assert.match(r.stderr, perms('uplink\\.key', '8:8', 'key\\.pem', '0644'));
+    assert.match(r.stderr, perms('queue\\.keyFile', '12:12', 'queue\\.key', '0640'));
+    assert.doesNotMatch(r.stderr, /configuration OK/);
+    assert.equal(r.stdout, '', 'no resolved configuration for a refused one');
+
+    await chmod(join(dir, 'key.pem'), 0o600);
+    await chmod(join(dir, 'queue.key'), 0o400);
+    const ok = await runCli(['check-config', '-c', file]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /configuration OK/);
   });
 });
