@@ -325,7 +325,7 @@ export class Daemon {
   private load(file: string, overlay: Overlay): Promise<LoadedConfig> {
     return this.opts.load !== undefined
       ? this.opts.load(overlay)
-      : loadConfig(file, { overrides: { ...overlay } });
+      : loadConfig(file, { overrides: { ...overlay }, keyModes: true });
   }
 
   private async reloadOnce(wanted?: Overlay): Promise<ReloadOutcome> {

@@ -7,7 +7,8 @@ import { requestReload } from '../status/server.js';
 import { loadFromArg } from './config-arg.js';
 
 export async function reloadCommand(configOpt: string | undefined): Promise<void> {
-  const loaded = await loadFromArg(configOpt);
+  // As the daemon's own reload checks it: key-file modes included.
+  const loaded = await loadFromArg(configOpt, { keyModes: true });
   for (const w of loaded.warnings) {
     process.stderr.write(`${w.file}:${w.line}:${w.col}: ${w.path}: warning: ${w.message}\n`);
   }

@@ -5,7 +5,8 @@
 // prints changes, refusals and exit codes; the audit entries are there and hold no secret.
 
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { startModbusSimulator, type ModbusSim } from '../../src/demo/modbus-sim.js';
 import { startTlsBroker } from '../../src/demo/broker.js';
@@ -156,6 +157,22 @@ describe('reload without restart (child process)', function () {
       'old config delivering',
     );
     await writeFile(site.configFile, yaml); // queue inspect reads it
+    await stopAndCheck();
+  });
+
+  it('SIGHUP and edgegw reload refuse a TLS key its group or others may read, at its key; the running configuration goes on', async () => {
+    const key = join(site.dir, 'pki', 'client.key');
+    await chmod(key, 0o644);
+    const local = await runCli(['reload', '-c', site.configFile]);
+    assert.equal(local.code, 78, local.stderr);
+    assert.match(local.stderr, /:\d+:\d+: uplink\.key: the file \S*client\.key has mode 0644: .*chmod 600/);
+    child!.kill('SIGHUP');
+    await waitFor(() => audits('reload-refused').length === 1, 20_000, 'the refusal');
+    assert.match(out, /uplink\.key: the file \S*client\.key has mode 0644/);
+    assert.equal(audits('reload-refused')[0]!.reason, 'invalid');
+    const c = bySensor('counter-1').length;
+    await waitFor(() => bySensor('counter-1').length >= c + 20, 20_000, 'old config delivering');
+    await chmod(key, 0o600);
     await stopAndCheck();
   });
 
