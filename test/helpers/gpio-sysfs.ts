@@ -9,7 +9,7 @@
 // value through onoff's readSync.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,12 @@ export interface FakeSysfs {
   /** The fake /sys/class/gpio (absent when made with `noGpio`). */
   readonly gpioDir: string;
   setValue(gpio: number, v: 0 | 1): void;
+  /**
+   * Whether the value file was read after it was last written: its atime is past its mtime (relatime
+   * updates atime on the first read after a write; both have the kernel's coarse clock, so a read
+   * in the write's own tick does not count and the next poll's does).
+   */
+  readSinceWritten(gpio: number): boolean;
   file(gpio: number, name: 'direction' | 'edge' | 'active_low' | 'value'): string;
   rootFile(name: 'export' | 'unexport'): string;
   cleanup(): void;
@@ -60,6 +66,10 @@ export function makeFakeSysfs(opts: FakeSysfsOptions = {}): FakeSysfs {
     rootFile: (name) => join(gpioDir, name),
     // Rewritten in place (same inode): the child holds the value file open, as on real sysfs.
     setValue: (gpio, v) => writeFileSync(file(gpio, 'value'), `${v}\n`),
+    readSinceWritten: (gpio) => {
+      const st = statSync(file(gpio, 'value'), { bigint: true });
+      return st.atimeNs > st.mtimeNs;
+    },
     cleanup: () => rmSync(classDir, { recursive: true, force: true }),
   };
 }

@@ -81,13 +81,17 @@ describe('GPIO in the running daemon (fake sysfs in a mount namespace)', functio
       sysfs.setValue(17, 0);
       await waitFor(() => readings('door-1').at(-1)?.value === false, 10_000, 'door closed');
 
-      // Each level held 250 ms: the fake sysfs is polled, and a daemon stalled longer than a level
-      // (a loaded machine) would miss an edge no real GPIO interrupt would.
+      // The fake sysfs is polled: each level is held until the daemon has read it, or a stalled
+      // daemon (a loaded machine) would miss an edge no real GPIO interrupt would.
       for (let i = 0; i < 3; i++) {
-        sysfs.setValue(27, 1);
-        await new Promise((r) => setTimeout(r, 250));
-        sysfs.setValue(27, 0);
-        await new Promise((r) => setTimeout(r, 250));
+        for (const level of [1, 0] as const) {
+          sysfs.setValue(27, level);
+          await waitFor(
+            () => sysfs.readSinceWritten(27),
+            10_000,
+            `the daemon read level ${level} (pulse ${i + 1})`,
+          );
+        }
       }
       const counted = () => readings('water-pulses').reduce((a, r) => a + Number(r.value), 0);
       await waitFor(() => counted() >= 3, 10_000, 'three pulses counted');
