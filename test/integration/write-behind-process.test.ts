@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startCli } from '../helpers/cli.js';
-import { subscribedSite, unexplainedSeqs, waitFor, type TestSite } from '../helpers/site.js';
+import {
+  subscribedSite,
+  unexplainedSeqs,
+  waitFor,
+  type SubscribedSite,
+  type TestSite,
+} from '../helpers/site.js';
 
 const INFLIGHT = 4;
 
@@ -22,22 +28,30 @@ interface Inspect {
   pendingGaps: number;
 }
 
-describe('write-behind (child processes, real broker)', function () {
-  this.timeout(240_000);
-  const fixture = subscribedSite({
+/** One counter at 50 Hz behind an in-flight window of INFLIGHT (registers the site's mocha hooks). */
+function counterSite(flush: string): SubscribedSite {
+  return subscribedSite({
     sensors: '  - { id: counter-1, sim: { wave: counter }, every: 20ms }',
-    flush: '100ms',
+    flush,
     extraUplink: `  limits: { inflight: ${INFLIGHT} }`,
   });
+}
+
+/** `edgegw status --json` of the site's daemon; null while none answers. */
+async function statusOf(site: TestSite): Promise<Status | null> {
+  const r = await runCli(['status', '--json', '-c', site.configFile]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
+}
+
+describe('write-behind (child processes, real broker)', function () {
+  this.timeout(240_000);
+  const fixture = counterSite('100ms');
   let site: TestSite;
   beforeEach(() => {
     site = fixture.site;
   });
 
-  const status = async (): Promise<Status | null> => {
-    const r = await runCli(['status', '--json', '-c', site.configFile]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
-  };
+  const status = () => statusOf(site);
   const inspect = async (): Promise<Inspect> => {
     const r = await runCli(['queue', 'inspect', '--json', '-c', site.configFile]);
     assert.equal(r.code, 0, r.stderr);
@@ -182,19 +196,12 @@ describe('write-behind (child processes, real broker)', function () {
 // At 300 ms it has ~250 ms.
 describe('write-behind online (child process, real broker)', function () {
   this.timeout(60_000);
-  const fixture = subscribedSite({
-    sensors: '  - { id: counter-1, sim: { wave: counter }, every: 20ms }',
-    flush: '300ms',
-    extraUplink: `  limits: { inflight: ${INFLIGHT} }`,
-  });
+  const fixture = counterSite('300ms');
   let site: TestSite;
   beforeEach(() => {
     site = fixture.site;
   });
-  const status = async (): Promise<Status | null> => {
-    const r = await runCli(['status', '--json', '-c', site.configFile]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
-  };
+  const status = () => statusOf(site);
 
   it('online with PUBACKs in time, records are not written: the database grows by far less than they hold', async () => {
     const run = startCli(['run', '-c', site.configFile]);
