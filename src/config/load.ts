@@ -10,7 +10,8 @@ import { EdgegwError, Exit } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { canonicalJson } from './canonical.js';
 import { SiteSchema, type SiteConfig } from './schema.js';
-import { ConfigError, IssueList, type ConfigIssue, type KeyPath } from './issues.js';
+import { ConfigError, IssueList, type ConfigIssue } from './issues.js';
+import { keyFiles } from './key-files.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
 import { checkStructure } from './structure.js';
 import { checkRules } from './rules.js';
@@ -44,9 +45,10 @@ export interface LoadOptions {
   /** Folder of board profiles; defaults to the repository's hw-profiles/. */
   profilesDir?: string;
   /**
-   * `edgegw check-config`: the private key files' modes too, by the daemon's own check, so a key
-   * `edgegw run` would refuse is not called OK. Other commands leave it to the daemon and doctor
-   * (a technician can still read `status` of a gateway whose key mode is wrong).
+   * check-config and reload (the daemon's, `edgegw reload`): the private key files' modes too, by
+   * the daemon's own check, so a key `edgegw run` would refuse is not called OK. Other commands
+   * leave it to the daemon and doctor (a technician can still read `status` of a gateway whose key
+   * mode is wrong).
    */
   keyModes?: boolean;
 }
@@ -229,17 +231,12 @@ function mqttVersion(plain: unknown): unknown {
 
 /** Each private key file as `edgegw run` checks it (assertPrivateFile): its mode, at its key. */
 async function checkKeyModes(site: SiteConfig, issues: IssueList): Promise<void> {
-  const keys: [KeyPath, string][] = [
-    [['queue', 'keyFile'], site.queue.keyFile],
-    ...site.queue.previousKeyFiles.map((f, i): [KeyPath, string] => [['queue', 'previousKeyFiles', i], f]),
-    [['uplink', 'key'], site.uplink.key],
-  ];
-  for (const [path, file] of keys) {
+  for (const k of keyFiles(site)) {
     try {
-      await assertPrivateFile(file, 'the file');
+      await assertPrivateFile(k.path, 'the file');
     } catch (err) {
       if (!(err instanceof EdgegwError) || err.code !== 'EDGEGW_E_KEY_PERMS') throw err;
-      issues.error(path, `${err.message} (edgegw run refuses it)`);
+      issues.error(k.at, `${err.message} (edgegw run refuses it)`);
     }
   }
 }

@@ -9,7 +9,8 @@ import { checkCa, checkDeviceCertificate } from './certificate.js';
 import { checkClockPlausible, checkClockSync, runCommand, type CommandRunner } from './clock.js';
 import { checkConfig } from './config.js';
 import { checkGpio, checkSerialPorts } from './devices.js';
-import { checkIdentityFolders, checkKeyFile, checkKeyFolders, keyFiles } from './keys.js';
+import { keyFiles } from '../config/key-files.js';
+import { checkIdentityFolders, checkKeyFile, checkKeyFolders } from './keys.js';
 import { checkDataDir, checkSocketFolder } from './storage.js';
 
 export interface DoctorOptions {

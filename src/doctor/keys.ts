@@ -4,23 +4,11 @@
 
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { keyFiles, type KeyFile } from '../config/key-files.js';
 import type { SiteConfig } from '../config/schema.js';
 import { EdgegwError } from '../errors.js';
 import { assertPrivateFile } from '../seal/keyfile.js';
 import { errCode, fail, pass, warn, type CheckLine } from './check.js';
-
-interface KeyFile {
-  key: string;
-  path: string;
-}
-
-export function keyFiles(site: SiteConfig): KeyFile[] {
-  return [
-    { key: 'queue.keyFile', path: site.queue.keyFile },
-    ...site.queue.previousKeyFiles.map((path, i) => ({ key: `queue.previousKeyFiles[${i}]`, path })),
-    { key: 'uplink.key', path: site.uplink.key },
-  ];
-}
 
 export async function checkKeyFile(k: KeyFile): Promise<CheckLine> {
   const name = `key mode ${k.key}`;
