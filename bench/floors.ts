@@ -108,7 +108,9 @@ export async function measureFloors(o: {
     });
   });
 
-  const sealedRecords = records.map((r) => o.sealer.sealIndexed(r.seq, r.readings, indexOf));
+  // The records as the queue stores them: compact, their nonce the queue's salt and their seq.
+  const salt = randomBytes(16);
+  const sealedRecords = records.map((r) => o.sealer.sealCompact(r.seq, r.readings, indexOf, salt));
   const sealed = sealedRecords.map((r) => r.bytes);
   const db = new Level<Uint8Array, Uint8Array>(o.dir, {
     keyEncoding: 'view',
@@ -128,7 +130,12 @@ export async function measureFloors(o: {
   await db.close();
 
   const openUs = cpuOf(() => {
-    for (const r of sealedRecords) o.sealer.open(r, (i) => ids[i]);
+    for (const r of sealedRecords)
+      o.sealer.open(
+        r,
+        (i) => ids[i],
+        () => salt,
+      );
   });
   let messages: ReturnType<typeof packMessages> = [];
   const packUs = cpuOf(() => {

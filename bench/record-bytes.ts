@@ -1,5 +1,6 @@
 // Sealed bytes per reading of a typical site, record format 1 (an id table in every record) against
-// format 3 (indices into the queue's sealed sensor-id dictionary). Not part of `npm run bench`: it
+// format 3 (indices into the queue's sealed sensor-id dictionary) and format 4 (compact: indices,
+// no stored nonce, tag and index in a byte). Not part of `npm run bench`: it
 // seals in memory, with no LevelDB, in a second or so.
 //
 //   node dist/bench/record-bytes.js [flushMs=200] [minutes=60]
@@ -7,8 +8,8 @@
 // 20 sensors at 1 Hz with 12-character ids, records of `flushMs` (what the Batcher forms), phases
 // spread over the second or aligned; values either at the sensor's precision (1-2 decimals, what
 // a float32 register scaled with `decimals` gives) or raw float32 (shortest round trip, ~7
-// digits). Bytes = LevelDB key (8) + sealed value per record, plus, for format 3, the dictionary
-// entries (key + value) amortised over every reading.
+// digits). Bytes = LevelDB key (8) + sealed value per record, plus, for formats 3 and 4, the
+// dictionary entries (key + value) amortised over every reading.
 
 import { randomBytes } from 'node:crypto';
 import { Keyring } from '../src/seal/keyring.js';
@@ -38,14 +39,22 @@ async function measure(readings: readonly Reading[], flushMs: number): Promise<s
   const ring = await Keyring.fromKeys({ key, file: 'record-bytes' });
   const ids = new SensorIds();
   const recs = records(readings, flushMs);
+  const salt = randomBytes(16);
+  const indexOf = (sensor: string): number => ids.indexFor(sensor, ring);
   let v1 = 0;
   let v3 = 0;
+  let v4 = 0;
   recs.forEach((rs, i) => {
     v1 += KEY_BYTES + sealer.seal(i + 1, rs).bytes.length;
-    const rec = ring.seal(i + 1, rs, ids);
-    v3 += KEY_BYTES + rec.bytes.length;
+    v3 += KEY_BYTES + sealer.sealIndexed(i + 1, rs, indexOf).bytes.length;
+    const rec = sealer.sealCompact(i + 1, rs, indexOf, salt);
+    v4 += KEY_BYTES + rec.bytes.length;
     // Every one opens again to the same readings (the figures are of records that work).
-    const back = ring.open(rec, null, ids).readings;
+    const back = sealer.open(
+      rec,
+      (k) => ids.idOf(k, ring),
+      () => salt,
+    ).readings;
     if (JSON.stringify(back) !== JSON.stringify(rs)) throw new Error(`record ${i + 1} does not round trip`);
   });
   const dict = ids.size * KEY_BYTES + ids.valueBytes;
@@ -53,7 +62,8 @@ async function measure(readings: readonly Reading[], flushMs: number): Promise<s
   const perRec = (n / recs.length).toFixed(1);
   return (
     `${perRec} readings/record: format 1 ${(v1 / n).toFixed(2)} B/reading, ` +
-    `format 3 ${((v3 + dict) / n).toFixed(2)} B/reading (dictionary ${ids.size} entries, ${dict} B)`
+    `format 3 ${((v3 + dict) / n).toFixed(2)} B/reading, format 4 ${((v4 + dict) / n).toFixed(2)} B/reading ` +
+    `(dictionary ${ids.size} entries, ${dict} B)`
   );
 }
 

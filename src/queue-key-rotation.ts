@@ -29,7 +29,11 @@ export interface QueueKeyRotationDeps {
 
 /** What the queue is told about the keyring (key-ranges.ts). */
 export function queueKeysOf(keyring: Keyring): QueueKeys {
-  return { current: keyring.currentId, files: keyring.files(), identify: (rec) => keyring.identify(rec) };
+  return {
+    current: keyring.currentId,
+    files: keyring.files(),
+    identify: (rec, salts) => keyring.identify(rec, salts),
+  };
 }
 
 export class QueueKeyRotation {
@@ -75,7 +79,7 @@ export class QueueKeyRotation {
       const keys: QueueKeys = {
         current: held.id,
         files: new Map([[held.id, held.file], ...keyring.files()]),
-        identify: (rec) => keyring.identify(rec),
+        identify: (rec, salts) => keyring.identify(rec, salts),
       };
       const fromSeq = await queue.switchKey(keys, () => keyring.seat(held));
       log.info({ keyId, fromSeq }, 'queue key rotated: the new key seals from this seq');

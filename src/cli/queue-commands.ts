@@ -13,9 +13,9 @@ function queueKeys(keyring: Keyring): QueueKeys {
   return {
     current: keyring.currentId,
     files: keyring.files(),
-    identify: (rec) => keyring.identify(rec),
+    identify: (rec, salts) => keyring.identify(rec, salts),
     openId: (index, entry) => keyring.openId(index, entry),
-    indicesOf: (rec, keyId) => keyring.indicesOf(rec, keyId),
+    indicesOf: (rec, keyId, salts) => keyring.indicesOf(rec, keyId, salts),
   };
 }
 

@@ -11,6 +11,7 @@
 
 import { EdgegwError, Exit } from '../errors.js';
 import type { SealedRecord } from '../types.js';
+import type { SaltLookup } from '../seal/sealer.js';
 import { KIND_NOTICE, KIND_RECORD, RECORD_END, queueKey, seqOfKey, toRecord } from './keys.js';
 import type { Db } from './store.js';
 
@@ -32,12 +33,15 @@ export interface QueueKeys {
   readonly current: string;
   /** Every key id held, current first, with the file it came from (for messages). */
   readonly files: ReadonlyMap<string, string>;
-  /** Trial decryption: the held key that opens a record, or null (only for a legacy queue). */
-  identify(rec: SealedRecord): string | null;
+  /**
+   * Trial decryption: the held key that opens a record, or null (only for a legacy queue, and
+   * repair). `salts` gives compact records their nonce salt (nonce-salts.ts).
+   */
+  identify(rec: SealedRecord, salts?: SaltLookup): string | null;
   /** Opens a sensor-id dictionary entry with the key it names (throws when damaged); for repair. */
   openId?(index: number, entry: Uint8Array): string;
   /** The dictionary indices a record sealed by `keyId` refers to (null if it does not open); for repair. */
-  indicesOf?(rec: SealedRecord, keyId: string): Set<number> | null;
+  indicesOf?(rec: SealedRecord, keyId: string, salts?: SaltLookup): Set<number> | null;
 }
 
 export function encodeRanges(ranges: readonly KeyRange[]): Uint8Array {

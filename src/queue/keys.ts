@@ -13,6 +13,7 @@
 //   0x01..40  meta: the next sensor-id dictionary index (float64)
 //   0x01..41  meta: write-behind's reserved seq (float64, write-behind.ts)
 //   0x01..42  meta: write-behind's settled seq (float64, write-behind.ts)
+//   0x01..50  meta: the nonce salts of compact records (seal/nonce-salts.ts)
 
 import type { SealedRecord } from '../types.js';
 import { parseSealedHeader } from '../seal/sealer.js';
@@ -36,6 +37,8 @@ export const META_SENSOR_ID_NEXT = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x40);
 export const META_SETTLED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x42);
 /** Write-behind: no seq at or above it was handed out unwritten; 0 when none is reserved. */
 export const META_RESERVED = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x41);
+/** The nonce salts of compact records, by seq epoch (seal/nonce-salts.ts; also in SALTS_FILE). */
+export const META_SALTS = Uint8Array.of(0x01, 0, 0, 0, 0, 0, 0, 0x50);
 /** All meta keys, for the test that they are distinct. */
 export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_NEXT_SEQ,
@@ -49,6 +52,7 @@ export const META_ALL: Readonly<Record<string, Uint8Array>> = {
   META_SENSOR_ID_NEXT,
   META_SETTLED,
   META_RESERVED,
+  META_SALTS,
 };
 export const RECORD_END = Uint8Array.of(0x01);
 export const QUARANTINE_END = Uint8Array.of(0x03);

@@ -27,6 +27,7 @@ import {
   META_NEXT_SEQ,
   META_QUARANTINED,
   META_SENSOR_ID_NEXT,
+  META_SALTS,
   QUARANTINE_END,
   RECORD_END,
   SENSOR_ID_END,
@@ -40,6 +41,8 @@ import {
   type StoredFigures,
 } from './keys.js';
 import { readSeqMark } from './seq-mark.js';
+import { readSaltFile, writeSaltFile } from './salt-file.js';
+import { decodeSalts, encodeSalts, mergeSalts } from '../seal/nonce-salts.js';
 import { entryKeyId } from '../seal/sealer.js';
 import { loadNotices } from './notice-store.js';
 import { recoverReservation } from './write-behind.js';
@@ -100,6 +103,7 @@ export async function openQueue(store: QueueStore): Promise<void> {
       [...store.held.values()].some((h) => h.rec.seq >= from && h.rec.seq < end);
     store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync, held);
     if (store.opts.keys !== undefined && store.opts.readOnly !== true) await pruneSensorIds(db, store);
+    await settleSalts(db, store);
   } catch (err) {
     await db.close();
     await removeCopy(store);
@@ -107,6 +111,42 @@ export async function openQueue(store: QueueStore): Promise<void> {
     throw err instanceof EdgegwError ? err : damagedError(dir, causeText(err), err);
   }
   store.db = db;
+}
+
+/**
+ * Loads the nonce salts (seal/nonce-salts.ts) from the meta and the file beside the database; at
+ * a process's first writable open, begins its epoch: stored in both, synced, before anything is
+ * sealed with it. If either write fails, this process seals in format 3 (a stored nonce).
+ */
+async function settleSalts(db: Db, store: QueueStore): Promise<void> {
+  const { dir } = store.opts;
+  const salts = store.ids.salts;
+  const inMeta = decodeSalts(await db.get(META_SALTS)) ?? [];
+  const inFile = (await readSaltFile(dir).catch(() => null)) ?? [];
+  salts.load(mergeSalts(inMeta, inFile));
+  if (store.opts.readOnly === true || salts.begun) return;
+  const first = async (kind: number, end: Uint8Array): Promise<number> => {
+    const k = await db.keys({ gte: queueKey(kind, 0), lt: end, limit: 1 }).all();
+    return k[0] === undefined ? Infinity : seqOfKey(k[0]);
+  };
+  const nextSeq = store.s.nextSeq;
+  const lowest = Math.min(
+    nextSeq,
+    await first(KIND_RECORD, RECORD_END),
+    await first(KIND_QUARANTINE, QUARANTINE_END),
+  );
+  const epochs = salts.begin(nextSeq, lowest);
+  try {
+    await db.put(META_SALTS, encodeSalts(epochs), { sync: true });
+    await writeSaltFile(dir, epochs);
+  } catch (err) {
+    store.log.warn(
+      { code: 'EDGEGW_E_QUEUE_WRITE', err: causeText(err) },
+      'nonce salt not written: records are sealed with stored nonces until the next start',
+    );
+    return;
+  }
+  salts.sealFrom(epochs);
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   META_QUARANTINED,
   META_SENSOR_ID_NEXT,
   META_RESERVED,
+  META_SALTS,
   QUARANTINE_END,
   NOTICE_END,
   RECORD_END,
@@ -41,6 +42,8 @@ import { parseSealedHeader } from '../seal/sealer.js';
 import type { GapNotice } from '../types.js';
 import { coalesce, gapsValue, readGaps } from './notices.js';
 import { readSeqMark } from './seq-mark.js';
+import { readSaltFile } from './salt-file.js';
+import { NonceSalts, decodeSalts, encodeSalts, mergeSalts, type SaltEpoch } from '../seal/nonce-salts.js';
 
 export interface RepairReport {
   /** Where the files were copied before anything was changed. */
@@ -208,9 +211,18 @@ interface Scan {
   sensorIds: number;
   damagedSensorIds: number[];
   nextSensorId: number;
+  /** The nonce salts of compact records, from the meta and the file beside it (salt-file.ts). */
+  salts: SaltEpoch[];
 }
 
 async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> {
+  const salts = mergeSalts(
+    decodeSalts(await db.get(META_SALTS)) ?? [],
+    (await readSaltFile(dir).catch(() => null)) ?? [],
+  );
+  const lookup = new NonceSalts();
+  lookup.load(salts);
+  const saltOf = (seq: number): Uint8Array | undefined => lookup.of(seq);
   const authentic: Scan['authentic'] = [];
   const failed: Scan['failed'] = [];
   let keptReadings = 0;
@@ -224,12 +236,12 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
     const rec = toRecord(seq, v);
     // Trial decryption: the key ranges may be lost with the damage, and a record is kept only if
     // some held key authenticates it.
-    const id = keys.identify(rec);
+    const id = keys.identify(rec, saltOf);
     if (id === null) failed.push({ seq, value: v });
     else {
       authentic.push({ seq, id });
       keptReadings += rec.count;
-      for (const i of keys.indicesOf?.(rec, id) ?? []) nextSensorId = Math.max(nextSensorId, i + 1);
+      for (const i of keys.indicesOf?.(rec, id, saltOf) ?? []) nextSensorId = Math.max(nextSensorId, i + 1);
     }
   }
   for await (const k of db.keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END })) {
@@ -271,6 +283,7 @@ async function scanRecords(db: Db, keys: QueueKeys, dir: string): Promise<Scan> 
     sensorIds,
     damagedSensorIds,
     nextSensorId,
+    salts,
   };
 }
 
@@ -308,6 +321,8 @@ async function rewrite(db: Db, s: Scan): Promise<void> {
   }
   if (s.ranges.length > 0) b.put(META_KEYS, encodeRanges(s.ranges));
   else b.del(META_KEYS);
+  // Every salt known: the quarantined records keep theirs, should a key that opens them turn up.
+  if (s.salts.length > 0) b.put(META_SALTS, encodeSalts(s.salts));
   await b.write({ sync: true });
 }
 

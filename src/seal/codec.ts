@@ -19,6 +19,17 @@
 // The indexed body (record format 3) is the same without the id table: each reading's index is
 // the sensor's entry in the queue's sealed dictionary (sensor-ids.ts), which the record does not
 // carry. At 200 ms records (~4 readings) the table was ~13 of the ~29 bytes per reading.
+//
+// The compact body (record format 4) is the indexed body with each reading's tag and index in one
+// byte when they fit, which is the usual reading (a positive decimal of good quality, e < 4, one
+// of the first 32 sensors):
+//
+//   short   = 1 (bit 7), e (bits 5-6), index (bits 0-4); then ts delta, m uvarint
+//   long    = 0 (bit 7), 1 when quality is not good (bit 6), kind (bits 0-2), e (bits 3-5); then
+//             the quality (one byte, 1-3) if bit 6 says so, index uvarint, ts delta, payload
+//
+// and the first reading's ts delta left out when it is 0 (the record header says so): the first
+// reading is the oldest in a record of readings in time order, the usual record.
 
 import type { Quality, Reading } from '../types.js';
 import { ByteReader, ByteWriter, uvarintLength } from './bytes.js';
@@ -106,7 +117,7 @@ export function encodeBody(readings: readonly Reading[], t0: number): Uint8Array
 export function decodeBody(bytes: Uint8Array, count: number, t0: number): Reading[] {
   const r = new ByteReader(bytes);
   const ids = readIdTable(r);
-  return readReadings(r, count, t0, (i) => ids[i]);
+  return readReadings(r, count, t0, (i) => ids[i], INDEXED);
 }
 
 /** The body without an id table: `indexOf` gives each sensor's dictionary index. */
@@ -116,7 +127,7 @@ export function encodeIndexedBody(
   indexOf: (sensor: string) => number,
 ): Uint8Array {
   const w = scratchWriter();
-  writeReadings(w, readings, t0, indexOf);
+  writeReadings(w, readings, t0, indexOf, INDEXED);
   return w.finish();
 }
 
@@ -127,16 +138,59 @@ export function decodeIndexedBody(
   t0: number,
   idOf: (index: number) => string | undefined,
 ): Reading[] {
-  return readReadings(new ByteReader(bytes), count, t0, idOf);
+  return readReadings(new ByteReader(bytes), count, t0, idOf, INDEXED);
 }
 
-/** The distinct dictionary indices an indexed body refers to (it is not otherwise checked). */
-export function indicesOf(bytes: Uint8Array, count: number, t0: number): Set<number> {
+/** How a body of dictionary indices is laid out: format 3 (indexed) or 4 (compact, see above). */
+export interface BodyForm {
+  readonly compact: boolean;
+  /** Compact only: the first reading's ts is t0 and its delta is not written. */
+  readonly firstAtT0: boolean;
+}
+
+const INDEXED: BodyForm = { compact: false, firstAtT0: false };
+
+/** The compact body's form for these readings (the sealer records `firstAtT0` in its header). */
+export function compactForm(readings: readonly Reading[], t0: number): BodyForm {
+  return { compact: true, firstAtT0: readings.length > 0 && readings[0]!.ts === t0 };
+}
+
+/** The compact body (record format 4): `indexOf` gives each sensor's dictionary index. */
+export function encodeCompactBody(
+  readings: readonly Reading[],
+  t0: number,
+  indexOf: (sensor: string) => number,
+  form: BodyForm,
+): Uint8Array {
+  const w = scratchWriter();
+  writeReadings(w, readings, t0, indexOf, form);
+  return w.finish();
+}
+
+/** Decodes a compact body written with `form`. */
+export function decodeCompactBody(
+  bytes: Uint8Array,
+  count: number,
+  t0: number,
+  idOf: (index: number) => string | undefined,
+  form: BodyForm,
+): Reading[] {
+  return readReadings(new ByteReader(bytes), count, t0, idOf, form);
+}
+
+/** The distinct dictionary indices an indexed or compact body refers to (it is not otherwise checked). */
+export function indicesOf(bytes: Uint8Array, count: number, t0: number, form = INDEXED): Set<number> {
   const seen = new Set<number>();
-  readReadings(new ByteReader(bytes), count, t0, (i) => {
-    seen.add(i);
-    return '';
-  });
+  readReadings(
+    new ByteReader(bytes),
+    count,
+    t0,
+    (i) => {
+      seen.add(i);
+      return '';
+    },
+    form,
+  );
   return seen;
 }
 
@@ -152,7 +206,7 @@ function scratchWriter(): ByteWriter {
 
 function writeBody(w: ByteWriter, readings: readonly Reading[], t0: number): void {
   const index = writeIdTable(w, readings);
-  writeReadings(w, readings, t0, (sensor) => index.get(sensor) ?? 0);
+  writeReadings(w, readings, t0, (sensor) => index.get(sensor) ?? 0, INDEXED);
 }
 
 /** The sorted, front-coded id table of format 1; returns each id's index in it. */
@@ -181,11 +235,13 @@ function writeReadings(
   readings: readonly Reading[],
   t0: number,
   indexOf: (sensor: string) => number,
+  form: BodyForm,
 ): void {
   // Only small integers (index, ts delta, tag bits) and the reading itself are passed on: a
   // double passed to a function that is not inlined is boxed, a heap number per reading. (About
   // 16 B per reading are still allocated here, by what the heap profiler did not show.)
   // An index loop: a batch is a holey array (batcher.ts), which for-of iterates the slow way.
+  const compact = form.compact;
   for (let k = 0; k < readings.length; k++) {
     const r = readings[k]!;
     const ts = r.ts;
@@ -195,46 +251,79 @@ function writeReadings(
     const q = QUALITY_BITS[r.quality];
     if (q === undefined) throw new RangeError(`reading of ${r.sensor}: unknown quality`);
     const index = indexOf(r.sensor);
-    const dt = ts - (k === 0 ? t0 : readings[k - 1]!.ts);
+    // -1: the compact body's first reading at t0, whose delta is not written.
+    const dt = k === 0 && form.firstAtT0 ? -1 : ts - (k === 0 ? t0 : readings[k - 1]!.ts);
     const v = r.value;
     if (typeof v === 'boolean') {
-      w.byte((v ? KIND_TRUE : KIND_FALSE) | q);
-      w.uvarint(index);
-      w.svarint(dt);
+      writeHead(w, (v ? KIND_TRUE : KIND_FALSE) | q, index, dt, compact, k === 0 && form.firstAtT0);
     } else {
-      writeNumber(w, index, dt, r, q);
+      writeNumber(w, index, dt, r, q, compact, k === 0 && form.firstAtT0);
     }
   }
 }
 
+/**
+ * A reading's tag (the format-3 tag: kind, e, quality), index and ts delta, in the format-3 or
+ * the compact layout; `noDt` leaves the delta out (the compact body's first reading at t0).
+ */
+function writeHead(
+  w: ByteWriter,
+  tag: number,
+  index: number,
+  dt: number,
+  compact: boolean,
+  noDt: boolean,
+): void {
+  if (!compact) {
+    w.byte(tag);
+    w.uvarint(index);
+  } else if ((tag & 0xe7) === KIND_DEC_POS && index < 32) {
+    // Good quality (bits 6-7 clear), a positive decimal with e < 4 (bit 5 clear).
+    w.byte(0x80 | ((tag & 0x18) << 2) | index);
+  } else {
+    const quality = tag >> 6;
+    w.byte((tag & 0x3f) | (quality === 0 ? 0 : 0x40));
+    if (quality !== 0) w.byte(quality);
+    w.uvarint(index);
+  }
+  if (!noDt) w.svarint(dt);
+}
+
 /** A number reading: tag, index, ts delta, value (r.value is a number). */
-function writeNumber(w: ByteWriter, index: number, dt: number, r: Reading, q: number): void {
+function writeNumber(
+  w: ByteWriter,
+  index: number,
+  dt: number,
+  r: Reading,
+  q: number,
+  compact: boolean,
+  noDt: boolean,
+): void {
   const v = r.value as number;
   if (!Number.isFinite(v)) {
     // NaN/±Infinity cannot be carried (nor sent as JSON): it is written as value 0 with quality
     // bad, the same as a driver's bad reading, instead of failing the whole record.
-    w.byte(KIND_DEC_POS | QUALITY_BITS.bad);
-    w.uvarint(index);
-    w.svarint(dt);
+    writeHead(w, KIND_DEC_POS | QUALITY_BITS.bad, index, dt, compact, noDt);
     w.uvarint(0);
     return;
   }
   const m = asDecimal(r);
   const f32 = Math.fround(v) === v && !Object.is(v, -0);
   if (m >= 0 && (!f32 || uvarintLength(m) <= 4)) {
-    w.byte((v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (decimalExponent << 3) | q);
-    w.uvarint(index);
-    w.svarint(dt);
+    writeHead(
+      w,
+      (v < 0 ? KIND_DEC_NEG : KIND_DEC_POS) | (decimalExponent << 3) | q,
+      index,
+      dt,
+      compact,
+      noDt,
+    );
     w.uvarint(m);
   } else if (f32 || Object.is(v, -0)) {
-    w.byte(KIND_F32 | q);
-    w.uvarint(index);
-    w.svarint(dt);
+    writeHead(w, KIND_F32 | q, index, dt, compact, noDt);
     w.float32(v);
   } else {
-    w.byte(KIND_F64 | q);
-    w.uvarint(index);
-    w.svarint(dt);
+    writeHead(w, KIND_F64 | q, index, dt, compact, noDt);
     w.float64(v);
   }
 }
@@ -264,7 +353,7 @@ function asDecimal(r: Reading): number {
 
 function readBody(r: ByteReader, count: number, t0: number): Reading[] {
   const ids = readIdTable(r);
-  return readReadings(r, count, t0, (i) => ids[i]);
+  return readReadings(r, count, t0, (i) => ids[i], INDEXED);
 }
 
 function readIdTable(r: ByteReader): string[] {
@@ -289,15 +378,31 @@ function readReadings(
   count: number,
   t0: number,
   idOf: (index: number) => string | undefined,
+  form: BodyForm,
 ): Reading[] {
   const out: Reading[] = new Array<Reading>(count);
   let ts = t0;
   for (let i = 0; i < count; i++) {
-    const tag = r.byte();
+    let tag = r.byte();
+    let index: number;
+    if (!form.compact) {
+      index = r.uvarint();
+    } else if ((tag & 0x80) !== 0) {
+      index = tag & 31;
+      tag = KIND_DEC_POS | ((tag >> 2) & 0x18);
+    } else {
+      let quality = 0;
+      if ((tag & 0x40) !== 0) {
+        quality = r.byte();
+        if (quality < 1 || quality > 3) throw new RangeError('bad reading quality');
+      }
+      tag = (tag & 0x3f) | (quality << 6);
+      index = r.uvarint();
+    }
     const quality = QUALITIES[tag >> 6];
-    const sensor = idOf(r.uvarint());
+    const sensor = idOf(index);
     if (quality === undefined || sensor === undefined) throw new RangeError('bad reading');
-    ts += r.svarint();
+    if (i !== 0 || !form.firstAtT0) ts += r.svarint();
     const e = (tag >> 3) & 7;
     let value: number | boolean;
     switch (tag & 7) {

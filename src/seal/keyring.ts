@@ -7,7 +7,7 @@
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { readQueueKey } from './keyfile.js';
-import { DamagedIdError, Sealer, entryKeyId, sealedFileKeyId } from './sealer.js';
+import { DamagedIdError, Sealer, entryKeyId, sealedFileKeyId, type SaltLookup } from './sealer.js';
 import type { IdCrypto, SensorIds } from './sensor-ids.js';
 
 /** Bytes of a key id. */
@@ -92,12 +92,16 @@ export class Keyring implements IdCrypto {
   }
 
   /**
-   * Seals a record with the current key: with the queue's dictionary `ids`, in format 3 (indices,
-   * new entries made there); without, in format 1 (its own id table).
+   * Seals a record with the current key: with the queue's dictionary `ids`, in format 4 (compact,
+   * indices, new entries made there) once the queue has a nonce salt, else format 3; without a
+   * dictionary, in format 1 (its own id table).
    */
   seal(seq: number, readings: readonly Reading[], ids?: SensorIds): SealedRecord {
     if (ids === undefined) return this.current.sealer.seal(seq, readings);
-    return this.current.sealer.sealIndexed(seq, readings, (sensor) => ids.indexFor(sensor, this));
+    const indexOf = (sensor: string): number => ids.indexFor(sensor, this);
+    const salt = ids.salts.current;
+    if (salt === null) return this.current.sealer.sealIndexed(seq, readings, indexOf);
+    return this.current.sealer.sealCompact(seq, readings, indexOf, salt);
   }
 
   /** Seals dictionary entry `index` with the current key (sensor-ids.ts). */
@@ -145,12 +149,17 @@ export class Keyring implements IdCrypto {
    */
   open(rec: SealedRecord, keyId: string | null, ids?: SensorIds): OpenRecord {
     const k = (keyId === null ? undefined : this.byId.get(keyId)) ?? this.current;
-    return k.sealer.open(rec, ids === undefined ? undefined : (i) => ids.idOf(i, this));
+    if (ids === undefined) return k.sealer.open(rec);
+    return k.sealer.open(
+      rec,
+      (i) => ids.idOf(i, this),
+      (seq) => ids.salts.of(seq),
+    );
   }
 
   /** The dictionary indices a record sealed by `keyId` refers to; null when it does not open. */
-  indicesOf(rec: SealedRecord, keyId: string): Set<number> | null {
-    return this.byId.get(keyId)?.sealer.indicesOf(rec) ?? null;
+  indicesOf(rec: SealedRecord, keyId: string, salts?: SaltLookup): Set<number> | null {
+    return this.byId.get(keyId)?.sealer.indicesOf(rec, salts) ?? null;
   }
 
   /**
@@ -158,8 +167,8 @@ export class Keyring implements IdCrypto {
    * what has no key ids to go by (a queue written before they were kept, `queue repair`). It
    * authenticates only: a record whose dictionary entry is damaged is still this key's.
    */
-  identify(rec: SealedRecord): string | null {
-    for (const k of this.byId.values()) if (k.sealer.authenticates(rec)) return k.id;
+  identify(rec: SealedRecord, salts?: SaltLookup): string | null {
+    for (const k of this.byId.values()) if (k.sealer.authenticates(rec, salts)) return k.id;
     return null;
   }
 }

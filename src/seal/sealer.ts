@@ -17,8 +17,18 @@
 // The version byte is in the associated data, so a record cannot be turned into a notice.
 //
 // Version 1 records carry their sensor ids in a table of their own; version 3 (INDEXED) records
-// carry indices into the queue's sensor-id dictionary (sensor-ids.ts), whose entries are sealed
-// here too:
+// carry indices into the queue's sensor-id dictionary (sensor-ids.ts); version 4 (COMPACT) records
+// too, with a shorter layout (what new records are sealed in once the queue has a nonce salt):
+//
+//   header  = one byte: bit 6 set (versions 1-3 are below 0x40), bit 7 when the first reading is
+//             at t0 (codec.ts: its delta is left out), count in bits 0-5 (1-63; 0: a count
+//             uvarint follows); then t0 uvarint
+//   sealed  = ciphertext of the compact body (codec.ts) + 16-byte tag
+//
+// with no stored nonce: the nonce is the queue's salt for the record's seq (nonce-salts.ts, 16
+// bytes), then seq (8 bytes big-endian). Associated data as for every record (seq + header).
+//
+// The dictionary's entries are sealed here too:
 //
 //   entry   = ID_ENTRY_VERSION byte, key id (16 bytes, which key sealed it), nonce (24 random
 //             bytes), ciphertext of the UTF-8 id + 16-byte tag
@@ -35,7 +45,7 @@ import { randomFillSync } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { GapNotice, OpenRecord, Reading, SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
-import { ByteReader, ByteWriter } from './bytes.js';
+import { ByteWriter } from './bytes.js';
 import {
   baseTime,
   decodeBody,
@@ -45,16 +55,38 @@ import {
   encodeBody,
   encodeIndexedBody,
   indicesOf,
+  compactForm,
+  decodeCompactBody,
+  encodeCompactBody,
 } from './codec.js';
 import { decodeNotice, encodeNotice } from './notice-codec.js';
+import { SALT_BYTES } from './nonce-salts.js';
+import {
+  COMPACT_COUNT_BITS,
+  COMPACT_FIRST_AT_T0,
+  COMPACT_MARK,
+  INDEXED_FORMAT_VERSION,
+  NOTICE_FORMAT_VERSION,
+  SEALED_FORMAT_VERSION,
+  STORED_NONCE_BYTES,
+  TAG_BYTES,
+  TamperedRecordError,
+  parseHeader,
+  type ParsedHeader,
+} from './record-header.js';
 
-export const SEALED_FORMAT_VERSION = 1;
-export const NOTICE_FORMAT_VERSION = 2;
-/** Readings whose sensors are indices into the queue's sensor-id dictionary. */
-export const INDEXED_FORMAT_VERSION = 3;
+export {
+  COMPACT_FORMAT_VERSION,
+  INDEXED_FORMAT_VERSION,
+  NOTICE_FORMAT_VERSION,
+  SEALED_FORMAT_VERSION,
+  TamperedRecordError,
+  isNoticeValue,
+  parseSealedHeader,
+  recordFormat,
+} from './record-header.js';
+
 export const ID_ENTRY_VERSION = 1;
-const STORED_NONCE_BYTES = 8;
-const TAG_BYTES = 16;
 const KEY_ID_BYTES = 16;
 const ENTRY_NONCE_BYTES = 24;
 const ENTRY_HEADER_BYTES = 1 + KEY_ID_BYTES;
@@ -64,6 +96,9 @@ const FILE_AD_MARK = 0xfe;
 
 /** Opens a dictionary index to its sensor id: undefined when there is no entry (throws when damaged). */
 export type IdLookup = (index: number) => string | undefined;
+
+/** The nonce salt of a seq (nonce-salts.ts), or undefined when the queue knows none for it. */
+export type SaltLookup = (seq: number) => Uint8Array | undefined;
 
 /** A sensor-id dictionary entry failed authentication (or names no held key). */
 export class DamagedIdError extends EdgegwError {
@@ -93,59 +128,6 @@ export function sealedFileKeyId(sealed: Uint8Array): string | null {
     return null;
   }
   return Buffer.from(sealed.subarray(1, ENTRY_HEADER_BYTES)).toString('hex');
-}
-
-/** A sealed record failed authentication (altered, moved, replayed or damaged). */
-export class TamperedRecordError extends EdgegwError {
-  readonly seq: number;
-
-  constructor(seq: number, options?: ErrorOptions) {
-    super('EDGEGW_E_QUEUE_TAMPERED', `queue record seq ${seq} failed authentication`, Exit.FAILURE, options);
-    this.name = 'TamperedRecordError';
-    this.seq = seq;
-  }
-}
-
-interface ParsedHeader {
-  readonly version: number;
-  readonly notice: boolean;
-  readonly count: number;
-  readonly t0: number;
-  /** Offset of the stored nonce (= header length). */
-  readonly nonceAt: number;
-}
-
-function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
-  try {
-    const r = new ByteReader(bytes);
-    const version = r.byte();
-    if (
-      version !== SEALED_FORMAT_VERSION &&
-      version !== NOTICE_FORMAT_VERSION &&
-      version !== INDEXED_FORMAT_VERSION
-    ) {
-      throw new RangeError('unknown format version');
-    }
-    const notice = version === NOTICE_FORMAT_VERSION;
-    const count = r.uvarint();
-    const t0 = r.uvarint();
-    if (notice && count !== 0) throw new RangeError('a notice holds no readings');
-    if (r.remaining < STORED_NONCE_BYTES + TAG_BYTES) throw new RangeError('truncated record');
-    return { version, notice, count, t0, nonceAt: r.pos };
-  } catch (err) {
-    throw new TamperedRecordError(seq, { cause: err });
-  }
-}
-
-/** Rebuilds a SealedRecord from a stored value without the key; throws TamperedRecordError if malformed. */
-export function parseSealedHeader(seq: number, bytes: Uint8Array): SealedRecord {
-  const h = parseHeader(seq, bytes);
-  return { seq, count: h.count, t0: h.t0, bytes };
-}
-
-/** Whether a stored value is a notice record, from its plain header (without the key). */
-export function isNoticeValue(bytes: Uint8Array): boolean {
-  return bytes[0] === NOTICE_FORMAT_VERSION;
 }
 
 /** Random nonce bytes come from node:crypto in blocks: libsodium's randombytes_buf is slow per call. */
@@ -221,6 +203,43 @@ export class Sealer {
     const t0 = baseTime(readings);
     const body = encodeIndexedBody(readings, t0, indexOf);
     return this.sealBody(seq, INDEXED_FORMAT_VERSION, readings.length, t0, body);
+  }
+
+  /**
+   * A record of format 4 (compact): `indexOf` gives each sensor's dictionary index, and `salt` is
+   * the queue's nonce salt for `seq` (nonce-salts.ts), which the record does not store.
+   */
+  sealCompact(
+    seq: number,
+    given: readonly Reading[],
+    indexOf: (sensor: string) => number,
+    salt: Uint8Array,
+  ): SealedRecord {
+    if (given.length === 0) throw new RangeError('a record holds at least one reading');
+    if (salt.length !== SALT_BYTES) throw new RangeError('a nonce salt is 16 bytes');
+    const readings = encodableReadings(given);
+    const t0 = baseTime(readings);
+    const form = compactForm(readings, t0);
+    const body = encodeCompactBody(readings, t0, indexOf, form);
+    const count = readings.length;
+    const w = new ByteWriter(16);
+    w.byte(
+      COMPACT_MARK | (form.firstAtT0 ? COMPACT_FIRST_AT_T0 : 0) | (count <= COMPACT_COUNT_BITS ? count : 0),
+    );
+    if (count > COMPACT_COUNT_BITS) w.uvarint(count);
+    w.uvarint(t0);
+    const header = w.finish();
+    const cipher = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      body,
+      associatedData(seq, header),
+      null,
+      this.saltedNonce(seq, salt),
+      this.key,
+    );
+    const bytes = new Uint8Array(header.length + cipher.length);
+    bytes.set(header, 0);
+    bytes.set(cipher, header.length);
+    return { seq, count, t0, bytes };
   }
 
   /** Seals dictionary entry `index` (sensor id `id`) as sealed by the key with id `keyId` (hex). */
@@ -327,9 +346,9 @@ export class Sealer {
    * A format-3 record needs `ids`, the queue's dictionary: an index without an entry there, or
    * whose entry fails authentication, fails the record the same way (it is quarantined).
    */
-  open(rec: SealedRecord, ids?: IdLookup): OpenRecord {
+  open(rec: SealedRecord, ids?: IdLookup, salts?: SaltLookup): OpenRecord {
     const { seq } = rec;
-    const { h, body } = this.decrypt(rec);
+    const { h, body } = this.decrypt(rec, salts);
     try {
       if (h.notice) return { seq, readings: [], notice: decodeNotice(body), t0: h.t0 };
       if (h.version === SEALED_FORMAT_VERSION) return { seq, readings: decodeBody(body, h.count, h.t0) };
@@ -339,6 +358,7 @@ export class Sealer {
         if (id === undefined) throw new RangeError(`no sensor-id entry ${i}`);
         return id;
       };
+      if (h.form.compact) return { seq, readings: decodeCompactBody(body, h.count, h.t0, idOf, h.form) };
       return { seq, readings: decodeIndexedBody(body, h.count, h.t0, idOf) };
     } catch (err) {
       // Authentic but undecodable (an incompatible build), or its dictionary entry is missing or
@@ -348,9 +368,9 @@ export class Sealer {
   }
 
   /** Whether this key authenticates the record (its readings are not decoded). */
-  authenticates(rec: SealedRecord): boolean {
+  authenticates(rec: SealedRecord, salts?: SaltLookup): boolean {
     try {
-      this.decrypt(rec);
+      this.decrypt(rec, salts);
       return true;
     } catch {
       return false;
@@ -358,37 +378,55 @@ export class Sealer {
   }
 
   /**
-   * The dictionary indices a format-3 record refers to (none for other formats), or null when
+   * The dictionary indices a format-3 or 4 record refers to (none for other formats), or null when
    * this key does not authenticate it or it does not decode. For repair (no index handed out twice).
    */
-  indicesOf(rec: SealedRecord): Set<number> | null {
+  indicesOf(rec: SealedRecord, salts?: SaltLookup): Set<number> | null {
     try {
-      const { h, body } = this.decrypt(rec);
+      const { h, body } = this.decrypt(rec, salts);
+      if (h.form.compact) return indicesOf(body, h.count, h.t0, h.form);
       return h.version === INDEXED_FORMAT_VERSION ? indicesOf(body, h.count, h.t0) : new Set();
     } catch {
       return null;
     }
   }
 
-  private decrypt(rec: SealedRecord): { h: ParsedHeader; body: Uint8Array } {
+  private decrypt(rec: SealedRecord, salts?: SaltLookup): { h: ParsedHeader; body: Uint8Array } {
     const { seq, bytes } = rec;
     const h = parseHeader(seq, bytes);
     const header = bytes.subarray(0, h.nonceAt);
-    const stored = bytes.subarray(h.nonceAt, h.nonceAt + STORED_NONCE_BYTES);
-    const cipher = bytes.subarray(h.nonceAt + STORED_NONCE_BYTES);
+    let nonce: Uint8Array;
+    let cipher: Uint8Array;
+    if (h.form.compact) {
+      const salt = salts?.(seq);
+      // No salt known for its seq (the queue's epochs lost): it cannot be opened, like damage.
+      if (salt === undefined)
+        throw new TamperedRecordError(seq, { cause: new Error('no nonce salt for its seq') });
+      nonce = this.saltedNonce(seq, salt);
+      cipher = bytes.subarray(h.nonceAt);
+    } else {
+      nonce = this.fullNonce(seq, bytes.subarray(h.nonceAt, h.nonceAt + STORED_NONCE_BYTES));
+      cipher = bytes.subarray(h.nonceAt + STORED_NONCE_BYTES);
+    }
     let body: Uint8Array;
     try {
       body = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
         null,
         cipher,
         associatedData(seq, header),
-        this.fullNonce(seq, stored),
+        nonce,
         this.key,
       );
     } catch (err) {
       throw new TamperedRecordError(seq, { cause: err });
     }
     return { h, body };
+  }
+
+  private saltedNonce(seq: number, salt: Uint8Array): Uint8Array {
+    this.nonce.set(salt, 0);
+    this.nonceView.setBigUint64(SALT_BYTES, BigInt(seq));
+    return this.nonce;
   }
 
   private fullNonce(seq: number, stored: Uint8Array): Uint8Array {

@@ -16,6 +16,7 @@
 // verify reports it), its sensor gets a new index, and records that use it are quarantined.
 
 import { DamagedIdError, entryKeyId } from './sealer.js';
+import { NonceSalts } from './nonce-salts.js';
 
 /** What seals and opens entries (the Keyring: the entry's own key opens it). */
 export interface IdCrypto {
@@ -27,6 +28,11 @@ export interface IdCrypto {
 }
 
 export class SensorIds {
+  /**
+   * The queue's nonce salts (nonce-salts.ts): with the dictionary, what its records need besides
+   * a key to be opened. While none is current, records are sealed in format 3.
+   */
+  readonly salts = new NonceSalts();
   /** Every entry known, written or not, by index. */
   private readonly entries = new Map<number, Uint8Array>();
   private readonly unwritten = new Set<number>();

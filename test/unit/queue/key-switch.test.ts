@@ -20,7 +20,11 @@ const KEY_A = { key: randomBytes(32), file: '/etc/edgegw/key-a' };
 const KEY_B = { key: randomBytes(32), file: '/etc/edgegw/key-b' };
 
 function keysOf(ring: Keyring): QueueKeys {
-  return { current: ring.currentId, files: ring.files(), identify: (rec) => ring.identify(rec) };
+  return {
+    current: ring.currentId,
+    files: ring.files(),
+    identify: (rec, salts) => ring.identify(rec, salts),
+  };
 }
 
 describe('queue key switched while running (rotate-queue-key)', () => {
@@ -61,7 +65,7 @@ describe('queue key switched while running (rotate-queue-key)', () => {
     const keys: QueueKeys = {
       current: held.id,
       files: new Map([[held.id, held.file], ...a.files()]),
-      identify: (rec) => a.identify(rec),
+      identify: (rec, salts) => a.identify(rec, salts),
     };
     return q.switchKey(keys, () => a.seat(held));
   }

@@ -16,7 +16,7 @@ import { QueueRecordSource } from '../../../src/queue/record-source.js';
 import { KIND_RECORD, queueKey } from '../../../src/queue/keys.js';
 import { SEAL_EVERY_MS } from '../../../src/queue/notices.js';
 import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
-import type { GapNotice, OpenRecord, SealedRecord } from '../../../src/types.js';
+import type { GapNotice, OpenRecord } from '../../../src/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { fixedReadings, queueFixture, type QueueFixture } from '../../helpers/queue.js';
 import { smallFs, type SmallFs } from '../../helpers/small-fs.js';
@@ -206,7 +206,7 @@ describe('queue/notice records after a repair', () => {
     const keys = {
       current: ring.currentId,
       files: ring.files(),
-      identify: (rec: SealedRecord) => ring.identify(rec),
+      identify: (...a: Parameters<Keyring['identify']>) => ring.identify(...a),
     };
     const fx = await queueFixture();
     const make = () =>

@@ -40,7 +40,11 @@ describe('queue damage: refuse, read-only, repair', () => {
     root = await mkdtemp(join(tmpdir(), 'edgegw-qdmg-'));
     dir = join(root, 'data');
     ring = await Keyring.fromKeys({ key: randomBytes(32), file: '/etc/edgegw/queue.key' });
-    keys = { current: ring.currentId, files: ring.files(), identify: (rec) => ring.identify(rec) };
+    keys = {
+      current: ring.currentId,
+      files: ring.files(),
+      identify: (rec, salts) => ring.identify(rec, salts),
+    };
   });
   afterEach(async () => {
     for (const q of made.splice(0)) await q.stop();

@@ -18,7 +18,11 @@ const KEY_A = { key: randomBytes(32), file: '/etc/edgegw/key-a' };
 const KEY_B = { key: randomBytes(32), file: '/etc/edgegw/key-b' };
 
 function keysOf(ring: Keyring): QueueKeys {
-  return { current: ring.currentId, files: ring.files(), identify: (rec) => ring.identify(rec) };
+  return {
+    current: ring.currentId,
+    files: ring.files(),
+    identify: (rec, salts) => ring.identify(rec, salts),
+  };
 }
 
 describe('queue keys (key ids, refusal, rotation)', () => {

@@ -22,7 +22,7 @@ import {
 import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import { repairQueue } from '../../../src/queue/repair.js';
 import { Keyring } from '../../../src/seal/keyring.js';
-import { INDEXED_FORMAT_VERSION } from '../../../src/seal/sealer.js';
+import { COMPACT_FORMAT_VERSION, recordFormat } from '../../../src/seal/sealer.js';
 import type { OpenRecord, Reading } from '../../../src/types.js';
 import { queueFixture, type QueueFixture } from '../../helpers/queue.js';
 import { waitFor } from '../../helpers/site.js';
@@ -124,7 +124,7 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     assert.equal(again.sensorIds.size, 4, 'only the new sensor took an entry');
     assert.equal(again.sensorIds.idOf(3, fx.ring), 'outdoor-rh');
     const stored = await again.read(0, 10);
-    assert.ok(stored.every((r) => r.bytes[0] === INDEXED_FORMAT_VERSION));
+    assert.ok(stored.every((r) => recordFormat(r.bytes) === COMPACT_FORMAT_VERSION));
     assert.deepEqual(
       stored.map((r) => open(again, r).readings),
       sent,
@@ -213,7 +213,7 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     await after.close();
   });
 
-  it('repair keeps format-3 records (they authenticate without the dictionary) and reports a damaged entry', async () => {
+  it('repair keeps indexed records (they authenticate without the dictionary) and reports a damaged entry', async () => {
     const q = fx.make(fx.indexed);
     await q.start();
     await q.append(readingsOf(['a-sensor', 'b-sensor'], T0));
@@ -228,7 +228,7 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     const r = await repairQueue(fx.dir, {
       current: ring.currentId,
       files: ring.files(),
-      identify: (rec) => ring.identify(rec),
+      identify: (rec, salts) => ring.identify(rec, salts),
       openId: (i, entry) => ring.openId(i, entry),
     });
     assert.equal(r.kept, 2);
@@ -254,9 +254,9 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
     const r = await repairQueue(fx.dir, {
       current: ring.currentId,
       files: ring.files(),
-      identify: (rec) => ring.identify(rec),
+      identify: (rec, salts) => ring.identify(rec, salts),
       openId: (i, entry) => ring.openId(i, entry),
-      indicesOf: (rec, keyId) => ring.indicesOf(rec, keyId),
+      indicesOf: (rec, keyId, salts) => ring.indicesOf(rec, keyId, salts),
     });
     assert.equal(r.kept, 2);
     const again = fx.make(fx.indexed);
@@ -283,7 +283,7 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
       keys: {
         current: ring.currentId,
         files: ring.files(),
-        identify: (rec: Parameters<Keyring['identify']>[0]) => ring.identify(rec),
+        identify: (...a: Parameters<Keyring['identify']>) => ring.identify(...a),
       },
     });
     const before = await Keyring.fromKeys(k1);
@@ -352,10 +352,10 @@ describe('queue sensor-id dictionary (real LevelDB)', () => {
       }
       await q.stop();
     }
-    // The records themselves, read raw: all of format 3.
+    // The records themselves, read raw: all of format 4 (compact).
     const db = openDb(fx.dir);
     for await (const [k, v] of db.iterator({ gte: queueKey(KIND_RECORD, 0), lt: RECORD_END })) {
-      assert.equal(toRecord(seqOfKey(k), v).bytes[0], INDEXED_FORMAT_VERSION);
+      assert.equal(recordFormat(toRecord(seqOfKey(k), v).bytes), COMPACT_FORMAT_VERSION);
     }
     await db.close();
   });

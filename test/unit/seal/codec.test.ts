@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import {
+  compactForm,
+  decodeCompactBody,
   decodeIndexedBody,
   decodeReadings,
+  encodeCompactBody,
   encodeIndexedBody,
   encodeReadings,
+  indicesOf,
 } from '../../../src/seal/codec.js';
 import type { Quality, Reading } from '../../../src/types.js';
 import { SITE_IDS, prng, siteReadings } from '../../helpers/readings.js';
@@ -66,6 +70,74 @@ describe('seal/codec', () => {
       assert.equal(decoded.t0, Math.min(...readings.map((r) => r.ts)));
       assertSame(decoded.readings, readings);
     }
+  });
+
+  it('the compact body round-trips every kind, quality and index, with the first delta left out or not', () => {
+    const rand = prng(43);
+    const qualities: Quality[] = ['good', 'bad', 'stale', 'unsynced'];
+    // Indices past 31 and values with e ≥ 4 take the long form; the rest mostly the short one.
+    const ids = Array.from({ length: 300 }, (_, i) => `sensor-${i}`);
+    const index = new Map(ids.map((id, i) => [id, i]));
+    let firstOmitted = 0;
+    for (let rec = 0; rec < 300; rec++) {
+      const base = 1_700_000_000_000 + Math.floor(rand() * 1e10);
+      const readings: Reading[] = Array.from({ length: 1 + Math.floor(rand() * 120) }, () => ({
+        sensor: ids[Math.floor(rand() * (rand() < 0.5 ? 32 : ids.length))]!,
+        ts: base + Math.floor(rand() * (rand() < 0.1 ? 1e9 : 5000)),
+        value: randomValue(rand),
+        quality: rand() < 0.7 ? 'good' : qualities[Math.floor(rand() * 4)]!,
+      }));
+      const t0 = Math.min(...readings.map((r) => r.ts));
+      const form = compactForm(readings, t0);
+      if (form.firstAtT0) firstOmitted++;
+      const body = encodeCompactBody(readings, t0, (id) => index.get(id)!, form);
+      assertSame(
+        decodeCompactBody(body, readings.length, t0, (i) => ids[i], form),
+        readings,
+      );
+      assert.deepEqual(
+        indicesOf(body, readings.length, t0, form),
+        new Set(readings.map((r) => index.get(r.sensor))),
+      );
+      // Read with the other form, the bytes do not decode as these readings.
+      const other = { compact: true, firstAtT0: !form.firstAtT0 };
+      let same = false;
+      try {
+        const back = decodeCompactBody(body, readings.length, t0, (i) => ids[i], other);
+        same = back.every((r, i) => r.ts === readings[i]!.ts && Object.is(r.value, readings[i]!.value));
+      } catch {
+        same = false;
+      }
+      assert.ok(
+        !same,
+        `record ${rec} read the same with the first delta ${form.firstAtT0 ? 'present' : 'left out'}`,
+      );
+    }
+    assert.ok(
+      firstOmitted > 0 && firstOmitted < 300,
+      `first reading at t0 in ${firstOmitted} of 300 records`,
+    );
+  });
+
+  it('the compact body spends one byte on tag and index for a typical reading, and refuses a bad quality byte', () => {
+    const ts = 1_764_380_000_000;
+    const index = (id: string): number => Number(id.slice(1));
+    const typical: Reading[] = [
+      { sensor: 's3', ts, value: 21.6, quality: 'good' },
+      { sensor: 's31', ts: ts + 50, value: 99.25, quality: 'good' },
+    ];
+    const form = compactForm(typical, ts);
+    assert.ok(form.firstAtT0);
+    // s3: tag+index 1, m=216 2 (no delta); s31: tag+index 1, delta 1, m=9925 2.
+    assert.equal(encodeCompactBody(typical, ts, index, form).length, 7);
+    const indexed = encodeIndexedBody(typical, ts, index);
+    assert.equal(indexed.length, 10);
+    const bad: Reading[] = [{ sensor: 's1', ts, value: 5, quality: 'stale' }];
+    const body = Uint8Array.from(encodeCompactBody(bad, ts, index, compactForm(bad, ts)));
+    assert.equal(body[0]! & 0xc0, 0x40, 'long form, quality byte follows');
+    assert.equal(body[1], 2);
+    body[1] = 0;
+    assert.throws(() => decodeCompactBody(body, 1, ts, (i) => `s${i}`, compactForm(bad, ts)), RangeError);
   });
 
   it('every encoding is its own bytes: one shared writer, and a later record does not overwrite an earlier', () => {

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Sealer, TamperedRecordError, parseSealedHeader } from '../../../src/seal/sealer.js';
+import {
+  COMPACT_FORMAT_VERSION,
+  Sealer,
+  TamperedRecordError,
+  parseSealedHeader,
+  recordFormat,
+} from '../../../src/seal/sealer.js';
 import { SITE_IDS, prng, siteReadings } from '../../helpers/readings.js';
 
 describe('seal/sealer', () => {
@@ -106,6 +112,73 @@ describe('seal/sealer', () => {
     const overhead = sealer.seal(1, one).bytes.length - plain + 8; /* LevelDB key */
     assert.ok(overhead <= 40, `overhead ${overhead}`);
   });
+  describe('compact records (format 4: no stored nonce)', () => {
+    const ids = SITE_IDS;
+    const indexOf = (id: string): number => ids.indexOf(id);
+    const idOf = (i: number): string | undefined => ids[i];
+    const salt = randomBytes(16);
+    const salts = (): Uint8Array => salt;
+
+    it('opens with the salt it was sealed with, and with no other (or none)', () => {
+      const rec = sealer.sealCompact(41, readings, indexOf, salt);
+      assert.equal(recordFormat(rec.bytes), COMPACT_FORMAT_VERSION);
+      assert.deepEqual(parseSealedHeader(41, rec.bytes), rec);
+      assert.deepEqual(sealer.open(rec, idOf, salts).readings, readings);
+      assert.throws(() => sealer.open(rec, idOf, () => randomBytes(16)), TamperedRecordError);
+      assert.throws(() => sealer.open(rec, idOf, () => undefined), TamperedRecordError);
+      assert.throws(() => sealer.open(rec, idOf), TamperedRecordError);
+      assert.ok(sealer.authenticates(rec, salts));
+      assert.ok(!sealer.authenticates(rec));
+      assert.throws(() => sealer.open({ ...rec, seq: 42 }, idOf, salts), TamperedRecordError);
+    });
+
+    it('stores header, ciphertext and tag only: 24 bytes fewer than format 3 here', () => {
+      const one = readings.slice(0, 4);
+      const compact = sealer.sealCompact(7, one, indexOf, salt);
+      const indexed = sealer.sealIndexed(7, one, indexOf);
+      // 8 bytes of stored nonce, one byte of version+count, one byte of tag+index per reading.
+      assert.ok(
+        indexed.bytes.length - compact.bytes.length >= 8 + 1 + 4,
+        `${indexed.bytes.length} vs ${compact.bytes.length}`,
+      );
+    });
+
+    it('fails on any flipped byte, the header flags and count included', () => {
+      const rec = sealer.sealCompact(77, readings.slice(0, 3), indexOf, salt);
+      for (let i = 0; i < rec.bytes.length; i++) {
+        for (const bit of [0x01, 0x80]) {
+          const bytes = Uint8Array.from(rec.bytes);
+          bytes[i]! ^= bit;
+          assert.throws(() => sealer.open({ ...rec, bytes }, idOf, salts), TamperedRecordError, `byte ${i}`);
+        }
+      }
+    });
+
+    it('carries a count past 63 the long way, and refuses a short count written long', () => {
+      const many = siteReadings(SITE_IDS, 30, prng(5));
+      assert.ok(many.length > 63);
+      const rec = sealer.sealCompact(9, many, indexOf, salt);
+      assert.equal(rec.bytes[0]! & 0x3f, 0);
+      assert.equal(parseSealedHeader(9, rec.bytes).count, many.length);
+      assert.deepEqual(sealer.open(rec, idOf, salts).readings, many);
+      // 0x40 (count follows) with a count of 3: not how this build writes 3.
+      const forged = Uint8Array.of(0x40, 3, 1, ...new Uint8Array(20));
+      assert.throws(() => parseSealedHeader(9, forged), TamperedRecordError);
+    });
+
+    it('two seqs under one salt, or one seq under two salts, never share a nonce', () => {
+      // Equal plaintext, equal header: the ciphertexts differ only because the nonces do.
+      const same = readings.slice(0, 2);
+      const a = sealer.sealCompact(5, same, indexOf, salt);
+      const b = sealer.sealCompact(6, same, indexOf, salt);
+      const c = sealer.sealCompact(5, same, indexOf, randomBytes(16));
+      const d = sealer.sealCompact(5, same, indexOf, salt);
+      assert.notDeepEqual(a.bytes, b.bytes);
+      assert.notDeepEqual(a.bytes, c.bytes);
+      assert.deepEqual(a.bytes, d.bytes, 'the nonce is salt and seq, nothing random');
+    });
+  });
+
   it('a sealed file opens only for its purpose, and a dictionary entry never opens as a file', () => {
     const keyId = 'ab'.repeat(16);
     const plain = new TextEncoder().encode('{"overlay":{}}');
