@@ -124,7 +124,8 @@ interface Held {
  * The key ranges of an opened queue, settled for a start with `keys`: ranges without records or
  * notices (nor, after a reopen, records `inMemory` still holds) forgotten, every remaining key
  * checked (refused with EDGEGW_E_QUEUE_KEY before anything is written), and a range for the
- * current key added. Without keys (inspect), only read.
+ * current key added. Without keys (inspect), only read. `salts` opens compact records (a queue
+ * without ranges may hold them when the process that wrote it held no key ids).
  */
 export async function settleKeys(
   db: Db,
@@ -133,13 +134,14 @@ export async function settleKeys(
   keys: QueueKeys | undefined,
   sync: boolean,
   inMemory: (from: number, end: number) => boolean = () => false,
+  salts?: SaltLookup,
 ): Promise<KeyRange[]> {
   const stored = decodeRanges(await db.get(META_KEYS));
   let ranges = stored ?? [];
   if (stored === null && held.records > 0) {
     if (keys === undefined) return [];
     // Written before key ids were kept: learn the key once from the oldest records.
-    const id = await identifyLegacy(db, held.firstSeq ?? 0, keys);
+    const id = await identifyLegacy(db, held.firstSeq ?? 0, keys, salts);
     if (id === null) throw keyError(dir, keys, []);
     ranges = [{ id, fromSeq: 0 }];
   }
@@ -170,12 +172,17 @@ async function hasRecords(db: Db, from: number, end: number, kind = KIND_RECORD)
   return k.length > 0;
 }
 
-async function identifyLegacy(db: Db, firstSeq: number, keys: QueueKeys): Promise<string | null> {
+async function identifyLegacy(
+  db: Db,
+  firstSeq: number,
+  keys: QueueKeys,
+  salts: SaltLookup | undefined,
+): Promise<string | null> {
   const rows = await db
     .iterator({ gte: queueKey(KIND_RECORD, firstSeq), lt: RECORD_END, limit: LEGACY_PROBES })
     .all();
   for (const [k, v] of rows) {
-    const id = keys.identify(toRecord(seqOfKey(k), v));
+    const id = keys.identify(toRecord(seqOfKey(k), v), salts);
     if (id !== null) return id;
   }
   return null;

@@ -101,9 +101,14 @@ export async function openQueue(store: QueueStore): Promise<void> {
     // After a failed write the queue reopens with records write-behind still holds: their key stays.
     const held = (from: number, end: number): boolean =>
       [...store.held.values()].some((h) => h.rec.seq >= from && h.rec.seq < end);
-    store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync, held);
+    await loadSalts(db, store);
+    const salts = store.ids.salts;
+    store.keyRanges = await settleKeys(db, dir, store.s, store.opts.keys, store.sync, held, (seq) =>
+      salts.of(seq),
+    );
     if (store.opts.keys !== undefined && store.opts.readOnly !== true) await pruneSensorIds(db, store);
-    await settleSalts(db, store);
+    // Only once the keys are settled: a start they refuse changes nothing.
+    if (store.opts.readOnly !== true && !salts.begun) await beginSaltEpoch(db, store);
   } catch (err) {
     await db.close();
     await removeCopy(store);
@@ -113,18 +118,21 @@ export async function openQueue(store: QueueStore): Promise<void> {
   store.db = db;
 }
 
+/** Loads the nonce salts (seal/nonce-salts.ts) from the meta and the file beside the database. */
+async function loadSalts(db: Db, store: QueueStore): Promise<void> {
+  const inMeta = decodeSalts(await db.get(META_SALTS)) ?? [];
+  const inFile = (await readSaltFile(store.opts.dir).catch(() => null)) ?? [];
+  store.ids.salts.load(mergeSalts(inMeta, inFile));
+}
+
 /**
- * Loads the nonce salts (seal/nonce-salts.ts) from the meta and the file beside the database; at
- * a process's first writable open, begins its epoch: stored in both, synced, before anything is
- * sealed with it. If either write fails, this process seals in format 3 (a stored nonce).
+ * A process's first writable open begins its salt epoch: stored in the meta and the file, synced,
+ * before anything is sealed with it. If either write fails, this process seals in format 3 (a
+ * stored nonce).
  */
-async function settleSalts(db: Db, store: QueueStore): Promise<void> {
+async function beginSaltEpoch(db: Db, store: QueueStore): Promise<void> {
   const { dir } = store.opts;
   const salts = store.ids.salts;
-  const inMeta = decodeSalts(await db.get(META_SALTS)) ?? [];
-  const inFile = (await readSaltFile(dir).catch(() => null)) ?? [];
-  salts.load(mergeSalts(inMeta, inFile));
-  if (store.opts.readOnly === true || salts.begun) return;
   const first = async (kind: number, end: Uint8Array): Promise<number> => {
     const k = await db.keys({ gte: queueKey(kind, 0), lt: end, limit: 1 }).all();
     return k[0] === undefined ? Infinity : seqOfKey(k[0]);

@@ -21,6 +21,7 @@ import { SALTS_FILE, readSaltFile } from '../../../src/queue/salt-file.js';
 import type { SealedQueue } from '../../../src/queue/sealed-queue.js';
 import { decodeSalts } from '../../../src/seal/nonce-salts.js';
 import { COMPACT_FORMAT_VERSION, INDEXED_FORMAT_VERSION, recordFormat } from '../../../src/seal/sealer.js';
+import { Keyring } from '../../../src/seal/keyring.js';
 import type { Reading } from '../../../src/types.js';
 import { queueFixture, type QueueFixture } from '../../helpers/queue.js';
 
@@ -149,6 +150,37 @@ describe('queue nonce salts (real LevelDB)', () => {
     const lost = await repairQueue(fx.dir, keys);
     assert.equal(lost.kept, 0);
     assert.deepEqual(lost.quarantined, [1, 2], 'not authenticated, so quarantined and counted, never kept');
+  });
+
+  it('a queue written without key ids opens with its key (compact records identified with their salt); a wrong key changes nothing', async () => {
+    const q1 = fx.make(fx.indexed);
+    await q1.start();
+    await q1.append(readingsAt(T0));
+    await q1.stop();
+    const before = await readFile(join(fx.dir, SALTS_FILE), 'utf8');
+    const other = await Keyring.fromKeys({ key: Buffer.alloc(32, 7), file: 'other.key' });
+    const refused = fx.make({
+      seal: (seq, readings, ids) => other.seal(seq, readings, ids),
+      keys: { current: other.currentId, files: other.files(), identify: (...a) => other.identify(...a) },
+    });
+    await assert.rejects(refused.start(), { code: 'EDGEGW_E_QUEUE_KEY' });
+    assert.equal(await readFile(join(fx.dir, SALTS_FILE), 'utf8'), before, 'a refused start begins no epoch');
+
+    const q2 = fx.make({
+      ...fx.indexed,
+      keys: {
+        current: fx.ring.currentId,
+        files: fx.ring.files(),
+        identify: (...a) => fx.ring.identify(...a),
+      },
+    });
+    await q2.start();
+    assert.deepEqual(
+      q2.keyRanges().map((r) => r.id),
+      [fx.ring.currentId],
+    );
+    assert.deepEqual(await openAll(q2), [readingsAt(T0)]);
+    await q2.stop();
   });
 
   it('seals with stored nonces (format 3) when the salt cannot be stored, and says so', async () => {
