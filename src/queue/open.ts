@@ -144,6 +144,14 @@ async function beginSaltEpoch(db: Db, store: QueueStore): Promise<void> {
     await first(KIND_QUARANTINE, QUARANTINE_END),
   );
   const epochs = salts.begin(nextSeq, lowest);
+  if (epochs === null) {
+    store.log.warn(
+      { epochs: salts.all().length },
+      'nonce salt not begun: as many starts as it keeps still have records queued; ' +
+        'records are sealed with stored nonces until they drain',
+    );
+    return;
+  }
   try {
     await db.put(META_SALTS, encodeSalts(epochs), { sync: true });
     await writeSaltFile(dir, epochs);

@@ -16,6 +16,12 @@ import { randomFillSync } from 'node:crypto';
 
 export const SALT_BYTES = 16;
 const ENTRY_BYTES = 8 + SALT_BYTES;
+/**
+ * Epochs that still hold records, at most: a daemon restarted every 5 s (systemd's RestartSec)
+ * while its uplink is down would add one per start. Past it, starts seal with stored nonces
+ * (format 3) until older epochs drain: the meta value and the file stay small (~24 and ~50 KiB).
+ */
+export const MAX_EPOCHS = 1024;
 
 export interface SaltEpoch {
   readonly fromSeq: number;
@@ -37,17 +43,19 @@ export class NonceSalts {
 
   /**
    * A new epoch with a random salt from `nextSeq` on; the epochs at or above it are dropped (no
-   * stored record has such a seq). Returns the epochs to store; seal with it only once stored
-   * (`sealFrom`).
+   * stored record has such a seq). Returns the epochs to store, or null when MAX_EPOCHS still hold
+   * records; seal with it only once stored (`sealFrom`).
    */
-  begin(nextSeq: number, lowest: number): SaltEpoch[] {
-    const salt = new Uint8Array(SALT_BYTES);
-    randomFillSync(salt);
+  begin(nextSeq: number, lowest: number): SaltEpoch[] | null {
     const kept = this.epochs.filter((e) => e.fromSeq < nextSeq);
     // Epochs older than the one `lowest` (the lowest stored seq) is in hold nothing any more.
     let first = 0;
     while (first + 1 < kept.length && kept[first + 1]!.fromSeq <= lowest) first++;
-    return [...kept.slice(first), { fromSeq: nextSeq, salt }];
+    const live = kept.slice(first);
+    if (live.length >= MAX_EPOCHS) return null;
+    const salt = new Uint8Array(SALT_BYTES);
+    randomFillSync(salt);
+    return [...live, { fromSeq: nextSeq, salt }];
   }
 
   /** `epochs` (from begin) are stored: the newest seals from now on. */
