@@ -276,6 +276,28 @@ describe('wire values and numbers (written as bytes)', () => {
     };
     const m = JSON.parse(encodeMessage('gw', [big])) as Wire;
     assert.equal(m.recs[0]!.r.length, 5000);
-    assert.deepEqual(m.recs[0]!.r[4999], [4999 % 300, 4999, 4999 / 7]);
+    const last = m.recs[0]!.r[4999]!;
+    assert.equal(m.ids[last[0] as number], `s${4999 % 300}`);
+    assert.deepEqual(last.slice(1), [4999, 4999 / 7]);
+  });
+
+  it('lists the ids each record brings in sorted order, after those the message already lists', () => {
+    const at = (sensor: string, ts: number): OpenRecord['readings'][number] => ({
+      sensor,
+      ts,
+      value: ts,
+      quality: 'good',
+    });
+    const first: OpenRecord = {
+      seq: 1,
+      readings: [at('zeta', 1), at('alpha', 2), at('mid', 3), at('zeta', 4)],
+    };
+    const second: OpenRecord = { seq: 2, readings: [at('mid', 5), at('beta', 6)] };
+    const m = JSON.parse(encodeMessage('gw', [first, second])) as Wire;
+    assert.deepEqual(m.ids, ['alpha', 'mid', 'zeta', 'beta']);
+    assert.deepEqual(
+      m.recs.flatMap((r) => r.r.map((x) => m.ids[x[0] as number])),
+      ['zeta', 'alpha', 'mid', 'zeta', 'mid', 'beta'],
+    );
   });
 });
