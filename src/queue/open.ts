@@ -133,15 +133,14 @@ async function loadSalts(db: Db, store: QueueStore): Promise<void> {
 async function beginSaltEpoch(db: Db, store: QueueStore): Promise<void> {
   const { dir } = store.opts;
   const salts = store.ids.salts;
-  const first = async (kind: number, end: Uint8Array): Promise<number> => {
-    const k = await db.keys({ gte: queueKey(kind, 0), lt: end, limit: 1 }).all();
-    return k[0] === undefined ? Infinity : seqOfKey(k[0]);
-  };
+  const quarantined = await db
+    .keys({ gte: queueKey(KIND_QUARANTINE, 0), lt: QUARANTINE_END, limit: 1 })
+    .all();
   const nextSeq = store.s.nextSeq;
   const lowest = Math.min(
     nextSeq,
-    await first(KIND_RECORD, RECORD_END),
-    await first(KIND_QUARANTINE, QUARANTINE_END),
+    store.s.firstSeq ?? Infinity,
+    quarantined[0] === undefined ? Infinity : seqOfKey(quarantined[0]),
   );
   const epochs = salts.begin(nextSeq, lowest);
   if (epochs === null) {

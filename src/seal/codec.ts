@@ -117,28 +117,36 @@ export function encodeBody(readings: readonly Reading[], t0: number): Uint8Array
 export function decodeBody(bytes: Uint8Array, count: number, t0: number): Reading[] {
   const r = new ByteReader(bytes);
   const ids = readIdTable(r);
-  return readReadings(r, count, t0, (i) => ids[i], INDEXED);
+  return readReadings(r, count, t0, (i) => ids[i], INDEXED_FORM);
 }
 
-/** The body without an id table: `indexOf` gives each sensor's dictionary index. */
+/**
+ * The body without an id table: `indexOf` gives each sensor's dictionary index. `form` says the
+ * layout: format 3's (the default) or the compact one of format 4 (`compactForm`).
+ */
 export function encodeIndexedBody(
   readings: readonly Reading[],
   t0: number,
   indexOf: (sensor: string) => number,
+  form: BodyForm = INDEXED_FORM,
 ): Uint8Array {
   const w = scratchWriter();
-  writeReadings(w, readings, t0, indexOf, INDEXED);
+  writeReadings(w, readings, t0, indexOf, form);
   return w.finish();
 }
 
-/** Decodes an indexed body; `idOf` returns undefined for an index it does not know (then it throws). */
+/**
+ * Decodes an indexed or compact body written with `form`; `idOf` returns undefined for an index it
+ * does not know (then it throws).
+ */
 export function decodeIndexedBody(
   bytes: Uint8Array,
   count: number,
   t0: number,
   idOf: (index: number) => string | undefined,
+  form: BodyForm = INDEXED_FORM,
 ): Reading[] {
-  return readReadings(new ByteReader(bytes), count, t0, idOf, INDEXED);
+  return readReadings(new ByteReader(bytes), count, t0, idOf, form);
 }
 
 /** How a body of dictionary indices is laid out: format 3 (indexed) or 4 (compact, see above). */
@@ -148,38 +156,18 @@ export interface BodyForm {
   readonly firstAtT0: boolean;
 }
 
-const INDEXED: BodyForm = { compact: false, firstAtT0: false };
+/** The three forms there are (shared, so a record opened allocates none). */
+export const INDEXED_FORM: BodyForm = { compact: false, firstAtT0: false };
+export const COMPACT_FORM: BodyForm = { compact: true, firstAtT0: false };
+export const COMPACT_AT_T0_FORM: BodyForm = { compact: true, firstAtT0: true };
 
 /** The compact body's form for these readings (the sealer records `firstAtT0` in its header). */
 export function compactForm(readings: readonly Reading[], t0: number): BodyForm {
-  return { compact: true, firstAtT0: readings.length > 0 && readings[0]!.ts === t0 };
-}
-
-/** The compact body (record format 4): `indexOf` gives each sensor's dictionary index. */
-export function encodeCompactBody(
-  readings: readonly Reading[],
-  t0: number,
-  indexOf: (sensor: string) => number,
-  form: BodyForm,
-): Uint8Array {
-  const w = scratchWriter();
-  writeReadings(w, readings, t0, indexOf, form);
-  return w.finish();
-}
-
-/** Decodes a compact body written with `form`. */
-export function decodeCompactBody(
-  bytes: Uint8Array,
-  count: number,
-  t0: number,
-  idOf: (index: number) => string | undefined,
-  form: BodyForm,
-): Reading[] {
-  return readReadings(new ByteReader(bytes), count, t0, idOf, form);
+  return readings.length > 0 && readings[0]!.ts === t0 ? COMPACT_AT_T0_FORM : COMPACT_FORM;
 }
 
 /** The distinct dictionary indices an indexed or compact body refers to (it is not otherwise checked). */
-export function indicesOf(bytes: Uint8Array, count: number, t0: number, form = INDEXED): Set<number> {
+export function indicesOf(bytes: Uint8Array, count: number, t0: number, form = INDEXED_FORM): Set<number> {
   const seen = new Set<number>();
   readReadings(
     new ByteReader(bytes),
@@ -206,7 +194,7 @@ function scratchWriter(): ByteWriter {
 
 function writeBody(w: ByteWriter, readings: readonly Reading[], t0: number): void {
   const index = writeIdTable(w, readings);
-  writeReadings(w, readings, t0, (sensor) => index.get(sensor) ?? 0, INDEXED);
+  writeReadings(w, readings, t0, (sensor) => index.get(sensor) ?? 0, INDEXED_FORM);
 }
 
 /** The sorted, front-coded id table of format 1; returns each id's index in it. */
@@ -251,13 +239,14 @@ function writeReadings(
     const q = QUALITY_BITS[r.quality];
     if (q === undefined) throw new RangeError(`reading of ${r.sensor}: unknown quality`);
     const index = indexOf(r.sensor);
-    // -1: the compact body's first reading at t0, whose delta is not written.
-    const dt = k === 0 && form.firstAtT0 ? -1 : ts - (k === 0 ? t0 : readings[k - 1]!.ts);
+    const dt = ts - (k === 0 ? t0 : readings[k - 1]!.ts);
+    // The compact body's first reading at t0: its delta (0) is not written.
+    const noDt = k === 0 && form.firstAtT0;
     const v = r.value;
     if (typeof v === 'boolean') {
-      writeHead(w, (v ? KIND_TRUE : KIND_FALSE) | q, index, dt, compact, k === 0 && form.firstAtT0);
+      writeHead(w, (v ? KIND_TRUE : KIND_FALSE) | q, index, dt, compact, noDt);
     } else {
-      writeNumber(w, index, dt, r, q, compact, k === 0 && form.firstAtT0);
+      writeNumber(w, index, dt, r, q, compact, noDt);
     }
   }
 }
@@ -353,7 +342,7 @@ function asDecimal(r: Reading): number {
 
 function readBody(r: ByteReader, count: number, t0: number): Reading[] {
   const ids = readIdTable(r);
-  return readReadings(r, count, t0, (i) => ids[i], INDEXED);
+  return readReadings(r, count, t0, (i) => ids[i], INDEXED_FORM);
 }
 
 function readIdTable(r: ByteReader): string[] {

@@ -35,10 +35,8 @@ export class NonceSalts {
 
   /** The epochs stored (merged with what this process knows: its own epoch stays). */
   load(stored: readonly SaltEpoch[]): void {
-    const byFrom = new Map(stored.map((e) => [e.fromSeq, e]));
-    for (const e of this.epochs) if (!byFrom.has(e.fromSeq)) byFrom.set(e.fromSeq, e);
-    if (this.sealing !== null) byFrom.set(this.sealing.fromSeq, this.sealing);
-    this.epochs = [...byFrom.values()].sort((a, b) => a.fromSeq - b.fromSeq);
+    const known = mergeSalts(stored, this.epochs);
+    this.epochs = this.sealing === null ? known : mergeSalts([this.sealing], known);
   }
 
   /**

@@ -5,7 +5,7 @@
 import type { SealedRecord } from '../types.js';
 import { EdgegwError, Exit } from '../errors.js';
 import { ByteReader } from './bytes.js';
-import type { BodyForm } from './codec.js';
+import { COMPACT_AT_T0_FORM, COMPACT_FORM, INDEXED_FORM, type BodyForm } from './codec.js';
 
 export const SEALED_FORMAT_VERSION = 1;
 export const NOTICE_FORMAT_VERSION = 2;
@@ -41,10 +41,6 @@ export interface ParsedHeader {
   readonly form: BodyForm;
 }
 
-const NOT_COMPACT: BodyForm = { compact: false, firstAtT0: false };
-const COMPACT: BodyForm = { compact: true, firstAtT0: false };
-const COMPACT_AT_T0: BodyForm = { compact: true, firstAtT0: true };
-
 export function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
   try {
     const r = new ByteReader(bytes);
@@ -57,7 +53,7 @@ export function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
       }
       const t0 = r.uvarint();
       if (r.remaining < TAG_BYTES) throw new RangeError('truncated record');
-      const form = (first & COMPACT_FIRST_AT_T0) !== 0 ? COMPACT_AT_T0 : COMPACT;
+      const form = (first & COMPACT_FIRST_AT_T0) !== 0 ? COMPACT_AT_T0_FORM : COMPACT_FORM;
       return { version: COMPACT_FORMAT_VERSION, notice: false, count, t0, nonceAt: r.pos, form };
     }
     const version = first;
@@ -73,7 +69,7 @@ export function parseHeader(seq: number, bytes: Uint8Array): ParsedHeader {
     const t0 = r.uvarint();
     if (notice && count !== 0) throw new RangeError('a notice holds no readings');
     if (r.remaining < STORED_NONCE_BYTES + TAG_BYTES) throw new RangeError('truncated record');
-    return { version, notice, count, t0, nonceAt: r.pos, form: NOT_COMPACT };
+    return { version, notice, count, t0, nonceAt: r.pos, form: INDEXED_FORM };
   } catch (err) {
     throw new TamperedRecordError(seq, { cause: err });
   }

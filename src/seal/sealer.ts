@@ -56,8 +56,6 @@ import {
   encodeIndexedBody,
   indicesOf,
   compactForm,
-  decodeCompactBody,
-  encodeCompactBody,
 } from './codec.js';
 import { decodeNotice, encodeNotice } from './notice-codec.js';
 import { SALT_BYTES } from './nonce-salts.js';
@@ -220,7 +218,7 @@ export class Sealer {
     const readings = encodableReadings(given);
     const t0 = baseTime(readings);
     const form = compactForm(readings, t0);
-    const body = encodeCompactBody(readings, t0, indexOf, form);
+    const body = encodeIndexedBody(readings, t0, indexOf, form);
     const count = readings.length;
     const w = new ByteWriter(16);
     w.byte(
@@ -358,8 +356,7 @@ export class Sealer {
         if (id === undefined) throw new RangeError(`no sensor-id entry ${i}`);
         return id;
       };
-      if (h.form.compact) return { seq, readings: decodeCompactBody(body, h.count, h.t0, idOf, h.form) };
-      return { seq, readings: decodeIndexedBody(body, h.count, h.t0, idOf) };
+      return { seq, readings: decodeIndexedBody(body, h.count, h.t0, idOf, h.form) };
     } catch (err) {
       // Authentic but undecodable (an incompatible build), or its dictionary entry is missing or
       // damaged: not readable either way.
@@ -384,8 +381,8 @@ export class Sealer {
   indicesOf(rec: SealedRecord, salts?: SaltLookup): Set<number> | null {
     try {
       const { h, body } = this.decrypt(rec, salts);
-      if (h.form.compact) return indicesOf(body, h.count, h.t0, h.form);
-      return h.version === INDEXED_FORMAT_VERSION ? indicesOf(body, h.count, h.t0) : new Set();
+      const indexed = h.version === INDEXED_FORMAT_VERSION || h.form.compact;
+      return indexed ? indicesOf(body, h.count, h.t0, h.form) : new Set();
     } catch {
       return null;
     }

@@ -10,7 +10,7 @@
 // message, whole and in seq order.
 
 import { deflateSync } from 'node:zlib';
-import type { OpenRecord } from '../types.js';
+import type { OpenRecord, Reading } from '../types.js';
 
 export type Compression = 'none' | 'deflate';
 
@@ -139,7 +139,7 @@ const READING_ROOM = 3 * 25 + 16;
  * they deflate better (a live message of 20 readings: ~0.3 B per reading).
  */
 function listNew(
-  readings: readonly OpenRecord['readings'][number][],
+  readings: readonly Reading[],
   from: number,
   index: Map<string, number>,
   added: string[],

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import {
   compactForm,
-  decodeCompactBody,
   decodeIndexedBody,
   decodeReadings,
-  encodeCompactBody,
   encodeIndexedBody,
   encodeReadings,
   indicesOf,
@@ -90,9 +88,9 @@ describe('seal/codec', () => {
       const t0 = Math.min(...readings.map((r) => r.ts));
       const form = compactForm(readings, t0);
       if (form.firstAtT0) firstOmitted++;
-      const body = encodeCompactBody(readings, t0, (id) => index.get(id)!, form);
+      const body = encodeIndexedBody(readings, t0, (id) => index.get(id)!, form);
       assertSame(
-        decodeCompactBody(body, readings.length, t0, (i) => ids[i], form),
+        decodeIndexedBody(body, readings.length, t0, (i) => ids[i], form),
         readings,
       );
       assert.deepEqual(
@@ -103,7 +101,7 @@ describe('seal/codec', () => {
       const other = { compact: true, firstAtT0: !form.firstAtT0 };
       let same = false;
       try {
-        const back = decodeCompactBody(body, readings.length, t0, (i) => ids[i], other);
+        const back = decodeIndexedBody(body, readings.length, t0, (i) => ids[i], other);
         same = back.every((r, i) => r.ts === readings[i]!.ts && Object.is(r.value, readings[i]!.value));
       } catch {
         same = false;
@@ -129,15 +127,15 @@ describe('seal/codec', () => {
     const form = compactForm(typical, ts);
     assert.ok(form.firstAtT0);
     // s3: tag+index 1, m=216 2 (no delta); s31: tag+index 1, delta 1, m=9925 2.
-    assert.equal(encodeCompactBody(typical, ts, index, form).length, 7);
+    assert.equal(encodeIndexedBody(typical, ts, index, form).length, 7);
     const indexed = encodeIndexedBody(typical, ts, index);
     assert.equal(indexed.length, 10);
     const bad: Reading[] = [{ sensor: 's1', ts, value: 5, quality: 'stale' }];
-    const body = Uint8Array.from(encodeCompactBody(bad, ts, index, compactForm(bad, ts)));
+    const body = Uint8Array.from(encodeIndexedBody(bad, ts, index, compactForm(bad, ts)));
     assert.equal(body[0]! & 0xc0, 0x40, 'long form, quality byte follows');
     assert.equal(body[1], 2);
     body[1] = 0;
-    assert.throws(() => decodeCompactBody(body, 1, ts, (i) => `s${i}`, compactForm(bad, ts)), RangeError);
+    assert.throws(() => decodeIndexedBody(body, 1, ts, (i) => `s${i}`, compactForm(bad, ts)), RangeError);
   });
 
   it('every encoding is its own bytes: one shared writer, and a later record does not overwrite an earlier', () => {
