@@ -12,7 +12,7 @@
 // an ext4 loop device of its own and counts what reaches it (root only: loop-fs.ts).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
@@ -38,7 +38,15 @@ export interface DaemonFootprint {
   /** From `edgegw status --json` at the end: readings read and delivered, sensor errors. */
   status: DaemonStatus;
   /** With `fs`: what reached its block device over the measured seconds. */
-  flash?: { bytes: number; readings: number; delivered: number; written: number; commits: number };
+  flash?: {
+    bytes: number;
+    readings: number;
+    delivered: number;
+    written: number;
+    commits: number;
+    /** What LevelDB's write-ahead logs grew by (the bytes its commits appended). */
+    logBytes: number;
+  };
 }
 
 interface DaemonStatus {
@@ -131,6 +139,13 @@ function statusOf(socket: string): DaemonStatus {
     queued: s.queue.readings,
     nextSeq: s.queue.nextSeq,
   };
+}
+
+/** The size of LevelDB's write-ahead logs (`*.log`) in a dataDir. */
+function logBytes(dataDir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dataDir)) if (f.endsWith('.log')) n += statSync(join(dataDir, f)).size;
+  return n;
 }
 
 async function closedPort(): Promise<number> {
@@ -235,7 +250,13 @@ log: { level: warn }
     // What the start wrote (LevelDB's files, the first records) is written back before the count.
     o.fs?.sync();
     const before =
-      o.fs === undefined ? null : { bytes: o.fs.bytesWritten(), status: statusOf(join(dir, 'status.sock')) };
+      o.fs === undefined
+        ? null
+        : {
+            bytes: o.fs.bytesWritten(),
+            status: statusOf(join(dir, 'status.sock')),
+            logBytes: logBytes(join(dir, 'data')),
+          };
     const rss: number[] = [];
     const c0 = procCpuTicks(pid);
     const t0 = performance.now();
@@ -263,6 +284,7 @@ log: { level: warn }
             delivered: status.delivered - before.status.delivered,
             written: status.written - before.status.written,
             commits: status.nextSeq - before.status.nextSeq,
+            logBytes: logBytes(join(dir, 'data')) - before.logBytes,
           };
     return {
       ...(flash === undefined ? {} : { flash }),
