@@ -468,7 +468,7 @@ async function main(): Promise<void> {
         ];
         for (const { how, offline, fastCommit } of runs) {
           log(
-            `6: the daemon on an ext4 loop device of its own (4 KiB blocks${fastCommit ? ', fast_commit' : ''}), ${offline ? 'offline' : 'online'}, ${o.FLASH_SECONDS} s after a 20 s warm-up`,
+            `6: the daemon on an ext4 loop device of its own (4 KiB blocks), ${how}, ${o.FLASH_SECONDS} s after a 20 s warm-up`,
           );
           const fs = await makeLoopFs(join(work, `flash-${how.replace(/\W+/g, '-')}`), 256, { fastCommit });
           try {
