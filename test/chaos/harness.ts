@@ -6,8 +6,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,17 +14,12 @@ import { writeNewKeyFile } from '../../src/seal/keyfile.js';
 import { queryStatus } from '../../src/status/server.js';
 import { BIN, runCli, type CliResult } from '../helpers/cli.js';
 import { waitFor } from '../helpers/site.js';
+import { freePort } from '../helpers/ports.js';
+
+export { freePort };
 import { ChaosProxy } from './proxy.js';
 
 const BROKER_SCRIPT = fileURLToPath(new URL('./broker-process.js', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** A uniformly random integer in [min, max]. */
 export function rand(min: number, max: number): number {

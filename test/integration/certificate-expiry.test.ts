@@ -5,22 +5,14 @@
 
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { issueClientCertificate } from '../../src/demo/pki.js';
 import type { CheckLine } from '../../src/doctor/check.js';
 import { runCli, startCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { makeSite, waitFor } from '../helpers/site.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 describe('certificate expiry in 10 and 3 days (child processes)', function () {
   this.timeout(60_000);

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createDemoPki, type Validity } from '../../src/demo/pki.js';
 import type { CheckLine } from '../../src/doctor/check.js';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { makeSite, waitFor, type TestSite } from '../helpers/site.js';
 
 /**
@@ -48,14 +48,6 @@ async function replaceClientCert(site: TestSite, validity: Validity): Promise<vo
   const other = createDemoPki('test-gw1', { clientValidity: validity });
   await writeFile(join(site.dir, 'pki', 'client.pem'), other.clientCert);
   await writeFile(join(site.dir, 'pki', 'client.key'), other.clientKey);
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** Every file of a folder: name, size, mtime and content hash. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { freePort, portOpen } from './ports.js';
+import { freePort, portOpen } from '../helpers/ports.js';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import mqtt from 'mqtt';

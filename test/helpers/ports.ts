@@ -1,4 +1,4 @@
-// Ports for the interop tests' own Mosquitto: a free one to listen on, and whether it listens yet.
+// Ports for tests: a free one on 127.0.0.1 (nothing listens on it once this returns), and whether one listens.
 
 import { createServer, connect } from 'node:net';
 
