@@ -181,7 +181,11 @@ const Queue = Strict(
       default: 'fsync',
       description: 'fsync: each commit survives power loss.',
     }),
-    flush: Duration('200ms', 'Group-commit interval.', ['10ms', '10s']),
+    flush: Duration(
+      '200ms',
+      'Group-commit interval: the longest readings wait before their record is committed (while the uplink is not connected, 2 × flush − 50 ms).',
+      ['10ms', '10s'],
+    ),
     maxRecordReadings: Type.Integer({
       minimum: 1,
       maximum: 100_000,
