@@ -308,14 +308,15 @@ log: { level: warn }
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const nodeArgs = arg('node', UNIT_NODE_ARGS.join(','));
   const readings = Number(arg('backlog', '0'));
-  let backlog: { dir: string; key: Uint8Array } | undefined;
-  if (readings > 0) {
-    backlog = { dir: await mkdtemp(join(tmpdir(), 'edgegw-backlog-')), key: randomBytes(32) };
-    await fillQueue(backlog.dir, backlog.key, readings);
-  }
   const fs = process.argv.includes('--flash')
     ? await makeLoopFs(await mkdtemp(join(tmpdir(), 'edgegw-flash-')), 512)
     : undefined;
+  // Filled where the site will be (a rename cannot cross into the loop device's filesystem).
+  let backlog: { dir: string; key: Uint8Array } | undefined;
+  if (readings > 0) {
+    backlog = { dir: await mkdtemp(join(fs?.mount ?? tmpdir(), 'edgegw-backlog-')), key: randomBytes(32) };
+    await fillQueue(backlog.dir, backlog.key, readings);
+  }
   const r = await measureDaemon({
     ...(fs === undefined ? {} : { fs }),
     seconds: Number(arg('seconds', '60')),
