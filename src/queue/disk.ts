@@ -31,6 +31,12 @@ export function writeBufferSize(budget: number, fsBytes = Infinity): number {
   return Math.min(4 * MiB, Math.max(64 * 1024, Math.floor(Math.min(budget, fsBytes) / 16)));
 }
 
+/**
+ * LevelDB's table files: 1 MiB, the smallest it takes (its default is 2 MiB). A compaction of the
+ * acknowledged range rewrites the tables straddling its end; smaller ones keep that small (store.ts).
+ */
+export const TABLE_FILE_SIZE = 1024 * 1024;
+
 const MiB = 1024 * 1024;
 
 export interface DiskFigures {

@@ -41,6 +41,7 @@ import {
   type StoredFigures,
 } from './keys.js';
 import { readSeqMark } from './seq-mark.js';
+import { TABLE_FILE_SIZE } from './disk.js';
 import { readSaltFile, writeSaltFile } from './salt-file.js';
 import { decodeSalts, encodeSalts, mergeSalts } from '../seal/nonce-salts.js';
 import { entryKeyId } from '../seal/sealer.js';
@@ -79,6 +80,7 @@ export async function openQueue(store: QueueStore): Promise<void> {
     createIfMissing: !exists,
     // A log (and memtable) sized from maxBytes and the filesystem (disk.ts), set before each open.
     writeBufferSize: store.writeBufferSize,
+    maxFileSize: TABLE_FILE_SIZE,
   });
   try {
     await db.open();

@@ -4,8 +4,13 @@
 //
 // `bytes` counts stored key + value bytes of records and quarantined records, and the whenFull
 // policy keeps it ≤ maxBytes. Deleted keys stay as tombstones until compaction, so reads seek past
-// the head (never from the start of the range), and the acknowledged range is compacted every
-// COMPACT_EVERY deletes.
+// the head (never from the start of the range), and the acknowledged range is compacted once a
+// write buffer's worth of records (writeBufferSize bytes) was removed since the last compaction.
+// Such a compaction flushes the memtable, whose table spans from the head's tombstones to the
+// newest records, so LevelDB merges it with the tables in between: each one rewrites live records
+// whatever it removes. After every 10,000 deletes (~0.5 MB of records) a drain wrote ~20× what it
+// removed (96.7 MB in 20 s of a 1,000,000-reading drain); after 4 MiB removed, with 1 MiB
+// tables (disk.ts), 5.5 MB (BENCHMARKS.md, "Flash during a drain").
 
 import type { Level } from 'level';
 import type { Logger } from 'pino';
@@ -136,7 +141,6 @@ export type Db = Level<Uint8Array, Uint8Array>;
 export type Batch = ReturnType<Db['batch']>;
 
 export const HEAD_CAP = 4096;
-const COMPACT_EVERY = 10_000;
 /** The newest records kept in memory for the uplink's live reads (at most these many, these bytes). */
 const RECENT_CAP = 64;
 const RECENT_BYTES = 1024 * 1024;
@@ -185,6 +189,8 @@ export class QueueStore {
   reservedOnDisk = -1;
   settledOnDisk = -1;
   private deletesSinceCompact = 0;
+  /** Key + value bytes of the records removed since the last compaction. */
+  private removedBytes = 0;
   /**
    * Since start: readings written to disk (committed at once, or held for their PUBACK and written
    * because it was late). Held ones acknowledged in time are committed but never written.
@@ -213,6 +219,7 @@ export class QueueStore {
     this.ahead.invalidate();
     this.quarantineBytes = 0;
     this.deletesSinceCompact = 0;
+    this.removedBytes = 0;
     this.broken = null;
     Object.assign(this.s, {
       records: 0,
@@ -348,6 +355,7 @@ export class QueueStore {
     await this.compaction;
     const compactRange = compactRangeOf(db);
     this.deletesSinceCompact = 0;
+    this.removedBytes = 0;
     if (compactRange === undefined) return;
     try {
       await compactRange(queueKey(KIND_RECORD, 0), queueKey(KIND_RECORD, this.s.firstSeq ?? this.s.nextSeq));
@@ -409,6 +417,7 @@ export class QueueStore {
     this.s.records--;
     this.s.readings -= e.count;
     this.s.bytes -= e.size;
+    this.removedBytes += e.size;
     this.head.remove(e);
     this.recent.drop(e.seq);
     this.ahead.drop(e.seq);
@@ -418,8 +427,9 @@ export class QueueStore {
     if (this.head.live === 0 && this.s.records > 0) await this.extendHead(db);
     this.refreshHeadFigures();
     this.deletesSinceCompact += removed;
-    if (this.deletesSinceCompact >= COMPACT_EVERY) {
+    if (this.removedBytes >= this.writeBufferSize) {
       this.deletesSinceCompact = 0;
+      this.removedBytes = 0;
       this.compactAcked(db);
     }
   }
